@@ -1,0 +1,828 @@
+//! Cost: a monthly estimate per target with a line-by-line breakdown. Each
+//! line is a cost component (name, unit, quantity, unit price, source) in the
+//! manner of Infracost; usage-based lines are marked, a price the catalog
+//! lacks is flagged (never silently zero), and UNCONFIRMED prices say so.
+
+pub mod sizing;
+pub mod workload;
+
+use crate::catalog::{Catalog, HOURS_PER_MONTH, Price, Target};
+use crate::describe::app::App;
+use crate::describe::known::known;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use workload::{Unit, Workload};
+
+pub const CATEGORIES: [&str; 9] = [
+    "compute",
+    "database",
+    "cache",
+    "storage",
+    "bandwidth",
+    "load_balancer",
+    "control_plane",
+    "platform",
+    "other",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    #[default]
+    Rolling,
+    Recreate,
+    BlueGreen,
+    Canary,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rolling" => Ok(Strategy::Rolling),
+            "recreate" => Ok(Strategy::Recreate),
+            "blue-green" | "bluegreen" => Ok(Strategy::BlueGreen),
+            "canary" => Ok(Strategy::Canary),
+            o => Err(format!(
+                "unknown strategy `{o}`; use rolling, recreate, blue-green or canary"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CostLine {
+    pub category: &'static str,
+    pub name: String,
+    pub unit: String,
+    pub quantity: f64,
+    pub unit_price: Option<f64>,
+    pub monthly: f64,
+    pub usage_based: bool,
+    pub price_not_found: bool,
+    pub unconfirmed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Estimate {
+    pub target: String,
+    pub target_name: String,
+    pub provider: String,
+    pub users: u32,
+    pub strategy: Strategy,
+    /// Totals per category plus `total`, as in seed 004's example.
+    pub monthly_estimate: BTreeMap<String, f64>,
+    pub total: f64,
+    pub currency: &'static str,
+    pub lines: Vec<CostLine>,
+    /// Why each size and count was chosen.
+    pub sizing: Vec<String>,
+    pub assumptions: Vec<String>,
+    pub notes: Vec<String>,
+    /// Some lines could not be priced: the total is a lower bound.
+    pub incomplete: bool,
+    pub uses_unconfirmed_prices: bool,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Builds lines against the catalog, so every line carries its source.
+struct Lines<'a> {
+    catalog: &'a Catalog,
+    lines: Vec<CostLine>,
+}
+
+impl<'a> Lines<'a> {
+    /// A line priced from the catalog: `quantity` in the price's own unit
+    /// (months, hours, GB…); free quantities are subtracted.
+    fn add(
+        &mut self,
+        category: &'static str,
+        name: impl Into<String>,
+        price_id: &str,
+        quantity: f64,
+        usage_based: bool,
+        note: Option<String>,
+    ) {
+        let price = self.catalog.price(price_id);
+        self.push(
+            category,
+            name.into(),
+            price,
+            price_id,
+            quantity,
+            usage_based,
+            note,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        category: &'static str,
+        name: String,
+        price: Option<&Price>,
+        price_id: &str,
+        quantity: f64,
+        usage_based: bool,
+        note: Option<String>,
+    ) {
+        let unit = price.map_or("month".to_string(), |p| p.unit.clone());
+        let free = price.and_then(|p| p.free_quantity).unwrap_or(0.0);
+        let billable = (quantity - free).max(0.0);
+        let unit_price = price.and_then(|p| p.usd);
+        let mut monthly = unit_price.map_or(0.0, |u| u * billable);
+        if let Some(credit) = price.and_then(|p| p.free_usd) {
+            monthly = (monthly - credit).max(0.0);
+        }
+        let mut note = note;
+        if free > 0.0 && quantity > 0.0 {
+            let n = format!("first {free} {} free", unit);
+            note = Some(note.map_or(n.clone(), |x| format!("{x}; {n}")));
+        }
+        if let Some(c) = price.and_then(|p| p.free_usd) {
+            let n = format!("${c:.2}/month credit applied");
+            note = Some(note.map_or(n.clone(), |x| format!("{x}; {n}")));
+        }
+        self.lines.push(CostLine {
+            category,
+            name,
+            unit,
+            quantity: round2(quantity),
+            unit_price,
+            monthly: round2(monthly),
+            usage_based,
+            price_not_found: unit_price.is_none(),
+            unconfirmed: price.is_some_and(|p| p.unconfirmed()),
+            price_id: Some(price_id.to_string()),
+            source: price.map(|p| p.source.clone()),
+            captured: price.map(|p| p.captured.clone()),
+            note,
+        });
+    }
+
+    fn free(&mut self, category: &'static str, name: impl Into<String>, note: &str) {
+        self.lines.push(CostLine {
+            category,
+            name: name.into(),
+            unit: "month".into(),
+            quantity: 1.0,
+            unit_price: Some(0.0),
+            monthly: 0.0,
+            usage_based: false,
+            price_not_found: false,
+            unconfirmed: false,
+            price_id: None,
+            source: None,
+            captured: None,
+            note: Some(note.into()),
+        });
+    }
+}
+
+/// The catalog's category for a managed dependency family.
+fn category_of(dep_kind: &str) -> &'static str {
+    match known().get(dep_kind).map(|k| k.class.as_str()) {
+        Some("database" | "graph_database" | "vector_store" | "search") => "database",
+        Some("cache") => "cache",
+        Some("storage") => "storage",
+        _ => "other",
+    }
+}
+
+/// Estimates the monthly cost of running `app` on `target` for `users`.
+pub fn estimate(
+    catalog: &Catalog,
+    app: &App,
+    target: &Target,
+    users: u32,
+    strategy: Strategy,
+) -> Estimate {
+    let w = workload::derive(app, users);
+    let mut lines = Lines {
+        catalog,
+        lines: Vec::new(),
+    };
+    let mut sizing = Vec::new();
+    let mut notes = Vec::new();
+    let p = &target.pricing;
+
+    // Dependencies: a managed offering when allowed and offered, an outside
+    // managed service when the dependency is external, else self-hosted.
+    let mut self_hosted: Vec<Unit> = Vec::new();
+    for unit in &w.services {
+        let Some(kind) = &unit.dependency else {
+            self_hosted.push(unit.clone());
+            continue;
+        };
+        let family = known().get(kind).and_then(|k| k.managed_as.clone());
+        let allowed = app.dependencies.get(&unit.name).is_none_or(|d| d.managed);
+        match family
+            .as_deref()
+            .and_then(|f| p.managed.get(f))
+            .filter(|_| allowed)
+        {
+            Some(price_id) => lines.add(
+                category_of(kind),
+                format!("{} → managed {kind}", unit.name),
+                price_id,
+                1.0,
+                false,
+                None,
+            ),
+            None => self_hosted.push(unit.clone()),
+        }
+    }
+    for (name, d) in &app.dependencies {
+        let k = known().get(&d.kind);
+        if !k.is_some_and(|k| k.external) {
+            continue;
+        }
+        let family = k
+            .and_then(|k| k.managed_as.clone())
+            .unwrap_or_else(|| d.kind.clone());
+        let cat = category_of(&d.kind);
+        if let Some(id) = p.managed.get(&family) {
+            let qty = if catalog.price(id).is_some_and(|p| p.unit == "gb_month") {
+                d.size.map_or(10.0, |s| s.as_gib())
+            } else {
+                1.0
+            };
+            lines.add(cat, format!("{name} → {family}"), id, qty, false, None);
+        } else if let Some(id) = catalog.external.get(&family) {
+            let qty = if catalog.price(id).is_some_and(|p| p.unit == "gb_month") {
+                d.size.map_or(10.0, |s| s.as_gib())
+            } else {
+                1.0
+            };
+            lines.add(
+                cat,
+                format!("{name} → {family} (outside {})", target.name),
+                id,
+                qty,
+                false,
+                Some("no managed offering on this target; priced at an outside provider".into()),
+            );
+        } else {
+            lines.add(
+                cat,
+                format!("{name} ({})", d.kind),
+                &format!("external.{}", d.kind),
+                1.0,
+                true,
+                Some("an outside service whose price is not in the catalog".into()),
+            );
+        }
+    }
+
+    match p.model.as_str() {
+        "local" => {
+            lines.free(
+                "compute",
+                "your own machine",
+                "runs on hardware you already have; electricity and your time are not counted",
+            );
+            notes.push(
+                "local: no hosting bill; not reachable from the internet without a tunnel".into(),
+            );
+        }
+        "vm" | "kubernetes" => vm_like(
+            &mut lines,
+            target,
+            &w,
+            &self_hosted,
+            strategy,
+            &mut sizing,
+            &mut notes,
+        ),
+        "instances" => instances(
+            &mut lines,
+            target,
+            &w,
+            &self_hosted,
+            &mut sizing,
+            &mut notes,
+        ),
+        "usage" => usage(&mut lines, target, &w, &self_hosted, &mut notes),
+        other => notes.push(format!("unknown pricing model `{other}`")),
+    }
+
+    if strategy == Strategy::BlueGreen
+        && p.model != "vm"
+        && p.model != "kubernetes"
+        && p.model != "local"
+    {
+        notes.push("blue-green: a second full copy runs only during each deploy; at a few deploys a day that adds under 1% to compute".into());
+    }
+    if strategy == Strategy::Canary && p.model == "instances" {
+        let first = w
+            .services
+            .iter()
+            .find(|u| u.public && u.dependency.is_none());
+        if let Some(u) = first {
+            notes.push(format!("canary: one extra `{}` instance while a canary runs (priced as one more replica-month in the worst case is not included)", u.name));
+        }
+    }
+
+    let mut monthly: BTreeMap<String, f64> = BTreeMap::new();
+    for l in &lines.lines {
+        *monthly.entry(l.category.to_string()).or_default() += l.monthly;
+    }
+    for v in monthly.values_mut() {
+        *v = round2(*v);
+    }
+    let total = round2(monthly.values().sum());
+    monthly.insert("total".into(), total);
+    let incomplete = lines.lines.iter().any(|l| l.price_not_found);
+    let uses_unconfirmed = lines.lines.iter().any(|l| l.unconfirmed);
+    if incomplete {
+        notes.push("some lines have no price in the catalog: the total is a lower bound".into());
+    }
+    if uses_unconfirmed {
+        notes.push(
+            "uses UNCONFIRMED prices (marked per line): check them before relying on the total"
+                .into(),
+        );
+    }
+    Estimate {
+        target: target.id.clone(),
+        target_name: target.name.clone(),
+        provider: target.provider.clone(),
+        users,
+        strategy,
+        monthly_estimate: monthly,
+        total,
+        currency: "USD",
+        lines: lines.lines,
+        sizing,
+        assumptions: w.assumptions,
+        notes,
+        incomplete,
+        uses_unconfirmed_prices: uses_unconfirmed,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vm_like(
+    lines: &mut Lines,
+    target: &Target,
+    w: &Workload,
+    units: &[Unit],
+    strategy: Strategy,
+    sizing: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    let p = &target.pricing;
+    let catalog = lines.catalog;
+    let mut pack: Vec<Unit> = units.to_vec();
+    pack.extend(w.sessions.iter().cloned());
+    // Deploy headroom: blue-green runs a full second copy, canary one more replica.
+    match strategy {
+        Strategy::BlueGreen => {
+            for u in units.iter().filter(|u| u.dependency.is_none()) {
+                let mut copy = u.clone();
+                copy.name = format!("{} (green)", u.name);
+                pack.push(copy);
+            }
+            sizing.push(
+                "blue-green: capacity for a second copy of every app service during deploys".into(),
+            );
+        }
+        Strategy::Canary => {
+            if let Some(u) = units
+                .iter()
+                .filter(|u| u.dependency.is_none() && u.public)
+                .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
+            {
+                let mut copy = u.clone();
+                copy.name = format!("{} (canary)", u.name);
+                copy.replicas = 1;
+                pack.push(copy);
+                sizing.push(format!("canary: room for one extra `{}` replica", u.name));
+            }
+        }
+        _ => {}
+    }
+    let sizes: Vec<&Price> = p
+        .instances
+        .iter()
+        .filter_map(|id| catalog.price(id))
+        .collect();
+    let ha = units.iter().any(|u| u.public && u.replicas >= 2);
+    let min_nodes = p.min_nodes.unwrap_or(1).max(if ha { 2 } else { 1 });
+    let max_nodes = p.max_nodes.unwrap_or(50);
+    match sizing::choose(&sizes, &pack, min_nodes, max_nodes) {
+        Some(choice) => {
+            let price = choice.size;
+            let qty = if price.unit == "hour" {
+                choice.nodes as f64 * HOURS_PER_MONTH
+            } else {
+                choice.nodes as f64
+            };
+            let label = if p.model == "kubernetes" {
+                "worker nodes"
+            } else {
+                "VMs"
+            };
+            lines.add(
+                "compute",
+                format!("{} × {} ({label})", choice.nodes, price.item),
+                &price.id,
+                qty,
+                false,
+                None,
+            );
+            sizing.push(choice.explain);
+            if let Some(ip) = &p.ipv4 {
+                lines.add(
+                    "other",
+                    format!("{} public IPv4 address(es)", choice.nodes),
+                    ip,
+                    choice.nodes as f64 * HOURS_PER_MONTH,
+                    false,
+                    None,
+                );
+            }
+            let included: f64 = price.included_egress_gb.unwrap_or(0.0) * choice.nodes as f64;
+            if let Some(eg) = &p.egress {
+                let over = (w.egress_gb - included).max(0.0);
+                let note = Some(format!(
+                    "{:.0} GB egress, {:.0} GB included with the nodes",
+                    w.egress_gb, included
+                ));
+                lines.add(
+                    "bandwidth",
+                    "internet egress",
+                    eg,
+                    if included > 0.0 { over } else { w.egress_gb },
+                    true,
+                    note,
+                );
+            }
+        }
+        None => {
+            let biggest = pack
+                .iter()
+                .map(|u| format!("{} ({} vCPU, {:.1} GB)", u.name, u.cpu, u.memory_gb))
+                .collect::<Vec<_>>()
+                .join(", ");
+            lines.add(
+                "compute",
+                "no instance size fits",
+                "sizing.none",
+                1.0,
+                false,
+                Some(format!(
+                    "largest catalog size is too small for one of: {biggest}"
+                )),
+            );
+        }
+    }
+    let disk: f64 = units.iter().map(|u| u.disk_gb).sum::<f64>()
+        + w.sessions.iter().map(|s| s.disk_gb).sum::<f64>();
+    if disk > 0.0 {
+        match &p.volume {
+            Some(v) => lines.add(
+                "storage",
+                format!("block volumes ({disk:.0} GB)"),
+                v,
+                disk,
+                false,
+                None,
+            ),
+            None => notes.push(format!(
+                "{disk:.0} GB of volumes assumed to fit the nodes' local disks"
+            )),
+        }
+    }
+    if p.model == "kubernetes" {
+        match &p.control_plane {
+            Some(cp) => {
+                let qty = if catalog.price(cp).is_some_and(|x| x.unit == "cluster_hour") {
+                    HOURS_PER_MONTH
+                } else {
+                    1.0
+                };
+                lines.add(
+                    "control_plane",
+                    "cluster control plane",
+                    cp,
+                    qty,
+                    false,
+                    None,
+                );
+            }
+            None => lines.free("control_plane", "cluster control plane", "included"),
+        }
+    }
+    let public = units.iter().any(|u| u.public);
+    let needs_lb = public && (p.model == "kubernetes" || ha);
+    if needs_lb {
+        match &p.lb {
+            Some(lb) => {
+                let qty = if catalog.price(lb).is_some_and(|x| x.unit == "hour") {
+                    HOURS_PER_MONTH
+                } else {
+                    1.0
+                };
+                lines.add(
+                    "load_balancer",
+                    "load balancer",
+                    lb,
+                    qty,
+                    false,
+                    Some("spreads traffic over replicas on several nodes".into()),
+                );
+            }
+            None => notes.push(
+                "no load balancer price in the catalog: use DNS round-robin or a proxy on one node"
+                    .into(),
+            ),
+        }
+    } else if public {
+        notes.push(
+            "single node: TLS and routing by a reverse proxy on the VM (Caddy), no load balancer"
+                .into(),
+        );
+    }
+}
+
+fn instances(
+    lines: &mut Lines,
+    target: &Target,
+    w: &Workload,
+    units: &[Unit],
+    sizing: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    let p = &target.pricing;
+    let catalog = lines.catalog;
+    if let Some(plan) = &p.plan {
+        lines.add("platform", "workspace plan", plan, 1.0, false, None);
+    }
+    let sizes: Vec<&Price> = p
+        .instances
+        .iter()
+        .filter_map(|id| catalog.price(id))
+        .collect();
+    let mut included_egress = 0.0;
+    for u in units.iter().chain(w.sessions.iter()) {
+        let fit = sizes
+            .iter()
+            .filter(|s| {
+                s.vcpu.unwrap_or(0.0) + 1e-9 >= u.cpu
+                    && s.memory_gb.unwrap_or(0.0) + 1e-9 >= u.memory_gb
+            })
+            .min_by(|a, b| {
+                a.usd
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.usd.unwrap_or(f64::MAX))
+            });
+        match fit {
+            Some(size) => {
+                let count = u.replicas as f64;
+                let what = if u.dependency.is_some() {
+                    "self-hosted"
+                } else {
+                    "service"
+                };
+                lines.add(
+                    "compute",
+                    format!("{} × {} for `{}` ({what})", u.replicas, size.item, u.name),
+                    &size.id,
+                    count,
+                    false,
+                    None,
+                );
+                sizing.push(format!("`{}` needs {} vCPU / {:.2} GB per replica: {} is the cheapest instance that fits", u.name, u.cpu, u.memory_gb, size.item));
+                included_egress += size.included_egress_gb.unwrap_or(0.0) * u.replicas as f64;
+            }
+            None => lines.add(
+                "compute",
+                format!("`{}` ({} vCPU, {:.1} GB)", u.name, u.cpu, u.memory_gb),
+                "sizing.none",
+                1.0,
+                false,
+                Some("no instance size on this platform is large enough".into()),
+            ),
+        }
+        if u.disk_gb > 0.0 {
+            match &p.volume {
+                Some(v) => lines.add(
+                    "storage",
+                    format!("`{}` disk ({:.0} GB)", u.name, u.disk_gb),
+                    v,
+                    u.disk_gb,
+                    false,
+                    None,
+                ),
+                None => notes.push(format!(
+                    "`{}` needs {:.0} GB of disk, which this platform does not offer",
+                    u.name, u.disk_gb
+                )),
+            }
+        }
+    }
+    if let Some(eg) = &p.egress {
+        let over = (w.egress_gb - included_egress).max(0.0);
+        lines.add(
+            "bandwidth",
+            "internet egress",
+            eg,
+            over,
+            true,
+            Some(format!(
+                "{:.0} GB egress, {:.0} GB included",
+                w.egress_gb, included_egress
+            )),
+        );
+    } else {
+        notes.push("bandwidth: included in the instance prices (fair use)".into());
+    }
+}
+
+fn usage(
+    lines: &mut Lines,
+    target: &Target,
+    w: &Workload,
+    units: &[Unit],
+    notes: &mut Vec<String>,
+) {
+    let p = &target.pricing;
+    let catalog = lines.catalog;
+    let (Some(vcpu_id), Some(mem_id)) = (p.rates.get("vcpu"), p.rates.get("memory")) else {
+        notes.push("no usage rates in the catalog for this target".into());
+        return;
+    };
+    let unit_of = |id: &str| {
+        catalog
+            .price(id)
+            .map_or("vcpu_hour".to_string(), |x| x.unit.clone())
+    };
+    // Convert vCPU-months of work into the rate's unit.
+    let to_unit = |months: f64, unit: &str| match unit {
+        "vcpu_second" | "gib_second" => months * HOURS_PER_MONTH * 3600.0,
+        "vcpu_month" | "gb_month" => months,
+        _ => months * HOURS_PER_MONTH,
+    };
+    let plan_start = lines.lines.len();
+    if let Some(plan) = &p.plan {
+        lines.add("platform", "plan", plan, 1.0, false, None);
+    }
+    let (mut cpu_months, mut mem_months) = (0.0, 0.0);
+    if p.serverless_functions {
+        // Functions bill per request: assume 50 ms of CPU and 300 ms of
+        // provisioned memory per request at 1 GB.
+        let cpu_h = w.requests_per_month * 0.05 / 3600.0;
+        let mem_gbh = w.requests_per_month * 0.3 * 1.0 / 3600.0;
+        lines.add(
+            "compute",
+            format!(
+                "function CPU ({:.0} requests × 50 ms)",
+                w.requests_per_month
+            ),
+            vcpu_id,
+            cpu_h,
+            true,
+            None,
+        );
+        lines.add(
+            "compute",
+            "function memory (1 GB × 300 ms per request)",
+            mem_id,
+            mem_gbh,
+            true,
+            None,
+        );
+        lines.add(
+            "compute",
+            "function invocations",
+            "vercel.invocations",
+            w.requests_per_month / 1e6,
+            true,
+            None,
+        );
+        notes.push("functions: 50 ms CPU and 300 ms wall time at 1 GB per request assumed".into());
+    } else {
+        for u in units.iter().chain(w.sessions.iter()) {
+            // Usage-billed CPU is what is used; reserved memory is billed whole.
+            let util = if target.pricing.plan.is_some() && u.duty >= 1.0 {
+                0.25
+            } else {
+                1.0
+            };
+            cpu_months += u.cpu * u.replicas as f64 * u.duty * util;
+            mem_months += u.memory_gb * u.replicas as f64 * u.duty;
+        }
+        let cu = unit_of(vcpu_id);
+        let mu = unit_of(mem_id);
+        lines.add(
+            "compute",
+            format!("vCPU ({cpu_months:.2} vCPU-months)"),
+            vcpu_id,
+            to_unit(cpu_months, &cu),
+            true,
+            None,
+        );
+        lines.add(
+            "compute",
+            format!("memory ({mem_months:.2} GB-months)"),
+            mem_id,
+            to_unit(mem_months, &mu),
+            true,
+            None,
+        );
+        if target.pricing.plan.is_some() {
+            notes.push("usage billing: CPU at 25% average utilisation of the reserved cores, memory billed in full".into());
+        } else {
+            notes.push(
+                "always-on instances (minimum instances = replicas) billed for all 730 hours"
+                    .into(),
+            );
+        }
+    }
+    if let Some(included) = p
+        .plan
+        .as_ref()
+        .and_then(|id| catalog.price(id))
+        .and_then(|x| x.included_usd)
+    {
+        let usage_total: f64 = lines.lines[plan_start..]
+            .iter()
+            .filter(|l| l.category == "compute")
+            .map(|l| l.monthly)
+            .sum();
+        let credit = usage_total.min(included);
+        if credit > 0.0 {
+            lines.lines.push(CostLine {
+                category: "platform",
+                name: format!("usage included in the plan (up to ${included:.2})"),
+                unit: "month".into(),
+                quantity: 1.0,
+                unit_price: Some(-credit),
+                monthly: round2(-credit),
+                usage_based: true,
+                price_not_found: false,
+                unconfirmed: false,
+                price_id: p.plan.clone(),
+                source: catalog
+                    .price(p.plan.as_deref().unwrap_or(""))
+                    .map(|x| x.source.clone()),
+                captured: None,
+                note: None,
+            });
+        }
+    }
+    let disk: f64 = units.iter().map(|u| u.disk_gb).sum();
+    if disk > 0.0 {
+        match &p.volume {
+            Some(v) => lines.add(
+                "storage",
+                format!("volumes ({disk:.0} GB)"),
+                v,
+                disk,
+                false,
+                None,
+            ),
+            None => notes.push(format!(
+                "{disk:.0} GB of persistent data has nowhere to live on this platform"
+            )),
+        }
+    }
+    if let Some(lb) = &p.lb
+        && units.iter().any(|u| u.public)
+    {
+        lines.add(
+            "load_balancer",
+            "load balancer",
+            lb,
+            HOURS_PER_MONTH,
+            false,
+            None,
+        );
+    }
+    if let Some(ip) = &p.ipv4 {
+        let tasks: u32 = units.iter().map(|u| u.replicas).sum();
+        lines.add(
+            "other",
+            format!("{tasks} task public IPv4 address(es)"),
+            ip,
+            tasks as f64 * HOURS_PER_MONTH,
+            false,
+            None,
+        );
+    }
+    if let Some(eg) = &p.egress {
+        lines.add("bandwidth", "internet egress", eg, w.egress_gb, true, None);
+    }
+}

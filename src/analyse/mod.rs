@@ -1,0 +1,6 @@
+//! Analyse: fitness (where can it run), cost (what does it cost there) and
+//! the plan that combines them into a recommendation.
+
+pub mod cost;
+pub mod fitness;
+pub mod plan;

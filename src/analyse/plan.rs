@@ -1,0 +1,201 @@
+//! The plan: fitness and cost for every target side by side at each user
+//! level, the cheapest fitting target per level (the growth path), and a
+//! recommendation per use case with reasons (seed 003's shape).
+
+use super::cost::{self, Estimate, Strategy};
+use super::fitness::{Engine, FIT_THRESHOLD, Status};
+use crate::describe::app::App;
+use serde::Serialize;
+
+pub const DEFAULT_LEVELS: [u32; 5] = [2, 10, 50, 200, 1000];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetRow {
+    pub target: String,
+    pub name: String,
+    pub family: String,
+    pub fitness: u32,
+    pub status: Status,
+    pub verdict: String,
+    /// Monthly total per user level, in the order of `levels`.
+    pub monthly: Vec<f64>,
+    pub incomplete: Vec<bool>,
+    pub first_blocker: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub users: u32,
+    pub target: Option<String>,
+    pub monthly: Option<f64>,
+    pub why: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Recommendation {
+    pub use_case: &'static str,
+    pub target: Option<String>,
+    pub monthly: Option<f64>,
+    pub users: u32,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub app: String,
+    pub levels: Vec<u32>,
+    pub rows: Vec<TargetRow>,
+    pub growth_path: Vec<Step>,
+    pub recommendations: Vec<Recommendation>,
+    #[serde(skip)]
+    pub estimates: Vec<Vec<Estimate>>,
+}
+
+pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> Plan {
+    let comps = super::fitness::facts::components(app);
+    let mut rows = Vec::new();
+    let mut estimates = Vec::new();
+    for t in &engine.catalog.targets {
+        let a = engine.assess_target(&comps, t);
+        let ests: Vec<Estimate> = levels
+            .iter()
+            .map(|u| cost::estimate(engine.catalog, app, t, *u, strategy))
+            .collect();
+        rows.push(TargetRow {
+            target: t.id.clone(),
+            name: t.name.clone(),
+            family: t.family.clone(),
+            fitness: a.score.overall,
+            status: a.status,
+            verdict: a.verdict.clone(),
+            monthly: ests.iter().map(|e| e.total).collect(),
+            incomplete: ests.iter().map(|e| e.incomplete).collect(),
+            first_blocker: a.blockers.first().map(|b| b.message.clone()),
+        });
+        estimates.push(ests);
+    }
+
+    // The cheapest fitting, fully priced target per level. Local hosting is
+    // left out: it is not reachable by users on the internet.
+    let candidates = |i: usize, filter: &dyn Fn(&TargetRow) -> bool| -> Option<(usize, f64)> {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, r)| r.family != "local" && filter(r))
+            .filter(|(_, r)| {
+                r.status != Status::Blocked && r.fitness >= FIT_THRESHOLD && !r.incomplete[i]
+            })
+            .map(|(k, r)| (k, r.monthly[i]))
+            .min_by(|a, b| {
+                a.1.total_cmp(&b.1)
+                    .then(rows[a.0].target.cmp(&rows[b.0].target))
+            })
+    };
+    let growth_path = levels
+        .iter()
+        .enumerate()
+        .map(|(i, u)| match candidates(i, &|_| true) {
+            Some((k, m)) => Step {
+                users: *u,
+                target: Some(rows[k].target.clone()),
+                monthly: Some(m),
+                why: format!(
+                    "cheapest fitting target at {u} users (fitness {}, ${m:.2}/month)",
+                    rows[k].fitness
+                ),
+            },
+            None => Step {
+                users: *u,
+                target: None,
+                monthly: None,
+                why: "no target fits with complete prices; see blockers".into(),
+            },
+        })
+        .collect();
+
+    let first = 0;
+    let last = levels.len().saturating_sub(1);
+    let mid = levels.len() / 2;
+    let mut recs = Vec::new();
+    let mut rec =
+        |use_case: &'static str, level: usize, filter: &dyn Fn(&TargetRow) -> bool, why: &str| {
+            let pick = candidates(level, filter);
+            let users = levels.get(level).copied().unwrap_or(0);
+            let mut reasons = vec![why.to_string()];
+            if let Some((k, m)) = pick {
+                let r = &rows[k];
+                reasons.push(format!(
+                    "{}: fitness {} ({}), ${m:.2}/month at {users} users",
+                    r.name, r.fitness, r.verdict
+                ));
+                if let Some(e) = estimates[k].get(level) {
+                    if e.uses_unconfirmed_prices {
+                        reasons.push("estimate uses UNCONFIRMED prices".into());
+                    }
+                    if let Some(s) = e.sizing.first() {
+                        reasons.push(s.clone());
+                    }
+                }
+            } else {
+                reasons.push("no fitting target in this category".into());
+            }
+            recs.push(Recommendation {
+                use_case,
+                target: pick.map(|(k, _)| rows[k].target.clone()),
+                monthly: pick.map(|(_, m)| m),
+                users,
+                reasons,
+            });
+        };
+    rec(
+        "personal",
+        first,
+        &|r| r.family == "vm" || r.family == "compose" || r.family == "paas",
+        "one person or a demo: the cheapest always-on host that runs the whole app",
+    );
+    rec(
+        "small_team",
+        mid.min(1).max(first),
+        &|r| {
+            r.family == "vm"
+                && ["aws", "gcp", "digitalocean"].contains(
+                    &r.target
+                        .trim_start_matches("vm-")
+                        .split('-')
+                        .next()
+                        .unwrap_or(""),
+                )
+        },
+        "a small team in production: a VM at a major cloud with backups, managed databases and room to add a load balancer",
+    );
+    rec(
+        "minimal_maintenance",
+        mid,
+        &|r| {
+            matches!(
+                r.family.as_str(),
+                "paas" | "serverless" | "container_service"
+            )
+        },
+        "no one to run servers: a managed platform builds, deploys, restarts and patches for you",
+    );
+    rec(
+        "high_performance",
+        last,
+        &|r| r.family == "kubernetes",
+        "many users: Kubernetes gives autoscaling, rolling updates and self-healing across nodes",
+    );
+    rec(
+        "budget",
+        mid,
+        &|r| r.family == "vm" || r.family == "compose" || r.family == "swarm",
+        "lowest bill for predictable load: the cheapest VM that fits, run with Docker Compose",
+    );
+    Plan {
+        app: app.name.clone(),
+        levels: levels.to_vec(),
+        rows,
+        growth_path,
+        recommendations: recs,
+        estimates,
+    }
+}

@@ -1,0 +1,1108 @@
+//! The command line: argument parsing and printing only; every decision is
+//! made in the library.
+
+pub mod output;
+
+use crate::analyse::cost::{self, Strategy};
+use crate::analyse::fitness::{self, Engine, Status, parse_tier, swaps};
+use crate::analyse::plan;
+use crate::catalog::Catalog;
+use crate::describe::{self, app::App, diagnostic::SpecError};
+use crate::state::{self, Store};
+use clap::{Parser, Subcommand};
+use output::{json, money, paint, score_cell, table};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "deployment-manager",
+    version,
+    about = "Where can this app run, what will it cost there, and how do we get it there without downtime?"
+)]
+pub struct Cli {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// State database (default: the user's data directory).
+    #[arg(long, global = true, env = "DEPLOYMENT_MANAGER_STATE")]
+    pub state: Option<PathBuf>,
+    /// A catalog file whose prices and targets override or add to the built-in ones.
+    #[arg(long, global = true)]
+    pub catalog: Option<PathBuf>,
+    /// Extra fitness rules (same format as the built-in table).
+    #[arg(long, global = true)]
+    pub rules: Option<PathBuf>,
+    /// Compose profiles to activate when reading a compose file.
+    #[arg(long = "compose-profile", global = true)]
+    pub compose_profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print a JSON Schema: `app` (app.yaml).
+    Schema { which: String },
+    /// Turn a compose file or Kubernetes manifests into app.yaml.
+    Import {
+        path: PathBuf,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Score every tier and target: blockers, warnings, swaps.
+    Fitness {
+        /// app.yaml, compose file, manifests folder or profile name.
+        app: String,
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        /// Exit 1 when the selected tier or target is blocked.
+        #[arg(long)]
+        fail_on_blockers: bool,
+    },
+    /// Monthly cost with a breakdown.
+    #[command(name = "estimate-cost")]
+    EstimateCost {
+        app: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        users: Option<u32>,
+        #[arg(long, default_value = "rolling")]
+        strategy: String,
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Fitness and cost for every target at several user levels, the growth
+    /// path and a recommendation per use case.
+    Plan {
+        app: String,
+        #[arg(long, value_delimiter = ',')]
+        users: Option<Vec<u32>>,
+        #[arg(long, default_value = "rolling")]
+        strategy: String,
+    },
+    /// List or check the price and target catalog.
+    Catalog {
+        #[arg(default_value = "list")]
+        action: String,
+    },
+    /// Dependency swaps: `list [APP]`, `apply PROFILE FROM TO`.
+    Swaps { action: String, args: Vec<String> },
+    /// Deployment profiles.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// Secrets the app needs, as a template (never values).
+    Secrets {
+        action: String,
+        profile: String,
+        #[arg(long, default_value = "env")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCmd {
+    Create {
+        name: String,
+        app: PathBuf,
+        #[arg(long, default_value = "4")]
+        tier: String,
+    },
+    List,
+    Show {
+        profile: String,
+    },
+    Set {
+        profile: String,
+        key: String,
+        value: String,
+    },
+    Delete {
+        profile: String,
+    },
+    Versions {
+        profile: String,
+    },
+    Diff {
+        profile: String,
+        #[arg(long)]
+        from: Option<u32>,
+        #[arg(long)]
+        to: Option<u32>,
+    },
+    Rollback {
+        profile: String,
+        #[arg(long)]
+        version: u32,
+    },
+    Export {
+        profile: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// A failure with its exit code: 2 for bad input, 1 for blockers found.
+pub struct Failure {
+    pub code: i32,
+    pub spec: Option<Box<SpecError>>,
+    pub message: String,
+}
+
+impl Failure {
+    fn input(msg: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            spec: None,
+            message: msg.into(),
+        }
+    }
+}
+
+impl From<Box<SpecError>> for Failure {
+    fn from(e: Box<SpecError>) -> Self {
+        Failure {
+            code: 2,
+            message: e.to_string(),
+            spec: Some(e),
+        }
+    }
+}
+
+impl From<state::StateError> for Failure {
+    fn from(e: state::StateError) -> Self {
+        Failure::input(e.to_string())
+    }
+}
+
+type Res = Result<(), Failure>;
+
+struct Ctx {
+    json: bool,
+    catalog: Catalog,
+    rules: Vec<fitness::rules::Rule>,
+    state: PathBuf,
+    compose_profiles: Vec<String>,
+}
+
+impl Ctx {
+    fn store(&self) -> Result<Store, Failure> {
+        Ok(Store::open(&self.state)?)
+    }
+
+    /// A path (app.yaml, compose, manifests) or a profile name; a profile's
+    /// swaps are applied to its copy of the app.
+    fn load_app(
+        &self,
+        key: &str,
+    ) -> Result<(App, Option<state::Profile>, describe::findings::Findings), Failure> {
+        let path = Path::new(key);
+        if path.exists() {
+            let l = describe::load_path(path, &self.compose_profiles)?;
+            return Ok((l.app, None, l.findings));
+        }
+        let store = self.store()?;
+        match store.find(key)? {
+            Some(p) => {
+                let app = swaps::apply(&p.app, &p.swaps).map_err(Failure::input)?;
+                Ok((app, Some(p), Default::default()))
+            }
+            None => Err(Failure::input(format!(
+                "`{key}` is neither a file or folder nor a profile name"
+            ))),
+        }
+    }
+
+    fn engine(&self) -> Engine<'_> {
+        Engine::new(&self.catalog, self.rules.clone())
+    }
+}
+
+pub fn run(cli: Cli) -> Res {
+    let catalog = Catalog::with_overrides(cli.catalog.as_deref())
+        .map_err(|e| Failure::input(e.to_string()))?;
+    let rules = match &cli.rules {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::input(format!("cannot read {}: {e}", p.display())))?;
+            fitness::rules::parse_rules(&p.display().to_string(), &text)?
+        }
+        None => Vec::new(),
+    };
+    let ctx = Ctx {
+        json: cli.json,
+        catalog,
+        rules,
+        state: cli.state.clone().unwrap_or_else(state::default_path),
+        compose_profiles: cli.compose_profiles.clone(),
+    };
+    match cli.command {
+        Command::Schema { which } => schema(&which),
+        Command::Import {
+            path,
+            output,
+            force,
+        } => import(&ctx, &path, output.as_deref(), force),
+        Command::Fitness {
+            app,
+            tier,
+            target,
+            fail_on_blockers,
+        } => fitness_cmd(
+            &ctx,
+            &app,
+            tier.as_deref(),
+            target.as_deref(),
+            fail_on_blockers,
+        ),
+        Command::EstimateCost {
+            app,
+            target,
+            users,
+            strategy,
+            verbose,
+        } => estimate_cmd(&ctx, &app, target.as_deref(), users, &strategy, verbose),
+        Command::Plan {
+            app,
+            users,
+            strategy,
+        } => plan_cmd(&ctx, &app, users, &strategy),
+        Command::Catalog { action } => catalog_cmd(&ctx, &action),
+        Command::Swaps { action, args } => swaps_cmd(&ctx, &action, &args),
+        Command::Profile(p) => profile_cmd(&ctx, p),
+        Command::Secrets {
+            action,
+            profile,
+            format,
+        } => secrets_cmd(&ctx, &action, &profile, &format),
+    }
+}
+
+fn schema(which: &str) -> Res {
+    match which {
+        "app" => {
+            let s = schemars::schema_for!(App);
+            json(&s);
+            Ok(())
+        }
+        other => Err(Failure::input(format!(
+            "unknown schema `{other}`; available: app"
+        ))),
+    }
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn import(ctx: &Ctx, path: &Path, output: Option<&Path>, force: bool) -> Res {
+    let loaded = describe::load_path(path, &ctx.compose_profiles)?;
+    let header = format!(
+        "# app.yaml imported by deployment-manager {} from {}\n",
+        env!("CARGO_PKG_VERSION"),
+        path.display()
+    );
+    let yaml = serde_saphyr::to_string(&loaded.app).map_err(|e| Failure::input(e.to_string()))?;
+    let text = format!("{header}{yaml}");
+    // The output must read back as a valid app description.
+    describe::load::parse_app("<generated>", &text).map_err(|e| {
+        Failure::input(format!(
+            "internal error: import produced an invalid app.yaml: {e}"
+        ))
+    })?;
+    if let Some(out) = output {
+        if out.exists() && !force {
+            return Err(Failure::input(format!(
+                "{} exists; pass --force to overwrite",
+                out.display()
+            )));
+        }
+        write_atomic(out, &text)
+            .map_err(|e| Failure::input(format!("cannot write {}: {e}", out.display())))?;
+    }
+    if ctx.json {
+        json(
+            &serde_json::json!({"source": loaded.source, "app": loaded.app, "findings": loaded.findings, "written": output}),
+        );
+        return Ok(());
+    }
+    if output.is_none() {
+        print!("{text}");
+    } else {
+        println!(
+            "wrote {}",
+            output.map(|o| o.display().to_string()).unwrap_or_default()
+        );
+    }
+    print_findings(&loaded.findings);
+    Ok(())
+}
+
+fn print_findings(f: &describe::findings::Findings) {
+    use describe::findings::Severity;
+    if f.0.is_empty() {
+        return;
+    }
+    eprintln!(
+        "\n{} error(s), {} warning(s), {} info",
+        f.count(Severity::Error),
+        f.count(Severity::Warning),
+        f.count(Severity::Info)
+    );
+    let mut t = table(&["severity", "key", "what happened", "per target"]);
+    for x in &f.0 {
+        let per: Vec<String> = x
+            .per_target
+            .iter()
+            .filter(|(_, s)| **s != x.severity || x.per_target.values().any(|v| *v != x.severity))
+            .map(|(k, s)| format!("{k}:{s}"))
+            .collect();
+        t.add_row(vec![
+            x.severity.to_string(),
+            x.path.clone(),
+            x.message.clone(),
+            per.join(" "),
+        ]);
+    }
+    eprintln!("{t}");
+}
+
+fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, fail: bool) -> Res {
+    let tier = tier.map(parse_tier).transpose().map_err(Failure::input)?;
+    if let Some(t) = target
+        && ctx.catalog.target(t).is_none()
+    {
+        let hint = describe::load::suggest(t, ctx.catalog.targets.iter().map(|x| x.id.as_str()));
+        return Err(Failure::input(format!(
+            "unknown target `{t}`{}",
+            hint.map_or(String::new(), |h| format!("; did you mean `{h}`?"))
+        )));
+    }
+    let (app, _, _) = ctx.load_app(key)?;
+    let report = ctx.engine().report(&app, tier, target);
+    let blocked = report
+        .targets
+        .iter()
+        .chain(report.tiers.iter())
+        .any(|a| a.status == Status::Blocked);
+    if ctx.json {
+        json(&report);
+    } else {
+        println!("Fitness of {}", paint(&report.app, "1"));
+        let mut t = table(&[
+            "tier / target",
+            "score",
+            "port.",
+            "res.",
+            "lic.",
+            "platform",
+            "verdict",
+            "blockers",
+            "warnings",
+        ]);
+        for a in report.tiers.iter().chain(report.targets.iter()) {
+            t.add_row(vec![
+                a.name.clone(),
+                score_cell(a.score.overall, a.status == Status::Blocked),
+                a.score.portability.to_string(),
+                a.score.resources.to_string(),
+                a.score.licensing.to_string(),
+                a.score.platform_support.to_string(),
+                a.verdict.clone(),
+                a.blockers.len().to_string(),
+                a.warnings.len().to_string(),
+            ]);
+        }
+        println!("{t}");
+        for a in report.tiers.iter().chain(report.targets.iter()) {
+            if a.blockers.is_empty() && a.warnings.is_empty() {
+                continue;
+            }
+            println!("\n{} — {}", paint(&a.name, "1"), a.verdict);
+            for f in a.blockers.iter().chain(a.warnings.iter()) {
+                let tag = if f.effect == fitness::rules::Effect::Blocker {
+                    paint("blocker", "31")
+                } else {
+                    format!("{:+} {}", f.points, f.subscore)
+                };
+                println!("  [{tag}] {}", f.message);
+                if let Some(r) = &f.remedy {
+                    println!("      remedy: {r}");
+                }
+                for s in &f.swaps {
+                    println!(
+                        "      swap: {} → {} ({}, effort {}, +{})",
+                        s.from, s.to, s.relationship, s.effort, s.score_effect
+                    );
+                }
+            }
+        }
+    }
+    if fail && blocked {
+        return Err(Failure {
+            code: 1,
+            spec: None,
+            message: "blockers found".into(),
+        });
+    }
+    Ok(())
+}
+
+fn estimate_cmd(
+    ctx: &Ctx,
+    key: &str,
+    target: Option<&str>,
+    users: Option<u32>,
+    strategy: &str,
+    verbose: bool,
+) -> Res {
+    let strategy: Strategy = strategy.parse().map_err(Failure::input)?;
+    let (app, profile, _) = ctx.load_app(key)?;
+    let setting = |k: &str| {
+        profile
+            .as_ref()
+            .and_then(|p| p.settings.get(k))
+            .and_then(|v| v.as_str().map(String::from))
+    };
+    let target_id = target
+        .map(String::from)
+        .or_else(|| setting("target"))
+        .or_else(|| setting("provider").map(|p| provider_target(&p)));
+    let users = users
+        .or_else(|| setting("users").and_then(|u| u.parse().ok()))
+        .unwrap_or_else(|| app.users());
+    let targets: Vec<_> = match &target_id {
+        Some(t) => vec![
+            ctx.catalog
+                .target(t)
+                .ok_or_else(|| Failure::input(format!("unknown target `{t}`")))?,
+        ],
+        None => ctx.catalog.targets.iter().collect(),
+    };
+    let estimates: Vec<_> = targets
+        .iter()
+        .map(|t| cost::estimate(&ctx.catalog, &app, t, users, strategy))
+        .collect();
+    if ctx.json {
+        if estimates.len() == 1 {
+            let mut v = serde_json::to_value(&estimates[0]).unwrap_or_default();
+            if let Some(p) = &profile {
+                v["profile_id"] = serde_json::json!(p.id);
+            }
+            json(&v);
+        } else {
+            json(&estimates);
+        }
+        return Ok(());
+    }
+    if estimates.len() > 1 {
+        let mut t = table(&[
+            "target",
+            "compute",
+            "database",
+            "cache",
+            "storage",
+            "bandwidth",
+            "other",
+            "total",
+        ]);
+        for e in &estimates {
+            let g = |k: &str| e.monthly_estimate.get(k).copied().unwrap_or(0.0);
+            let other = g("load_balancer") + g("control_plane") + g("platform") + g("other");
+            let flag = if e.incomplete {
+                " *"
+            } else if e.uses_unconfirmed_prices {
+                " ?"
+            } else {
+                ""
+            };
+            t.add_row(vec![
+                e.target_name.clone(),
+                money(g("compute")),
+                money(g("database")),
+                money(g("cache")),
+                money(g("storage")),
+                money(g("bandwidth")),
+                money(other),
+                format!("{}{flag}", money(e.total)),
+            ]);
+        }
+        println!(
+            "Monthly cost of {} at {users} users ({strategy:?})\n{t}\n* some lines unpriced (total is a lower bound)   ? uses UNCONFIRMED prices",
+            app.name
+        );
+        return Ok(());
+    }
+    let e = &estimates[0];
+    println!(
+        "{} on {} at {} users: {} / month",
+        app.name,
+        e.target_name,
+        e.users,
+        paint(&money(e.total), "1")
+    );
+    let mut t = table(&[
+        "category",
+        "item",
+        "quantity",
+        "unit",
+        "unit price",
+        "monthly",
+        "source",
+    ]);
+    for l in &e.lines {
+        let mark = format!(
+            "{}{}{}",
+            if l.usage_based { "*" } else { "" },
+            if l.unconfirmed { " UNCONFIRMED" } else { "" },
+            if l.price_not_found {
+                " PRICE NOT FOUND"
+            } else {
+                ""
+            }
+        );
+        t.add_row(vec![
+            l.category.to_string(),
+            format!("{}{mark}", l.name),
+            format!("{}", l.quantity),
+            l.unit.clone(),
+            l.unit_price.map_or("—".into(), |p| format!("{p}")),
+            money(l.monthly),
+            if verbose {
+                format!(
+                    "{} ({})",
+                    l.source.clone().unwrap_or_default(),
+                    l.captured.clone().unwrap_or_default()
+                )
+            } else {
+                l.captured.clone().unwrap_or_default()
+            },
+        ]);
+    }
+    println!("{t}");
+    println!("* usage-based");
+    if verbose {
+        for s in &e.sizing {
+            println!("sizing: {s}");
+        }
+        for a in &e.assumptions {
+            println!("assumption: {a}");
+        }
+    }
+    for n in &e.notes {
+        println!("note: {n}");
+    }
+    Ok(())
+}
+
+/// The VM target of a provider named in a profile (`provider digitalocean`).
+fn provider_target(provider: &str) -> String {
+    match provider {
+        "aws" | "ec2" => "vm-aws-ec2".into(),
+        "gcp" | "google" => "vm-gcp".into(),
+        "fly" | "fly.io" | "render" | "railway" | "heroku" | "vercel" => {
+            provider.trim_end_matches(".io").into()
+        }
+        p => format!("vm-{p}"),
+    }
+}
+
+fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Res {
+    let strategy: Strategy = strategy.parse().map_err(Failure::input)?;
+    let (app, _, _) = ctx.load_app(key)?;
+    let levels = users.unwrap_or_else(|| plan::DEFAULT_LEVELS.to_vec());
+    if levels.is_empty() || levels.contains(&0) {
+        return Err(Failure::input(
+            "--users needs one or more positive numbers, e.g. 2,10,50",
+        ));
+    }
+    let engine = ctx.engine();
+    let p = plan::plan(&engine, &app, &levels, strategy);
+    if ctx.json {
+        json(&p);
+        return Ok(());
+    }
+    let mut headers = vec!["target".to_string(), "fitness".into(), "verdict".into()];
+    headers.extend(levels.iter().map(|u| format!("{u} users")));
+    let hs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut t = table(&hs);
+    for r in &p.rows {
+        let mut row = vec![
+            r.name.clone(),
+            score_cell(r.fitness, r.status == Status::Blocked),
+            r.verdict.clone(),
+        ];
+        for (i, m) in r.monthly.iter().enumerate() {
+            let cheapest =
+                p.growth_path.get(i).and_then(|s| s.target.as_deref()) == Some(r.target.as_str());
+            let cell = format!("{}{}", money(*m), if r.incomplete[i] { " *" } else { "" });
+            row.push(if r.status == Status::Blocked {
+                paint(&cell, "2")
+            } else if cheapest {
+                paint(&format!("{cell} ◀"), "32")
+            } else {
+                cell
+            });
+        }
+        t.add_row(row);
+    }
+    println!(
+        "Plan for {} ({strategy:?} deploys)\n{t}\n◀ cheapest fitting target   * some lines unpriced",
+        app.name
+    );
+    println!("\nGrowth path:");
+    for s in &p.growth_path {
+        println!(
+            "  {:>5} users → {} {}",
+            s.users,
+            s.target.clone().unwrap_or_else(|| "none".into()),
+            s.monthly
+                .map_or(String::new(), |m| format!("({})", money(m)))
+        );
+    }
+    println!("\nRecommendations:");
+    for r in &p.recommendations {
+        println!(
+            "  {}: {} {}",
+            paint(r.use_case, "1"),
+            r.target.clone().unwrap_or_else(|| "none".into()),
+            r.monthly.map_or(String::new(), |m| format!(
+                "({} at {} users)",
+                money(m),
+                r.users
+            ))
+        );
+        for why in &r.reasons {
+            println!("      - {why}");
+        }
+    }
+    Ok(())
+}
+
+fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
+    match action {
+        "list" | "prices" => {
+            if ctx.json {
+                json(&ctx.catalog.prices);
+                return Ok(());
+            }
+            let mut t = table(&["id", "item", "unit", "USD", "captured", "backing", "source"]);
+            for p in &ctx.catalog.prices {
+                t.add_row(vec![
+                    p.id.clone(),
+                    p.item.clone(),
+                    p.unit.clone(),
+                    p.usd.map_or("—".into(), |u| format!("{u}")),
+                    p.captured.clone(),
+                    p.backing.clone(),
+                    p.source.clone(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        "targets" => {
+            if ctx.json {
+                json(&ctx.catalog.targets);
+                return Ok(());
+            }
+            let mut t = table(&[
+                "id",
+                "name",
+                "family",
+                "websockets",
+                "volumes",
+                "max request s",
+                "docker daemon",
+                "k8s jobs",
+                "gpus",
+            ]);
+            for x in &ctx.catalog.targets {
+                let s = |k: &str| format!("{:?}", x.support(k)).to_lowercase();
+                t.add_row(vec![
+                    x.id.clone(),
+                    x.name.clone(),
+                    x.family.clone(),
+                    s("websockets"),
+                    s("volumes"),
+                    x.number("max_request_seconds")
+                        .map_or("none".into(), |n| n.to_string()),
+                    s("docker_daemon"),
+                    s("k8s_jobs"),
+                    s("gpus"),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        "check" => {
+            let issues = ctx.catalog.check(crate::catalog::today());
+            let errors = issues.iter().filter(|i| i.severity == "error").count();
+            if ctx.json {
+                json(&issues);
+            } else {
+                let mut t = table(&["id", "severity", "issue"]);
+                for i in &issues {
+                    t.add_row(vec![
+                        i.id.clone(),
+                        i.severity.to_string(),
+                        i.message.clone(),
+                    ]);
+                }
+                println!(
+                    "{t}\n{} prices, {} targets: {errors} error(s), {} warning(s)",
+                    ctx.catalog.prices.len(),
+                    ctx.catalog.targets.len(),
+                    issues.iter().filter(|i| i.severity == "warning").count()
+                );
+            }
+            if errors > 0 {
+                return Err(Failure::input(format!("{errors} catalog error(s)")));
+            }
+            Ok(())
+        }
+        other => Err(Failure::input(format!(
+            "unknown catalog action `{other}`; use list, targets or check"
+        ))),
+    }
+}
+
+fn swaps_cmd(ctx: &Ctx, action: &str, args: &[String]) -> Res {
+    match (action, args) {
+        ("list", []) => {
+            if ctx.json {
+                json(&swaps::registry());
+                return Ok(());
+            }
+            let mut t = table(&[
+                "from",
+                "to",
+                "relationship",
+                "tiers",
+                "effect",
+                "effort",
+                "pros",
+                "cons",
+            ]);
+            for s in swaps::registry() {
+                t.add_row(vec![
+                    s.from.clone(),
+                    s.to.clone(),
+                    s.relationship.clone(),
+                    s.tiers.join(","),
+                    format!("+{}", s.score_effect),
+                    s.effort.clone(),
+                    s.pros.join("; "),
+                    s.cons.join("; "),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        ("list", [app]) => {
+            let (app, _, _) = ctx.load_app(app)?;
+            let list: Vec<_> = app
+                .dependencies
+                .values()
+                .flat_map(|d| swaps::swaps_for(&d.kind, None))
+                .collect();
+            if ctx.json {
+                json(&list);
+            } else {
+                let mut t = table(&["from", "to", "relationship", "tiers", "effect", "effort"]);
+                for s in list {
+                    t.add_row(vec![
+                        s.from.clone(),
+                        s.to.clone(),
+                        s.relationship.clone(),
+                        s.tiers.join(","),
+                        format!("+{}", s.score_effect),
+                        s.effort.clone(),
+                    ]);
+                }
+                println!("{t}");
+            }
+            Ok(())
+        }
+        ("apply", [profile, from, to]) => {
+            let mut store = ctx.store()?;
+            let mut p = store.get(profile)?;
+            let applied = swaps::AppliedSwap {
+                from: from.clone(),
+                to: to.clone(),
+                dependency: None,
+            };
+            let mut all = p.swaps.clone();
+            all.push(applied.clone());
+            let swapped = swaps::apply(&p.app, &all).map_err(Failure::input)?;
+            let engine = ctx.engine();
+            let tier = fitness::TIERS[(p.tier as usize).clamp(1, 5) - 1];
+            let before = engine.report(
+                &swaps::apply(&p.app, &p.swaps).map_err(Failure::input)?,
+                Some(tier),
+                None,
+            );
+            let after = engine.report(&swapped, Some(tier), None);
+            p.swaps = all;
+            let p = store.update(p, &format!("swap {from} → {to}"))?;
+            let (b, a) = (before.tiers[0].score.overall, after.tiers[0].score.overall);
+            if ctx.json {
+                json(
+                    &serde_json::json!({"profile": p.name, "version": p.version, "swap": applied, "tier": tier.key, "fitness_before": b, "fitness_after": a, "blockers_after": after.tiers[0].blockers.len()}),
+                );
+            } else {
+                println!(
+                    "applied {from} → {to} to profile {} (version {}); tier {} fitness {b} → {a}",
+                    p.name, p.version, tier.key
+                );
+            }
+            Ok(())
+        }
+        _ => Err(Failure::input(
+            "usage: swaps list [APP] | swaps apply PROFILE FROM TO",
+        )),
+    }
+}
+
+fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
+    let mut store = ctx.store()?;
+    match cmd {
+        ProfileCmd::Create { name, app, tier } => {
+            let tier = parse_tier(&tier).map_err(Failure::input)?;
+            if !crate::describe::app::App::new(&name)
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || name.is_empty()
+            {
+                return Err(Failure::input(
+                    "profile names use letters, digits, `-` and `_`",
+                ));
+            }
+            let loaded = describe::load_path(&app, &ctx.compose_profiles)?;
+            let p = store.create(&name, tier.number, &app.display().to_string(), loaded.app)?;
+            if ctx.json {
+                json(&p)
+            } else {
+                println!(
+                    "created profile {} ({}) for app {} at tier {}",
+                    p.name, p.id, p.app.name, tier.key
+                )
+            }
+        }
+        ProfileCmd::List => {
+            let list = store.list()?;
+            if ctx.json {
+                json(&list);
+            } else {
+                let mut t = table(&["id", "name", "app", "tier", "swaps", "settings", "version"]);
+                for p in list {
+                    t.add_row(vec![
+                        p.id,
+                        p.name,
+                        p.app.name,
+                        p.tier.to_string(),
+                        p.swaps.len().to_string(),
+                        p.settings.keys().cloned().collect::<Vec<_>>().join(","),
+                        p.version.to_string(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        ProfileCmd::Show { profile } => {
+            let p = store.get(&profile)?;
+            if ctx.json {
+                json(&p)
+            } else {
+                println!("{}", serde_saphyr::to_string(&p).unwrap_or_default())
+            }
+        }
+        ProfileCmd::Set {
+            profile,
+            key,
+            value,
+        } => {
+            let mut p = store.get(&profile)?;
+            match key.as_str() {
+                "tier" => p.tier = parse_tier(&value).map_err(Failure::input)?.number,
+                "target" => {
+                    ctx.catalog
+                        .target(&value)
+                        .ok_or_else(|| Failure::input(format!("unknown target `{value}`")))?;
+                    p.settings.insert(key.clone(), value.clone().into());
+                }
+                "strategy" => {
+                    value.parse::<Strategy>().map_err(Failure::input)?;
+                    p.settings.insert(key.clone(), value.clone().into());
+                }
+                "users" | "scale" => {
+                    value
+                        .parse::<u32>()
+                        .map_err(|_| Failure::input(format!("{key} must be a positive number")))?;
+                    p.settings.insert(key.clone(), value.clone().into());
+                }
+                "provider" | "region" | "domain" | "name" => {
+                    if key == "name" {
+                        p.name = value.clone();
+                    } else {
+                        p.settings.insert(key.clone(), value.clone().into());
+                    }
+                }
+                k if k.starts_with("env.") => {
+                    if describe::secrets_detect::looks_secret(&k[4..]) {
+                        return Err(Failure::input(format!(
+                            "`{}` looks like a secret; secrets are never stored in profiles (use `secrets template`)",
+                            &k[4..]
+                        )));
+                    }
+                    p.settings.insert(key.clone(), value.clone().into());
+                }
+                other => {
+                    return Err(Failure::input(format!(
+                        "unknown key `{other}`; use tier, target, provider, region, strategy, domain, users, scale, name or env.NAME"
+                    )));
+                }
+            }
+            let p = store.update(p, &format!("set {key}"))?;
+            if ctx.json {
+                json(&p)
+            } else {
+                println!("{}: {key} = {value} (version {})", p.name, p.version)
+            }
+        }
+        ProfileCmd::Delete { profile } => {
+            store.delete(&profile)?;
+            if ctx.json {
+                json(&serde_json::json!({"deleted": profile}))
+            } else {
+                println!("deleted {profile}")
+            }
+        }
+        ProfileCmd::Versions { profile } => {
+            let v = store.versions(&profile)?;
+            if ctx.json {
+                json(
+                    &v.iter()
+                        .map(|(n, c, t)| serde_json::json!({"version": n, "change": c, "at": t}))
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                let mut t = table(&["version", "change", "at"]);
+                for (n, c, at) in v {
+                    t.add_row(vec![n.to_string(), c, at]);
+                }
+                println!("{t}");
+            }
+        }
+        ProfileCmd::Diff { profile, from, to } => {
+            let cur = store.get(&profile)?;
+            let to = to.unwrap_or(cur.version);
+            let from = from.unwrap_or(to.saturating_sub(1).max(1));
+            let d = state::diff(
+                &store.version(&profile, from)?,
+                &store.version(&profile, to)?,
+            );
+            if ctx.json {
+                json(&serde_json::json!({"from": from, "to": to, "changes": d}))
+            } else {
+                println!("{profile}: version {from} → {to}");
+                for c in d {
+                    println!("  {c}");
+                }
+            }
+        }
+        ProfileCmd::Rollback { profile, version } => {
+            let p = store.rollback(&profile, version)?;
+            if ctx.json {
+                json(&p)
+            } else {
+                println!(
+                    "{} rolled back to version {version} (now version {})",
+                    p.name, p.version
+                )
+            }
+        }
+        ProfileCmd::Export { profile, output } => {
+            let p = store.get(&profile)?;
+            let text = serde_json::to_string_pretty(&p).unwrap_or_default();
+            match output {
+                Some(o) => write_atomic(&o, &text).map_err(|e| Failure::input(e.to_string()))?,
+                None => println!("{text}"),
+            }
+        }
+        ProfileCmd::Import { file, name } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+            let p: state::Profile = serde_json::from_str(&text).map_err(|e| {
+                Failure::input(format!(
+                    "{}:{}:{}: {e}",
+                    file.display(),
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            let app_text = serde_saphyr::to_string(&p.app).unwrap_or_default();
+            describe::load::parse_app(&format!("{} (app)", file.display()), &app_text)?;
+            let mut created = store.create(
+                name.as_deref().unwrap_or(&p.name),
+                p.tier,
+                &p.app_source,
+                p.app.clone(),
+            )?;
+            created.settings = p.settings;
+            created.swaps = p.swaps;
+            let created = store.update(created, "imported")?;
+            if ctx.json {
+                json(&created)
+            } else {
+                println!("imported profile {} ({})", created.name, created.id)
+            }
+        }
+    }
+    Ok(())
+}
+
+fn secrets_cmd(ctx: &Ctx, action: &str, profile: &str, format: &str) -> Res {
+    if action != "template" {
+        return Err(Failure::input(
+            "usage: secrets template PROFILE --format env|vault|aws|k8s|docker|fly|github",
+        ));
+    }
+    let (app, p, _) = ctx.load_app(profile)?;
+    let list = crate::describe::secrets_list(&app);
+    let pname = p.as_ref().map_or(app.name.clone(), |p| p.name.clone());
+    let text = crate::describe::render_secrets_template(&list, &app.name, &pname, format)
+        .map_err(Failure::input)?;
+    if ctx.json {
+        json(
+            &serde_json::json!({"profile": pname, "format": format, "secrets": list, "template": text}),
+        );
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}

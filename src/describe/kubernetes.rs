@@ -1,0 +1,784 @@
+//! Import a folder (or file) of Kubernetes manifests into an [`App`]: the
+//! migration path of teams leaving self-managed clusters (seed 000).
+//! Workloads become services, well-known images dependencies; Services and
+//! Ingresses decide which ports are public; Secrets are read by name only.
+
+use super::app::*;
+use super::compose::sanitize_name;
+use super::diagnostic::SpecError;
+use super::findings::{Findings, Severity};
+use super::known::{image_tag, known};
+use super::load::{from_yaml_error, yaml_options};
+use super::secrets_detect::looks_secret;
+use super::units::{Cpu, Duration, Size};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use Severity::{Info, Warning};
+
+pub struct K8sImport {
+    pub app: App,
+    pub findings: Findings,
+}
+
+/// One parsed document with the file it came from.
+struct Doc {
+    file: String,
+    value: Value,
+}
+
+impl Doc {
+    fn kind(&self) -> &str {
+        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+    fn name(&self) -> String {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed")
+            .to_string()
+    }
+    fn at(&self) -> String {
+        format!("{}:{}/{}", self.file, self.kind(), self.name())
+    }
+}
+
+/// Reads every `.yaml`/`.yml`/`.json` under `path` (sorted, so output is
+/// deterministic) and imports the objects found.
+pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        collect(path, &mut files).map_err(|e| io_err(path, e))?;
+    } else {
+        files.push(path.to_path_buf());
+    }
+    files.sort();
+    let mut docs = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| io_err(f, e))?;
+        let name = f.display().to_string();
+        let values: Vec<Value> =
+            serde_saphyr::from_str_multiple_with_options(&text, yaml_options())
+                .map_err(|e| Box::new(from_yaml_error(&name, &text, &e)))?;
+        for v in values.into_iter().filter(|v| !v.is_null()) {
+            if v.get("kind").and_then(Value::as_str) == Some("List") {
+                for item in v
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    docs.push(Doc {
+                        file: name.clone(),
+                        value: item.clone(),
+                    });
+                }
+            } else {
+                docs.push(Doc {
+                    file: name.clone(),
+                    value: v,
+                });
+            }
+        }
+    }
+    if docs.is_empty() {
+        return Err(Box::new(SpecError::at(
+            &path.display().to_string(),
+            "",
+            0,
+            0,
+            "no Kubernetes objects found",
+        )));
+    }
+    let app_name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .map(sanitize_name)
+        .unwrap_or_else(|| "app".into());
+    Ok(import_docs(&app_name, &docs))
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Box<SpecError> {
+    Box::new(SpecError::at(
+        &path.display().to_string(),
+        "",
+        0,
+        0,
+        format!("cannot read: {e}"),
+    ))
+}
+
+fn s(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_string)
+}
+
+fn import_docs(app_name: &str, docs: &[Doc]) -> K8sImport {
+    let mut f = Findings::default();
+    let mut app = App::new(app_name);
+
+    let config_maps: BTreeMap<String, &Value> = docs
+        .iter()
+        .filter(|d| d.kind() == "ConfigMap")
+        .map(|d| (d.name(), d.value.get("data").unwrap_or(&Value::Null)))
+        .collect();
+    let pvcs: BTreeMap<String, Option<Size>> = docs
+        .iter()
+        .filter(|d| d.kind() == "PersistentVolumeClaim")
+        .map(|d| (d.name(), storage_request(&d.value)))
+        .collect();
+    // Pod labels → service ports that select them, and which Services are public.
+    let mut public_services = BTreeSet::new();
+    for d in docs.iter().filter(|d| d.kind() == "Ingress") {
+        for backend in ingress_backends(&d.value) {
+            public_services.insert(backend);
+        }
+    }
+    let services: Vec<&Doc> = docs.iter().filter(|d| d.kind() == "Service").collect();
+    // Does some Role allow creating Jobs or Pods? Then a workload spawns containers.
+    let spawner_accounts = job_creating_accounts(docs);
+
+    for d in docs {
+        let kind = d.kind();
+        match kind {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => {
+                import_workload(
+                    d,
+                    &mut app,
+                    &mut f,
+                    &config_maps,
+                    &pvcs,
+                    &services,
+                    &public_services,
+                    &spawner_accounts,
+                );
+            }
+            "Service" | "Ingress" | "ConfigMap" | "PersistentVolumeClaim" => {}
+            "Secret" => {
+                let keys: Vec<String> = ["data", "stringData"]
+                    .iter()
+                    .filter_map(|k| d.value.get(*k).and_then(Value::as_object))
+                    .flat_map(|m| m.keys().cloned())
+                    .collect();
+                f.add(
+                    d.at(),
+                    Info,
+                    format!(
+                        "Secret `{}` read by key names only ({}); values are never imported",
+                        d.name(),
+                        keys.join(", ")
+                    ),
+                );
+            }
+            "HorizontalPodAutoscaler" => {}
+            "Namespace" => f.add(d.at(), Info, "namespace is chosen per profile"),
+            "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => {
+                f.add(
+                    d.at(),
+                    Info,
+                    "RBAC is generated from the app's needs (least privilege) and not imported",
+                );
+            }
+            "NetworkPolicy" | "PodDisruptionBudget" => f.add(
+                d.at(),
+                Info,
+                format!("{kind} is generated per target from the app's graph and not imported"),
+            ),
+            "ResourceQuota" | "LimitRange" => f.add(
+                d.at(),
+                Info,
+                format!("{kind} is generated for session sandboxes and not imported"),
+            ),
+            "" => f.add(d.at(), Warning, "document without `kind` skipped"),
+            other => f.add(
+                d.at(),
+                Warning,
+                format!("{other} is not understood and was not imported"),
+            ),
+        }
+    }
+    for d in docs
+        .iter()
+        .filter(|d| d.kind() == "HorizontalPodAutoscaler")
+    {
+        let target = s(d.value.pointer("/spec/scaleTargetRef/name")).map(|n| sanitize_name(&n));
+        let svc = target.as_ref().and_then(|t| app.services.get_mut(t));
+        match svc {
+            Some(svc) => {
+                let min = d
+                    .value
+                    .pointer("/spec/minReplicas")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1) as u32;
+                let max = d
+                    .value
+                    .pointer("/spec/maxReplicas")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(min as u64) as u32;
+                let util = |res: &str| -> Option<u8> {
+                    d.value
+                        .pointer("/spec/metrics")?
+                        .as_array()?
+                        .iter()
+                        .find_map(|m| {
+                            let r = m.get("resource")?;
+                            (r.get("name")?.as_str()? == res).then(|| {
+                                r.pointer("/target/averageUtilization")?
+                                    .as_u64()
+                                    .map(|u| u as u8)
+                            })?
+                        })
+                };
+                svc.autoscaling = Some(Autoscaling {
+                    min,
+                    max,
+                    cpu_percent: util("cpu"),
+                    memory_percent: util("memory"),
+                });
+            }
+            None => f.add(
+                d.at(),
+                Warning,
+                "autoscaler targets a workload that was not imported",
+            ),
+        }
+    }
+    app.usage = Some(Usage {
+        users: Some(10),
+        ..Usage::default()
+    });
+    f.add(
+        "usage",
+        Info,
+        "manifests carry no usage figures; assumed 10 users (set usage.users in app.yaml)",
+    );
+    f.sort();
+    K8sImport { app, findings: f }
+}
+
+fn storage_request(v: &Value) -> Option<Size> {
+    v.pointer("/spec/resources/requests/storage")
+        .and_then(Value::as_str)
+        .and_then(|s| Size::parse(s).ok())
+}
+
+fn ingress_backends(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = s(v.pointer("/spec/defaultBackend/service/name")) {
+        out.push(n);
+    }
+    for rule in v
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for p in rule
+            .pointer("/http/paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = s(p.pointer("/backend/service/name")) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+fn job_creating_accounts(docs: &[Doc]) -> BTreeSet<String> {
+    let creating_roles: BTreeSet<String> = docs
+        .iter()
+        .filter(|d| matches!(d.kind(), "Role" | "ClusterRole"))
+        .filter(|d| {
+            d.value
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    let has = |key: &str, want: &[&str]| {
+                        r.get(key).and_then(Value::as_array).is_some_and(|a| {
+                            a.iter()
+                                .any(|x| x.as_str().is_some_and(|x| want.contains(&x) || x == "*"))
+                        })
+                    };
+                    has("resources", &["jobs", "pods"]) && has("verbs", &["create"])
+                })
+        })
+        .map(|d| d.name())
+        .collect();
+    docs.iter()
+        .filter(|d| matches!(d.kind(), "RoleBinding" | "ClusterRoleBinding"))
+        .filter(|d| {
+            s(d.value.pointer("/roleRef/name")).is_some_and(|r| creating_roles.contains(&r))
+        })
+        .flat_map(|d| {
+            d.value
+                .get("subjects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|sub| s(sub.get("name")))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn import_workload(
+    d: &Doc,
+    app: &mut App,
+    f: &mut Findings,
+    config_maps: &BTreeMap<String, &Value>,
+    pvcs: &BTreeMap<String, Option<Size>>,
+    services: &[&Doc],
+    public_services: &BTreeSet<String>,
+    spawners: &BTreeSet<String>,
+) {
+    let kind = d.kind();
+    let pod_path = match kind {
+        "CronJob" => "/spec/jobTemplate/spec/template",
+        _ => "/spec/template",
+    };
+    let Some(pod) = d.value.pointer(pod_path) else {
+        f.add(d.at(), Warning, "workload without a pod template skipped");
+        return;
+    };
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(main) = containers.first() else {
+        f.add(d.at(), Warning, "workload without containers skipped");
+        return;
+    };
+    if containers.len() > 1 {
+        f.add_per_target(
+            d.at(),
+            format!(
+                "{} sidecar container(s) not imported; only `{}` is",
+                containers.len() - 1,
+                s(main.get("name")).unwrap_or_default()
+            ),
+            &[("kubernetes", Warning)],
+            Warning,
+        );
+    }
+    if pod.pointer("/spec/initContainers").is_some() {
+        f.add(
+            d.at(),
+            Warning,
+            "init containers are not imported; run migrations as a release step",
+        );
+    }
+    let name = sanitize_name(&d.name());
+    let image = s(main.get("image")).unwrap_or_default();
+    let labels = pod
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+
+    if let Some(dep_kind) = known().kind_of_image(&image) {
+        let size = d
+            .value
+            .pointer("/spec/volumeClaimTemplates/0")
+            .and_then(storage_request)
+            .or_else(|| known().get(dep_kind).and_then(|k| k.size));
+        let (cpu, memory, _, _) = container_resources(main);
+        app.dependencies.insert(
+            name.clone(),
+            Dependency {
+                kind: dep_kind.into(),
+                version: image_tag(&image),
+                image: Some(image.clone()),
+                size,
+                memory,
+                cpu,
+                managed: true,
+                secrets: Vec::new(),
+            },
+        );
+        f.add(
+            d.at(),
+            Info,
+            format!("`{name}` recognised as a {dep_kind} dependency"),
+        );
+        return;
+    }
+    if known().is_edge_proxy(&image) {
+        f.add(
+            d.at(),
+            Info,
+            format!("`{name}` is an edge proxy; targets provide their own, so it was not imported"),
+        );
+        return;
+    }
+
+    let mut svc = Service {
+        image: Some(image),
+        ..Service::default()
+    };
+    let mut cmd: Vec<String> = main
+        .get("command")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(String::from))
+        .collect();
+    cmd.extend(
+        main.get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from)),
+    );
+    svc.command = cmd;
+
+    for p in main
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(port) = p
+            .get("containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
+            continue;
+        };
+        let udp = p.get("protocol").and_then(Value::as_str) == Some("UDP");
+        let port_name = s(p.get("name")).unwrap_or_default();
+        let mut protocol = if udp {
+            Protocol::Udp
+        } else if port_name.contains("grpc") {
+            Protocol::Grpc
+        } else if port_name.contains("ws") {
+            Protocol::Websocket
+        } else if port_name.contains("http") || port_name == "web" {
+            Protocol::Http
+        } else {
+            Protocol::Tcp
+        };
+        let mut public = false;
+        for sv in services.iter().filter(|sv| selects(&sv.value, &labels)) {
+            let targets_port = sv
+                .value
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|sp| match sp.get("targetPort") {
+                    Some(Value::Number(n)) => n.as_u64() == Some(port as u64),
+                    Some(Value::String(n)) => *n == port_name,
+                    None => sp.get("port").and_then(Value::as_u64) == Some(port as u64),
+                    _ => false,
+                });
+            if !targets_port {
+                continue;
+            }
+            let ty = sv
+                .value
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP");
+            if matches!(ty, "LoadBalancer" | "NodePort") || public_services.contains(&sv.name()) {
+                public = true;
+            }
+            if public_services.contains(&sv.name()) && protocol == Protocol::Tcp {
+                protocol = Protocol::Http;
+            }
+        }
+        svc.ports.push(Port {
+            port,
+            protocol,
+            public,
+            published: None,
+        });
+    }
+
+    let mut env = indexmap::IndexMap::new();
+    for e in main
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(k) = s(e.get("name")) else { continue };
+        if e.pointer("/valueFrom/secretKeyRef").is_some() || looks_secret(&k) {
+            if !svc.secrets.contains(&k) {
+                svc.secrets.push(k);
+            }
+        } else if let Some(v) = s(e.get("value")) {
+            env.insert(k, v);
+        } else if let Some(cm) = e.pointer("/valueFrom/configMapKeyRef") {
+            let v = s(cm.get("name")).and_then(|n| {
+                config_maps
+                    .get(&n)
+                    .and_then(|m| m.get(s(cm.get("key")).unwrap_or_default()))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            });
+            env.insert(k, v.unwrap_or_default());
+        } else {
+            f.add(
+                format!("{}.env.{k}", d.at()),
+                Warning,
+                format!("`{k}` comes from a field reference; imported empty"),
+            );
+            env.insert(k, String::new());
+        }
+    }
+    for ef in main
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(cm) = s(ef.pointer("/configMapRef/name")) {
+            match config_maps.get(&cm).and_then(|v| v.as_object()) {
+                Some(data) => {
+                    for (k, v) in data {
+                        if looks_secret(k) {
+                            svc.secrets.push(k.clone());
+                            f.add(format!("{}.envFrom.{cm}", d.at()), Warning, format!("ConfigMap key `{k}` looks like a secret; imported as a secret reference"));
+                        } else {
+                            env.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+                        }
+                    }
+                }
+                None => f.add(
+                    format!("{}.envFrom", d.at()),
+                    Warning,
+                    format!("ConfigMap `{cm}` not found among the manifests"),
+                ),
+            }
+        }
+        if let Some(sec) = s(ef.pointer("/secretRef/name")) {
+            f.add(format!("{}.envFrom", d.at()), Warning, format!("all keys of Secret `{sec}` are injected; list them under `secrets` in app.yaml (names are not known from the reference)"));
+        }
+    }
+    svc.env = env;
+
+    let (cpu, memory, cpu_limit, memory_limit) = container_resources(main);
+    if cpu.is_some() || memory.is_some() || cpu_limit.is_some() || memory_limit.is_some() {
+        svc.resources = Some(Resources {
+            cpu: cpu.or(cpu_limit),
+            memory: memory.or(memory_limit),
+            cpu_limit,
+            memory_limit,
+        });
+    }
+    svc.replicas = d
+        .value
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .map(|r| r as u32);
+    svc.health = main
+        .get("readinessProbe")
+        .or(main.get("livenessProbe"))
+        .and_then(probe_to_health);
+
+    let mounts = main
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let volumes = pod
+        .pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let templates = d
+        .value
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for m in &mounts {
+        let (Some(vname), Some(path)) = (s(m.get("name")), s(m.get("mountPath"))) else {
+            continue;
+        };
+        let vol = volumes
+            .iter()
+            .find(|v| s(v.get("name")).as_deref() == Some(vname.as_str()));
+        if let Some(v) = vol {
+            if let Some(claim) = s(v.pointer("/persistentVolumeClaim/claimName")) {
+                svc.volumes.push(Volume {
+                    name: sanitize_name(&claim),
+                    path,
+                    size: pvcs.get(&claim).copied().flatten(),
+                    persistent: true,
+                    host_path: None,
+                });
+            } else if v.get("emptyDir").is_some() {
+                svc.volumes.push(Volume {
+                    name: sanitize_name(&vname),
+                    path,
+                    size: None,
+                    persistent: false,
+                    host_path: None,
+                });
+            } else if let Some(hp) = s(v.pointer("/hostPath/path")) {
+                if hp.ends_with("docker.sock") {
+                    svc.traits.spawns_containers = true;
+                    f.add(d.at(), Warning, "mounts the node's Docker socket: marked spawns_containers; use the Jobs runtime instead");
+                } else {
+                    svc.volumes.push(Volume {
+                        name: sanitize_name(&vname),
+                        path,
+                        size: None,
+                        persistent: true,
+                        host_path: Some(hp),
+                    });
+                    f.add(
+                        d.at(),
+                        Warning,
+                        "hostPath volume imported as a persistent volume",
+                    );
+                }
+            } else if v.get("configMap").is_some()
+                || v.get("secret").is_some()
+                || v.get("projected").is_some()
+            {
+                f.add(
+                    format!("{}.volumes.{vname}", d.at()),
+                    Info,
+                    "config/secret file mounts are generated per target, not imported",
+                );
+            } else {
+                f.add(
+                    format!("{}.volumes.{vname}", d.at()),
+                    Warning,
+                    "volume type not understood; not imported",
+                );
+            }
+        } else if let Some(t) = templates
+            .iter()
+            .find(|t| s(t.pointer("/metadata/name")).as_deref() == Some(vname.as_str()))
+        {
+            svc.volumes.push(Volume {
+                name: sanitize_name(&vname),
+                path,
+                size: storage_request(t),
+                persistent: true,
+                host_path: None,
+            });
+        }
+    }
+    if let Some(sa) = s(pod.pointer("/spec/serviceAccountName"))
+        && spawners.contains(&sa)
+    {
+        svc.traits.spawns_containers = true;
+        f.add(d.at(), Info, format!("service account `{sa}` may create Jobs/Pods: marked spawns_containers (Kubernetes Jobs runtime)"));
+    }
+    if pod
+        .pointer("/spec/containers/0/securityContext/privileged")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        svc.traits.privileged = true;
+    }
+    if pod
+        .pointer("/spec/containers/0/resources/limits/nvidia.com~1gpu")
+        .is_some()
+    {
+        svc.traits.gpu = true;
+    }
+    match kind {
+        "CronJob" => svc.traits.cron = s(d.value.pointer("/spec/schedule")),
+        "Job" => f.add(d.at(), Warning, "a one-off Job is imported as a background worker; run it as a release command instead if it is a migration"),
+        "DaemonSet" => f.add_per_target(d.at(), "DaemonSet (one per node) imported as one service", &[("kubernetes", Info)], Warning),
+        _ => {}
+    }
+    if matches!(kind, "Job") || (svc.ports.is_empty() && kind != "CronJob") {
+        svc.traits.background_worker = true;
+    }
+    app.services.insert(name, svc);
+}
+
+fn selects(service: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    let Some(sel) = service.pointer("/spec/selector").and_then(Value::as_object) else {
+        return false;
+    };
+    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn container_resources(c: &Value) -> (Option<Cpu>, Option<Size>, Option<Cpu>, Option<Size>) {
+    let cpu = |p: &str| {
+        c.pointer(p)
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                o => o.to_string(),
+            })
+            .and_then(|s| Cpu::parse(&s).ok())
+    };
+    let mem = |p: &str| {
+        c.pointer(p)
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                o => o.to_string(),
+            })
+            .and_then(|s| Size::parse(&s).ok())
+    };
+    (
+        cpu("/resources/requests/cpu"),
+        mem("/resources/requests/memory"),
+        cpu("/resources/limits/cpu"),
+        mem("/resources/limits/memory"),
+    )
+}
+
+fn probe_to_health(p: &Value) -> Option<HealthCheck> {
+    let secs = |k: &str| p.get(k).and_then(Value::as_u64).map(Duration);
+    let mut h = HealthCheck {
+        interval: secs("periodSeconds"),
+        timeout: secs("timeoutSeconds"),
+        start_period: secs("initialDelaySeconds"),
+        retries: p
+            .get("failureThreshold")
+            .and_then(Value::as_u64)
+            .map(|r| r as u32),
+        ..HealthCheck::default()
+    };
+    if let Some(g) = p.get("httpGet") {
+        h.http = Some(s(g.get("path")).unwrap_or_else(|| "/".into()));
+        h.port = g
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok());
+    } else if let Some(t) = p.get("tcpSocket") {
+        h.tcp = Some(
+            t.get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())?,
+        );
+    } else if let Some(e) = p.pointer("/exec/command").and_then(Value::as_array) {
+        h.command = e
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect();
+    } else {
+        return None;
+    }
+    Some(h)
+}

@@ -1,0 +1,11 @@
+//! deployment-manager: where can this app run, what will it cost there, and
+//! how do we get it there without downtime?
+//!
+//! The pipeline: [`describe`] → [`analyse`] (fitness, cost, plan) → [`state`].
+//! The CLI (`src/main.rs`, [`cli`]) is a thin front over this library.
+
+pub mod analyse;
+pub mod catalog;
+pub mod cli;
+pub mod describe;
+pub mod state;
