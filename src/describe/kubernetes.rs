@@ -130,7 +130,12 @@ fn s(v: Option<&Value>) -> Option<String> {
 
 fn import_docs(app_name: &str, docs: &[Doc]) -> K8sImport {
     let mut f = Findings::default();
-    let mut app = App::new(app_name);
+    // The namespace names the app better than the folder does.
+    let app_name = docs
+        .iter()
+        .find(|d| d.kind() == "Namespace")
+        .map_or(app_name.to_string(), |d| sanitize_name(&d.name()));
+    let mut app = App::new(&app_name);
 
     let config_maps: BTreeMap<String, &Value> = docs
         .iter()

@@ -27,7 +27,6 @@ pub fn yaml_options() -> serde_saphyr::Options {
 /// unknown keys.
 pub fn from_yaml_error(file: &str, src: &str, err: &serde_saphyr::Error) -> SpecError {
     let raw = err.without_snippet().to_string();
-    let message = clean_message(&raw);
     let (offset, len) = err
         .location()
         .and_then(|l| {
@@ -38,6 +37,8 @@ pub fn from_yaml_error(file: &str, src: &str, err: &serde_saphyr::Error) -> Spec
             ))
         })
         .unwrap_or((0, 0));
+    let found = src.get(offset..offset + len).unwrap_or("").trim();
+    let message = clean_message(&raw, found);
     let mut e = SpecError::at(file, src, offset, len.max(1), message.clone());
     if let Some(help) = did_you_mean(&message) {
         e = e.with_help(help);
@@ -45,25 +46,44 @@ pub fn from_yaml_error(file: &str, src: &str, err: &serde_saphyr::Error) -> Spec
     e
 }
 
-/// Drops the parser's own " at line X column Y" tail: we print our own.
-fn clean_message(raw: &str) -> String {
+/// Rewrites the parser's wording for people: drops its own position tail and
+/// hints about parser options, and names the offending value.
+fn clean_message(raw: &str, found: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
     let re = Regex::new(r"\s*(at )?line \d+,? col(umn)? \d+:?\s*").expect("valid regex");
-    let s = re.replace_all(first, " ").trim().to_string();
-    s.trim_start_matches("error: ")
+    let mut s = re.replace_all(first, " ").trim().to_string();
+    s = s
+        .trim_start_matches("error: ")
         .trim_end_matches(':')
-        .to_string()
+        .to_string();
+    if let Some(i) = s.find(", set DuplicateKeyPolicy") {
+        s.truncate(i);
+    }
+    if s.starts_with("budget breached") {
+        return "the document expands to too many nodes (alias or anchor bomb?); refusing to read it".into();
+    }
+    let numeric = Regex::new(r"^invalid (u8|u16|u32|u64|i32|i64|usize)$").expect("valid regex");
+    if numeric.is_match(&s) {
+        return format!("expected a whole number, found `{found}`");
+    }
+    if (s.starts_with("invalid") || s.starts_with("expected"))
+        && !found.is_empty()
+        && !s.contains('`')
+    {
+        s = format!("{s}, found `{found}`");
+    }
+    s
 }
 
-/// For "unknown field `x`, expected one of `a`, `b`" suggest the closest name.
+/// For "unknown field `x`, expected one of a, b" suggest the closest name.
 pub fn did_you_mean(message: &str) -> Option<String> {
     let re = Regex::new(r"unknown (field|variant) `([^`]+)`").expect("valid regex");
     let unknown = re.captures(message)?.get(2)?.as_str().to_string();
-    let expected: Vec<String> = Regex::new(r"`([^`]+)`")
-        .expect("valid regex")
-        .captures_iter(message)
-        .skip(1)
-        .map(|c| c[1].to_string())
+    let list = message.split("expected one of").nth(1).unwrap_or("");
+    let expected: Vec<String> = list
+        .split(',')
+        .map(|x| x.trim().trim_matches('`').trim().to_string())
+        .filter(|x| !x.is_empty())
         .collect();
     suggest(&unknown, expected.iter().map(String::as_str))
         .map(|s| format!("did you mean `{s}`?"))

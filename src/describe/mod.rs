@@ -50,7 +50,10 @@ pub fn load_path(path: &Path, compose_profiles: &[String]) -> Result<Loaded, Box
             "docker-compose.yaml",
         ] {
             let p = path.join(candidate);
-            if p.is_file() {
+            // A folder of manifests may well hold an `app.yaml` of its own.
+            let is_ours = std::fs::read_to_string(&p)
+                .is_ok_and(|t| sniff(&t) != SourceKind::KubernetesManifests);
+            if p.is_file() && is_ours {
                 return load_path(&p, compose_profiles);
             }
         }

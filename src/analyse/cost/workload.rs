@@ -107,10 +107,14 @@ pub fn derive(app: &App, users: u32) -> Workload {
             .memory
             .or(k.and_then(|k| k.memory))
             .map_or(0.5, |m| m.as_gib());
-        let disk = d
-            .size
-            .or(k.and_then(|k| k.size))
-            .map_or(0.0, |s| s.as_gib());
+        let is_cache = k.is_some_and(|k| k.class == "cache");
+        let disk = if is_cache && d.size.is_none() {
+            0.0
+        } else {
+            d.size
+                .or(k.and_then(|k| k.size))
+                .map_or(0.0, |s| s.as_gib())
+        };
         services.push(Unit {
             name: name.clone(),
             cpu,

@@ -127,10 +127,13 @@ pub fn components(app: &App) -> Vec<Component> {
             "managed_as".into(),
             json!(k.and_then(|k| k.managed_as.clone())),
         );
-        f.insert(
-            "needs_volume".into(),
-            json!(!external && k.is_none_or(|k| k.class != "embedded") && size > 0.0),
-        );
+        // A cache keeps nothing worth a disk unless the app sizes one explicitly.
+        let class = k.map_or("unknown", |k| k.class.as_str());
+        let needs_volume = !external
+            && class != "embedded"
+            && size > 0.0
+            && (class != "cache" || d.size.is_some());
+        f.insert("needs_volume".into(), json!(needs_volume));
         f.insert("volume_gb".into(), json!(round1(size)));
         f.insert("memory_gb".into(), json!(round1(mem)));
         f.insert(
