@@ -402,12 +402,17 @@ fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, f
         )));
     }
     let (app, _, _) = ctx.load_app(key)?;
-    let report = ctx.engine().report(&app, tier, target);
-    let blocked = report
-        .targets
-        .iter()
-        .chain(report.tiers.iter())
-        .any(|a| a.status == Status::Blocked);
+    let mut report = ctx.engine().report(&app, tier, target);
+    if target.is_some() && tier.is_none() {
+        report.tiers.clear();
+    }
+    // Fail on what was asked about: the target, else the tier(s).
+    let asked = if target.is_some() {
+        &report.targets
+    } else {
+        &report.tiers
+    };
+    let blocked = asked.iter().any(|a| a.status == Status::Blocked);
     if ctx.json {
         json(&report);
     } else {

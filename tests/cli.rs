@@ -1,0 +1,403 @@
+//! The binary as users run it: exit codes, located errors, no partial
+//! writes, JSON on every command, profiles in SQLite, secrets never stored.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dm(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+#[test]
+fn bad_specs_exit_2_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cases = [
+        ("wrong-type", "7:15", "expected a whole number, found `two`"),
+        ("unknown-key", "7:5", "did you mean `health`?"),
+        ("missing-name", "3:1", "missing field `name`"),
+        ("duplicate-service", "7:3", "duplicate mapping key: web"),
+        ("bad-duration", "7:34", "unknown duration unit"),
+        ("bad-size", "7:25", "unknown size unit `QB`"),
+        ("cycle", "7:5", "cycle: a → b → c → a"),
+        ("unknown-dependency", "7:18", "did you mean `db`?"),
+        ("limit-below-request", "7:30", "below the memory request"),
+        ("alias-bomb", "", "too many nodes"),
+        ("not-yaml", "", "unclosed bracket"),
+    ];
+    for (name, pos, needle) in cases {
+        let file = format!("tests/fixtures/bad/{name}.yaml");
+        let o = dm(&db, &["fitness", &file]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains(&format!("{file}:{pos}")),
+            "{name}: position {pos} missing in\n{t}"
+        );
+        // The machine form carries the same position and the whole message.
+        let j = dm(&db, &["--json", "fitness", &file]);
+        assert_eq!(j.status.code(), Some(2));
+        let err: serde_json::Value =
+            serde_json::from_slice(&j.stderr).unwrap_or_else(|_| panic!("{name}: {}", text(&j)));
+        assert!(err["error"]["line"].as_u64().unwrap_or(0) >= 1, "{name}");
+        let msg = format!(
+            "{} {}",
+            err["error"]["message"].as_str().unwrap_or(""),
+            err["error"]["help"].as_str().unwrap_or("")
+        );
+        assert!(msg.contains(needle), "{name}: `{needle}` missing in {msg}");
+    }
+}
+
+#[test]
+fn import_writes_atomically_and_never_over_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let out = dir.path().join("app.yaml");
+    let o = dm(
+        &db,
+        &[
+            "import",
+            "tests/fixtures/compose/full.yml",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.starts_with("# app.yaml imported by deployment-manager"));
+    assert!(
+        !written.contains("sk_live_notreal"),
+        "secret value leaked into app.yaml"
+    );
+    assert!(
+        !written.contains("example"),
+        "POSTGRES_PASSWORD value leaked"
+    );
+    // The written file is itself a valid app description.
+    let again = dm(&db, &["fitness", out.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", text(&again));
+    // Refuses to overwrite, and a bad input leaves the old file untouched.
+    let o = dm(
+        &db,
+        &[
+            "import",
+            "tests/fixtures/compose/full.yml",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--force"));
+    let o = dm(
+        &db,
+        &[
+            "import",
+            "tests/fixtures/bad/not-yaml.yaml",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn fail_on_blockers_and_tier_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let app = "examples/will-it-compile/app.yaml";
+    assert_eq!(
+        dm(
+            &db,
+            &[
+                "fitness",
+                app,
+                "--target",
+                "cloud-run",
+                "--fail-on-blockers"
+            ]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    assert_eq!(
+        dm(
+            &db,
+            &["fitness", app, "--target", "k8s-gke", "--fail-on-blockers"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let o = dm(&db, &["fitness", app, "--tier", "spaceship"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unknown tier"));
+    let o = dm(&db, &["fitness", app, "--target", "cloud-runn"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("did you mean `cloud-run`"),
+        "{}",
+        text(&o)
+    );
+    let o = dm(&db, &["--json", "fitness", app, "--tier", "cloud"]);
+    let r = json(&o);
+    assert_eq!(r["tiers"].as_array().unwrap().len(), 1);
+    assert_eq!(r["tiers"][0]["id"], "saas");
+}
+
+#[test]
+fn every_analysis_command_speaks_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let app = "examples/picker-wheel/app.yaml";
+    let e = json(&dm(
+        &db,
+        &[
+            "--json",
+            "estimate-cost",
+            app,
+            "--target",
+            "vm-digitalocean",
+            "--users",
+            "1000",
+        ],
+    ));
+    assert_eq!(e["monthly_estimate"]["compute"], 48.0);
+    assert_eq!(e["currency"], "USD");
+    assert!(
+        e["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l.get("unit_price").is_some() && l.get("quantity").is_some())
+    );
+    let p = json(&dm(&db, &["--json", "plan", app, "--users", "2,50,1000"]));
+    assert_eq!(p["levels"], serde_json::json!([2, 50, 1000]));
+    assert_eq!(p["growth_path"].as_array().unwrap().len(), 3);
+    let c = json(&dm(&db, &["--json", "catalog", "check"]));
+    assert!(
+        c.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["message"].as_str().unwrap_or("").starts_with("stale"))
+    );
+    let s = json(&dm(&db, &["--json", "schema", "app"]));
+    assert!(s["properties"]["services"].is_object());
+    let sw = json(&dm(&db, &["--json", "swaps", "list"]));
+    assert!(sw.as_array().unwrap().len() >= 15);
+    assert_eq!(
+        dm(&db, &["plan", app, "--users", "0"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn profiles_version_swap_and_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let o = dm(
+        &db,
+        &[
+            "profile",
+            "create",
+            "pw",
+            "examples/picker-wheel/app.yaml",
+            "--tier",
+            "desktop",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        dm(
+            &db,
+            &["profile", "create", "pw", "examples/picker-wheel/app.yaml"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert!(
+        dm(&db, &["profile", "set", "pw", "provider", "digitalocean"])
+            .status
+            .success()
+    );
+    assert!(
+        dm(&db, &["profile", "set", "pw", "region", "nyc1"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        dm(&db, &["profile", "set", "pw", "strategy", "sideways"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let o = dm(
+        &db,
+        &["profile", "set", "pw", "env.STRIPE_SECRET_KEY", "sk_live_x"],
+    );
+    assert_eq!(o.status.code(), Some(2), "secrets must be refused");
+
+    let r = json(&dm(
+        &db,
+        &["--json", "swaps", "apply", "pw", "postgres", "sqlite"],
+    ));
+    assert!(
+        r["fitness_after"].as_u64() > r["fitness_before"].as_u64(),
+        "{r}"
+    );
+    assert_eq!(
+        dm(&db, &["swaps", "apply", "pw", "postgres", "mongodb"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let v = json(&dm(&db, &["--json", "profile", "versions", "pw"]));
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    let d = json(&dm(&db, &["--json", "profile", "diff", "pw"]));
+    assert!(
+        d["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("swaps"))
+    );
+    let rb = json(&dm(
+        &db,
+        &["--json", "profile", "rollback", "pw", "--version", "1"],
+    ));
+    assert_eq!(rb["version"], 5);
+    assert_eq!(rb["swaps"], serde_json::json!([]));
+
+    // Cost from the profile's provider setting, with its id as in seed 004.
+    let e = json(&dm(
+        &db,
+        &["--json", "profile", "set", "pw", "provider", "digitalocean"],
+    ));
+    assert_eq!(e["settings"]["provider"], "digitalocean");
+    let e = json(&dm(&db, &["--json", "estimate-cost", "pw"]));
+    assert_eq!(e["provider"], "digitalocean");
+    assert!(e["profile_id"].as_str().unwrap().starts_with("profile-"));
+
+    let export = dir.path().join("pw.json");
+    assert!(
+        dm(
+            &db,
+            &["profile", "export", "pw", "-o", export.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        dm(
+            &db,
+            &[
+                "profile",
+                "import",
+                export.to_str().unwrap(),
+                "--name",
+                "pw2"
+            ]
+        )
+        .status
+        .success()
+    );
+    let list = json(&dm(&db, &["--json", "profile", "list"]));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(dm(&db, &["profile", "delete", "pw2"]).status.success());
+    assert_eq!(dm(&db, &["profile", "show", "pw2"]).status.code(), Some(2));
+}
+
+#[test]
+fn secrets_are_named_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let o = Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+        .args([
+            "--state",
+            db.to_str().unwrap(),
+            "profile",
+            "create",
+            "shop",
+            "tests/fixtures/compose/full.yml",
+        ])
+        .env("DB_PASSWORD", "hunter2-very-secret")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let t = json(&dm(
+        &db,
+        &["--json", "secrets", "template", "shop", "--format", "env"],
+    ));
+    let names: Vec<&str> = t["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "DATABASE_URL",
+        "STRIPE_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "API_TOKEN",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let classes: std::collections::BTreeMap<&str, &str> = t["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["class"].as_str().unwrap()))
+        .collect();
+    assert_eq!(classes["DATABASE_URL"], "infrastructure");
+    assert_eq!(classes["POSTGRES_PASSWORD"], "per_install_generated");
+    for fmt in ["env", "vault", "aws", "k8s", "docker", "fly", "github"] {
+        let o = dm(&db, &["secrets", "template", "shop", "--format", fmt]);
+        assert!(o.status.success(), "{fmt}: {}", text(&o));
+        assert!(text(&o).contains("DATABASE_URL"), "{fmt}");
+    }
+    assert_eq!(
+        dm(&db, &["secrets", "template", "shop", "--format", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // No secret value reached the database or its journal.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        for value in ["hunter2-very-secret", "sk_live_notreal", "example", "abc"] {
+            if value.len() > 3 {
+                assert!(!hay.contains(value), "secret value `{value}` stored");
+            }
+        }
+    }
+}
