@@ -57,7 +57,7 @@ pub fn import_compose(
     interpolate(&mut doc, &opts.env, "", &mut |path, msg| {
         findings.add(path, Warning, msg);
     })
-    .map_err(|(path, msg)| err(&path, msg))?;
+    .map_err(|(path, msg)| Box::new(idx.error_at_value(file, src, &path, msg)))?;
 
     let root = doc.as_object().ok_or_else(|| {
         err(

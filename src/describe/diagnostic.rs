@@ -141,6 +141,23 @@ impl SpanIndex {
         self.spans.get(path).copied()
     }
 
+    /// An error pointing at a value (falls back to its key or an ancestor).
+    pub fn error_at_value(
+        &self,
+        file: &str,
+        src: &str,
+        path: &str,
+        msg: impl Into<String>,
+    ) -> SpecError {
+        let (offset, len) = self
+            .value(path)
+            .or_else(|| self.locate(path))
+            .unwrap_or((0, 0));
+        let mut e = SpecError::at(file, src, offset, len, msg);
+        e.label = path.to_string();
+        e
+    }
+
     pub fn error(&self, file: &str, src: &str, path: &str, msg: impl Into<String>) -> SpecError {
         let (offset, len) = self.locate(path).unwrap_or((0, 0));
         let mut e = SpecError::at(file, src, offset, len, msg);

@@ -1,0 +1,157 @@
+//! Imports of real-world-shaped Compose files and Kubernetes manifests:
+//! snapshots of the resulting app description and of the per-key report.
+
+use deployment_manager::describe::compose::{ComposeOptions, import_compose};
+use deployment_manager::describe::findings::Severity;
+use deployment_manager::describe::kubernetes::import_manifests;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn compose_full() -> deployment_manager::describe::compose::ComposeImport {
+    let src = std::fs::read_to_string("tests/fixtures/compose/full.yml").unwrap();
+    let env: HashMap<String, String> = [("DB_PASSWORD", "s3cret")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let opts = ComposeOptions {
+        env,
+        profiles: vec![],
+        base_dir: Some("tests/fixtures/compose".into()),
+    };
+    import_compose("full.yml", &src, &opts).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn compose_import_snapshot() {
+    let c = compose_full();
+    insta::assert_yaml_snapshot!("compose_full_app", c.app);
+    let report: Vec<String> = c
+        .findings
+        .0
+        .iter()
+        .map(|f| format!("{} {}: {}", f.severity, f.path, f.message))
+        .collect();
+    insta::assert_yaml_snapshot!("compose_full_findings", report);
+}
+
+#[test]
+fn compose_import_semantics() {
+    let c = compose_full();
+    let app = &c.app;
+    assert_eq!(app.name, "shop");
+    // Well-known images become dependencies; the edge proxy is dropped.
+    assert_eq!(app.dependencies["db"].kind, "postgres");
+    assert_eq!(app.dependencies["cache"].kind, "redis");
+    assert!(!app.services.contains_key("proxy"));
+    // Profiles: `worker` is only in the `jobs` profile.
+    assert!(!app.services.contains_key("worker"));
+    let web = &app.services["web"];
+    assert_eq!(web.replicas, Some(2));
+    assert_eq!(web.env["PORT"], "3000", "default from ${{WEB_PORT:-3000}}");
+    assert_eq!(
+        web.health.as_ref().unwrap().http.as_deref(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        web.build.as_ref().unwrap().dockerfile.as_deref(),
+        Some("Dockerfile.prod")
+    );
+    assert!(
+        web.ports
+            .iter()
+            .any(|p| p.port == 3000 && p.public && p.published == Some(80))
+    );
+    let api = &app.services["api"];
+    assert!(api.traits.spawns_containers, "docker.sock mount");
+    assert!(api.secrets.contains(&"DATABASE_URL".to_string()));
+    assert!(
+        api.secrets.contains(&"API_TOKEN".to_string()),
+        "from env_file"
+    );
+    assert_eq!(
+        api.env["LOG_LEVEL"], "info",
+        "environment overrides env_file"
+    );
+    assert!(
+        api.volumes
+            .iter()
+            .any(|v| v.host_path.as_deref() == Some("./config"))
+    );
+    // Nothing silently dropped.
+    let paths: Vec<&str> = c.findings.0.iter().map(|f| f.path.as_str()).collect();
+    for key in [
+        "services.mystery.frobnicate",
+        "services.api.cap_add",
+        "services.web.build.target",
+        "version",
+        "x-common",
+        "services.proxy",
+        "services.worker.profiles",
+    ] {
+        assert!(paths.contains(&key), "no finding for {key}: {paths:?}");
+    }
+    let cap = c
+        .findings
+        .0
+        .iter()
+        .find(|f| f.path == "services.api.cap_add")
+        .unwrap();
+    assert_eq!(cap.per_target["paas"], Severity::Error);
+    assert_eq!(cap.per_target["vm"], Severity::Info);
+    let yaml = serde_saphyr::to_string(&c.app).unwrap();
+    assert!(!yaml.contains("sk_live_notreal") && !yaml.contains("s3cret") && !yaml.contains("abc"));
+}
+
+#[test]
+fn compose_profiles_and_required_variables() {
+    let src = std::fs::read_to_string("tests/fixtures/compose/full.yml").unwrap();
+    let opts = ComposeOptions {
+        profiles: vec!["jobs".into()],
+        ..ComposeOptions::default()
+    };
+    let c = import_compose("full.yml", &src, &opts).unwrap();
+    assert!(c.app.services.contains_key("worker"));
+    let bad = "services:\n  a:\n    image: \"x:${TAG:?set TAG first}\"\n";
+    let e = import_compose("c.yml", bad, &ComposeOptions::default())
+        .err()
+        .expect("required variable");
+    assert!(e.message.contains("set TAG first"));
+    assert_eq!((e.line, e.column), (3, 12));
+}
+
+#[test]
+fn kubernetes_import_snapshot_and_semantics() {
+    let k = import_manifests(Path::new("tests/fixtures/k8s")).unwrap_or_else(|e| panic!("{e:?}"));
+    insta::assert_yaml_snapshot!("k8s_app", k.app);
+    let app = &k.app;
+    assert_eq!(app.name, "coding-platform");
+    let backend = &app.services["backend"];
+    assert!(backend.ports[0].public, "exposed through the Ingress");
+    assert_eq!(backend.autoscaling.as_ref().unwrap().max, 10);
+    assert_eq!(backend.secrets, vec!["DATABASE_URL".to_string()]);
+    assert_eq!(backend.env["FASTAPI_ENV"], "production");
+    assert!(
+        backend.traits.spawns_containers,
+        "its service account may create pods"
+    );
+    assert_eq!(
+        app.dependencies["postgres"].size.unwrap().to_string(),
+        "20Gi"
+    );
+    assert_eq!(
+        app.services["cleanup"].traits.cron.as_deref(),
+        Some("*/30 * * * *")
+    );
+    let text = serde_saphyr::to_string(app).unwrap();
+    assert!(
+        !text.contains("never-read"),
+        "Secret values must not be imported"
+    );
+    assert!(k.findings.0.iter().any(|f| f.message.contains("sidecar")));
+    assert!(
+        k.findings
+            .0
+            .iter()
+            .any(|f| f.path.contains("PodDisruptionBudget"))
+    );
+}
