@@ -8,4 +8,5 @@ pub mod analyse;
 pub mod catalog;
 pub mod cli;
 pub mod describe;
+pub mod manifest;
 pub mod state;

@@ -401,3 +401,144 @@ fn secrets_are_named_never_stored() {
         }
     }
 }
+
+#[test]
+fn validate_reports_checks_and_fails_until_swaps_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    assert!(
+        dm(
+            &db,
+            &[
+                "profile",
+                "create",
+                "desk",
+                "examples/picker-wheel/app.yaml",
+                "--tier",
+                "mobile"
+            ]
+        )
+        .status
+        .success()
+    );
+    let o = dm(&db, &["--json", "validate", "desk"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = json(&o);
+    let status = |id: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("dependency_swaps"), "fail");
+    assert_eq!(
+        status("target_support"),
+        "not_run",
+        "a check that could not run is not a pass"
+    );
+    assert_eq!(v["not_run"], 2);
+    let issue = &v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "dependency_swaps")
+        .unwrap()["issues"][0];
+    assert!(issue["hint"].as_str().unwrap().contains("swaps apply desk"));
+    for (from, to) in [("postgres", "sqlite"), ("redis", "in-process-cache")] {
+        assert!(
+            dm(&db, &["swaps", "apply", "desk", from, to])
+                .status
+                .success()
+        );
+    }
+    let v = json(&dm(&db, &["--json", "validate", "desk"]));
+    assert_eq!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "dependency_swaps")
+            .unwrap()["status"],
+        "pass"
+    );
+
+    // Secrets count as provided from an env file (names only).
+    let env = dir.path().join("prod.env");
+    std::fs::write(
+        &env,
+        "DATABASE_URL=postgres://x\nREDIS_URL=redis://x\nSESSION_SECRET=y\n",
+    )
+    .unwrap();
+    assert!(
+        dm(
+            &db,
+            &[
+                "profile",
+                "create",
+                "prod",
+                "examples/picker-wheel/app.yaml"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        dm(&db, &["profile", "set", "prod", "provider", "digitalocean"])
+            .status
+            .success()
+    );
+    let v = json(&dm(
+        &db,
+        &[
+            "--json",
+            "validate",
+            "prod",
+            "--env-file",
+            env.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["not_run"], 0);
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "pass" || c["status"] == "warn")
+    );
+
+    // The manifest of seed 004, and its own validation.
+    let m = dir.path().join("manifest.json");
+    assert!(
+        dm(&db, &["manifest", "prod", "-o", m.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let man: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(man["schema_version"], "v0.1");
+    assert_eq!(
+        man["infrastructure"]["compute"],
+        serde_json::json!({"type": "droplet", "size": "s-2vcpu-4gb", "count": 2})
+    );
+    assert_eq!(man["infrastructure"]["database"]["size"], "db-s-1vcpu-1gb");
+    assert_eq!(man["infrastructure"]["storage"]["type"], "spaces");
+    assert_eq!(man["networking"]["load_balancer"], true);
+    assert!(dm(&db, &["validate", m.to_str().unwrap()]).status.success());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("\"cdn\"", "\"cdnn\""),
+    )
+    .unwrap();
+    let o = dm(&db, &["validate", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unknown field `cdnn`"), "{}", text(&o));
+    let schema = json(&dm(&db, &["--json", "schema", "manifest"]));
+    assert!(schema["properties"]["infrastructure"].is_object());
+}

@@ -4,3 +4,4 @@
 pub mod cost;
 pub mod fitness;
 pub mod plan;
+pub mod validate;

@@ -96,6 +96,22 @@ pub enum Command {
     /// Deployment profiles.
     #[command(subcommand)]
     Profile(ProfileCmd),
+    /// Write the v0.1 deployment manifest of a profile.
+    Manifest {
+        profile: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a profile (or a manifest file) for schema and meaning.
+    Validate {
+        /// Profile name or id, or a manifest JSON file.
+        what: String,
+        #[arg(long)]
+        verbose: bool,
+        /// Env file whose variable names count as provided secrets.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
     /// Secrets the app needs, as a template (never values).
     Secrets {
         action: String,
@@ -285,6 +301,12 @@ pub fn run(cli: Cli) -> Res {
             profile,
             format,
         } => secrets_cmd(&ctx, &action, &profile, &format),
+        Command::Manifest { profile, output } => manifest_cmd(&ctx, &profile, output.as_deref()),
+        Command::Validate {
+            what,
+            verbose,
+            env_file,
+        } => validate_cmd(&ctx, &what, verbose, env_file.as_deref()),
     }
 }
 
@@ -295,8 +317,12 @@ fn schema(which: &str) -> Res {
             json(&s);
             Ok(())
         }
+        "manifest" => {
+            json(&schemars::schema_for!(crate::manifest::Manifest));
+            Ok(())
+        }
         other => Err(Failure::input(format!(
-            "unknown schema `{other}`; available: app"
+            "unknown schema `{other}`; available: app, manifest"
         ))),
     }
 }
@@ -1110,4 +1136,166 @@ fn secrets_cmd(ctx: &Ctx, action: &str, profile: &str, format: &str) -> Res {
         print!("{text}");
     }
     Ok(())
+}
+
+fn manifest_cmd(ctx: &Ctx, profile: &str, output: Option<&Path>) -> Res {
+    let store = ctx.store()?;
+    let p = store.get(profile)?;
+    let target = crate::manifest::profile_target(&ctx.catalog, &p).ok_or_else(|| {
+        Failure::input(format!(
+            "profile `{}` has no target; run `profile set {} provider NAME` or `target ID`",
+            p.name, p.name
+        ))
+    })?;
+    let (m, e) = crate::manifest::build(&ctx.catalog, &p, target).map_err(Failure::input)?;
+    let text = serde_json::to_string_pretty(&m).unwrap_or_default() + "\n";
+    if let Some(o) = output {
+        write_atomic(o, &text)
+            .map_err(|err| Failure::input(format!("cannot write {}: {err}", o.display())))?;
+        if !ctx.json {
+            println!(
+                "wrote {} ({} on {}, {}/month)",
+                o.display(),
+                m.app.name,
+                target.name,
+                money(e.total)
+            );
+            return Ok(());
+        }
+    }
+    print!("{text}");
+    Ok(())
+}
+
+/// Names of secrets available now: the environment plus an env file.
+fn provided_secrets(
+    env_file: Option<&Path>,
+) -> Result<std::collections::HashMap<String, bool>, Failure> {
+    let mut names: std::collections::HashMap<String, bool> =
+        std::env::vars().map(|(k, v)| (k, !v.is_empty())).collect();
+    if let Some(f) = env_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+            if let Some((k, v)) = line.split_once('=') {
+                names.insert(
+                    k.trim().trim_start_matches("export ").to_string(),
+                    !v.trim().is_empty(),
+                );
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -> Res {
+    let path = Path::new(what);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("cannot read {what}: {e}")))?;
+        let m: crate::manifest::Manifest = serde_json::from_str(&text).map_err(|e| {
+            let offset = text
+                .lines()
+                .take(e.line().saturating_sub(1))
+                .map(|l| l.len() + 1)
+                .sum::<usize>()
+                + e.column().saturating_sub(1);
+            Failure::from(Box::new(SpecError::at(
+                what,
+                &text,
+                offset,
+                1,
+                e.to_string(),
+            )))
+        })?;
+        let mut issues = Vec::new();
+        if m.schema_version != crate::manifest::SCHEMA_VERSION {
+            issues.push(format!(
+                "schema_version: `{}` is not {}",
+                m.schema_version,
+                crate::manifest::SCHEMA_VERSION
+            ));
+        }
+        if ctx.catalog.target(&m.platform).is_none() {
+            issues.push(format!("platform: unknown target `{}`", m.platform));
+        }
+        if parse_tier(&m.target).is_err() {
+            issues.push(format!("target: unknown tier `{}`", m.target));
+        }
+        if m.infrastructure.compute.count == 0 {
+            issues.push("infrastructure.compute.count: must be at least 1".into());
+        }
+        if ctx.json {
+            json(&serde_json::json!({"manifest": what, "ok": issues.is_empty(), "issues": issues}));
+        } else if issues.is_empty() {
+            println!(
+                "{what}: valid v0.1 manifest for {} on {}",
+                m.app.name, m.platform
+            );
+        } else {
+            for i in &issues {
+                println!("error: {i}");
+            }
+        }
+        return if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure {
+                code: 1,
+                spec: None,
+                message: "invalid manifest".into(),
+            })
+        };
+    }
+    let store = ctx.store()?;
+    let p = store.get(what)?;
+    let engine = ctx.engine();
+    let v =
+        crate::analyse::validate::validate(&ctx.catalog, &engine, &p, &provided_secrets(env_file)?);
+    if ctx.json {
+        json(&v);
+    } else {
+        let mut t = table(&["check", "status", "issues"]);
+        for c in &v.checks {
+            let status = serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let code = match c.status {
+                crate::analyse::validate::CheckStatus::Pass => "32",
+                crate::analyse::validate::CheckStatus::Warn => "33",
+                crate::analyse::validate::CheckStatus::Fail => "31",
+                crate::analyse::validate::CheckStatus::NotRun => "35",
+            };
+            t.add_row(vec![
+                c.id.to_string(),
+                paint(&status, code),
+                c.reason
+                    .clone()
+                    .unwrap_or_else(|| c.issues.len().to_string()),
+            ]);
+        }
+        println!("{t}");
+        for c in &v.checks {
+            for i in c.issues.iter().filter(|i| verbose || i.severity != "info") {
+                println!(
+                    "[{}] {}: {}\n      hint: {}",
+                    i.severity, i.path, i.message, i.hint
+                );
+            }
+        }
+        println!(
+            "{} passed, {} failed, {} not run",
+            v.passed, v.failed, v.not_run
+        );
+    }
+    if v.ok {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            spec: None,
+            message: "validation failed".into(),
+        })
+    }
 }

@@ -54,7 +54,7 @@ pub fn find(from: &str, to: &str) -> Option<&'static Swap> {
 }
 
 /// An applied swap as stored in a profile.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct AppliedSwap {
     pub from: String,
     pub to: String,
