@@ -542,3 +542,59 @@ fn validate_reports_checks_and_fails_until_swaps_are_applied() {
     let schema = json(&dm(&db, &["--json", "schema", "manifest"]));
     assert!(schema["properties"]["infrastructure"].is_object());
 }
+
+#[test]
+fn user_catalog_and_rules_extend_the_builtins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cat = dir.path().join("catalog.yaml");
+    std::fs::write(&cat, "prices:\n  - {id: do.droplet.s-2vcpu-4gb, provider: digitalocean, item: \"Droplet s-2vcpu-4gb (negotiated)\", unit: month, usd: 20.0, vcpu: 2, memory_gb: 4, included_egress_gb: 4000, source: \"https://example.com/contract\", captured: 2026-11-01, backing: P}\n").unwrap();
+    let args = [
+        "--json",
+        "estimate-cost",
+        "examples/picker-wheel/app.yaml",
+        "--target",
+        "vm-digitalocean",
+        "--users",
+        "1000",
+    ];
+    let base = json(&dm(&db, &args));
+    let mut with = vec!["--catalog", cat.to_str().unwrap()];
+    with.extend(args);
+    let over = json(&dm(&db, &with));
+    assert_eq!(base["monthly_estimate"]["compute"], 48.0);
+    assert_eq!(over["monthly_estimate"]["compute"], 40.0);
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, "rules:\n  - {id: no-redis-here, scope: target, when: {component.dep_kind: redis, target.provider: digitalocean}, effect: blocker, subscore: platform, priority: 1000, message: \"house rule: no {component.dep_kind} on {target}\"}\n").unwrap();
+    let r = json(&dm(
+        &db,
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--json",
+            "fitness",
+            "examples/picker-wheel/app.yaml",
+            "--target",
+            "vm-digitalocean",
+        ],
+    ));
+    assert_eq!(r["targets"][0]["status"], "blocked");
+    assert!(
+        r["targets"][0]["blockers"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("house rule: no redis")
+    );
+    std::fs::write(&rules, "rules:\n  - {id: x, scope: target, when: {}, effect: explode, subscore: platform, message: m}\n").unwrap();
+    let o = dm(
+        &db,
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "fitness",
+            "examples/picker-wheel/app.yaml",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("rules.yaml:2"), "{}", text(&o));
+}

@@ -64,28 +64,38 @@ pub fn choose<'a>(
         let Some(per_node) = size.monthly() else {
             continue;
         };
-        for n in min_nodes.max(1)..=max_nodes.max(min_nodes) {
-            if !fits(size, n, units) {
-                continue;
+        // Adding nodes never makes a placement impossible, so the fewest
+        // nodes that fit is found by bisection.
+        let (lo, hi) = (min_nodes.max(1), max_nodes.max(min_nodes).max(1));
+        if !fits(size, hi, units) {
+            continue;
+        }
+        let (mut a, mut b) = (lo, hi);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if fits(size, mid, units) {
+                b = mid
+            } else {
+                a = mid + 1
             }
-            let cost = per_node * n as f64;
-            let better = best.as_ref().is_none_or(|b| {
-                cost < b.monthly - 1e-9 || ((cost - b.monthly).abs() < 1e-9 && n < b.nodes)
+        }
+        let n = a;
+        let cost = per_node * n as f64;
+        let better = best.as_ref().is_none_or(|b| {
+            cost < b.monthly - 1e-9 || ((cost - b.monthly).abs() < 1e-9 && n < b.nodes)
+        });
+        if better {
+            if let Some(b) = &best {
+                runner_up = Some((b.size.item.clone(), b.nodes, b.monthly));
+            }
+            best = Some(Choice {
+                size,
+                nodes: n,
+                monthly: cost,
+                explain: String::new(),
             });
-            if better {
-                if let Some(b) = &best {
-                    runner_up = Some((b.size.item.clone(), b.nodes, b.monthly));
-                }
-                best = Some(Choice {
-                    size,
-                    nodes: n,
-                    monthly: cost,
-                    explain: String::new(),
-                });
-            } else if runner_up.as_ref().is_none_or(|r| cost < r.2) {
-                runner_up = Some((size.item.clone(), n, cost));
-            }
-            break; // more nodes of this size only cost more
+        } else if runner_up.as_ref().is_none_or(|r| cost < r.2) {
+            runner_up = Some((size.item.clone(), n, cost));
         }
     }
     let mut b = best?;

@@ -50,6 +50,9 @@ struct RuleFile {
     rules: Vec<Rule>,
 }
 
+static PLACEHOLDER: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\{([a-z_.]+)\}").expect("valid regex"));
+
 static BUILTIN: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     serde_saphyr::from_str::<RuleFile>(include_str!("../../../data/rules.yaml"))
         .expect("embedded data/rules.yaml is valid (checked by tests)")
@@ -90,18 +93,18 @@ impl Rule {
 
     /// The message with `{component}`, `{target}`, `{tier}` and facts filled in.
     pub fn render(&self, text: &str, c: &Component, target: Option<&Target>, tier: &str) -> String {
-        let re = regex::Regex::new(r"\{([a-z_.]+)\}").expect("valid regex");
-        re.replace_all(text, |cap: &regex::Captures| {
-            let key = &cap[1];
-            match key {
-                "component" => format!("`{}`", c.name),
-                "target" => target.map_or_else(String::new, |t| t.name.clone()),
-                "tier" => tier.to_string(),
-                "target.evidence" => target.map_or_else(String::new, |t| t.evidence.clone()),
-                k => lookup(k, c, target).map_or_else(|| "?".into(), |v| text_of(&v)),
-            }
-        })
-        .into_owned()
+        PLACEHOLDER
+            .replace_all(text, |cap: &regex::Captures| {
+                let key = &cap[1];
+                match key {
+                    "component" => format!("`{}`", c.name),
+                    "target" => target.map_or_else(String::new, |t| t.name.clone()),
+                    "tier" => tier.to_string(),
+                    "target.evidence" => target.map_or_else(String::new, |t| t.evidence.clone()),
+                    k => lookup(k, c, target).map_or_else(|| "?".into(), |v| text_of(&v)),
+                }
+            })
+            .into_owned()
     }
 }
 
