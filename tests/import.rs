@@ -155,3 +155,41 @@ fn kubernetes_import_snapshot_and_semantics() {
             .any(|f| f.path.contains("PodDisruptionBudget"))
     );
 }
+
+#[test]
+fn inexpressible_compose_is_a_located_error_not_a_bad_app() {
+    let cases = [
+        (
+            "services:\n  a:\n    image: nginxinc/app\n    ports: [\"0:0\"]\n",
+            (4, 13),
+            "port 0",
+        ),
+        (
+            "services:\n  a_b:\n    image: one\n  a-b:\n    image: two\n",
+            (4, 3),
+            "already has",
+        ),
+        (
+            "services:\n  a:\n    image: one\n    depends_on: [ghost]\n",
+            (4, 5),
+            "not defined",
+        ),
+        (
+            "services:\n  a:\n    image: one\n    depends_on: [b]\n  b:\n    image: two\n    depends_on: [a]\n",
+            (4, 5),
+            "cycle",
+        ),
+        (
+            "services:\n  a:\n    image: one\n    volumes: [\"data:relative/path\"]\nvolumes: {data: {}}\n",
+            (4, 15),
+            "must be absolute",
+        ),
+    ];
+    for (src, (line, col), needle) in cases {
+        let e = import_compose("c.yml", src, &ComposeOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{src}"));
+        assert!(e.message.contains(needle), "{}: {src}", e.message);
+        assert_eq!((e.line, e.column), (line, col), "{}: {src}", e.message);
+    }
+}

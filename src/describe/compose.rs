@@ -8,7 +8,7 @@ use super::diagnostic::{SpanIndex, SpecError};
 use super::findings::{Findings, Severity};
 use super::interpolate::interpolate;
 use super::known::{image_repository, image_tag, known};
-use super::load::{MAX_SPEC_BYTES, from_yaml_error, yaml_options};
+use super::load::{MAX_SPEC_BYTES, check_app, from_yaml_error, yaml_options};
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
 use indexmap::IndexMap;
@@ -117,7 +117,10 @@ pub fn import_compose(
                 continue;
             }
         }
-        let image = svc.get("image").and_then(Value::as_str).map(str::to_string);
+        let image = svc
+            .get("image")
+            .filter(|v| !v.is_null() && !v.is_object() && !v.is_array())
+            .map(value_text);
         if let Some(image) = &image {
             if known().is_edge_proxy(image) {
                 findings.add_per_target(
@@ -133,6 +136,17 @@ pub fn import_compose(
                 && let Some(kind) = known().kind_of_image(image)
             {
                 let dep = import_dependency(svc_name, kind, image, svc, root, &path, &mut findings);
+                if app.dependencies.contains_key(&dep_name(svc_name))
+                    || app.services.contains_key(&dep_name(svc_name))
+                {
+                    return Err(err(
+                        &path,
+                        format!(
+                            "`{svc_name}` becomes `{}`, a name another service already has",
+                            dep_name(svc_name)
+                        ),
+                    ));
+                }
                 app.dependencies.insert(dep_name(svc_name), dep);
                 dependency_names.insert(svc_name.clone());
                 continue;
@@ -140,6 +154,17 @@ pub fn import_compose(
         }
         let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
             .map_err(|(p, m)| err(&p, m))?;
+        if app.dependencies.contains_key(&dep_name(svc_name))
+            || app.services.contains_key(&dep_name(svc_name))
+        {
+            return Err(err(
+                &path,
+                format!(
+                    "`{svc_name}` becomes `{}`, a name another service already has",
+                    dep_name(svc_name)
+                ),
+            ));
+        }
         app.services.insert(dep_name(svc_name), service);
     }
 
@@ -150,10 +175,22 @@ pub fn import_compose(
         .chain(app.dependencies.keys())
         .cloned()
         .collect();
+    for (name, svc) in app.services.iter() {
+        if let Some(d) = svc
+            .depends_on
+            .iter()
+            .find(|d| !all.contains(*d) && !skipped.contains(*d))
+        {
+            return Err(err(
+                &format!("services.{name}.depends_on"),
+                format!("`{name}` depends on `{d}`, which is not defined"),
+            ));
+        }
+    }
     for (name, svc) in app.services.iter_mut() {
         svc.depends_on.retain(|d| {
             let keep = all.contains(d);
-            if !keep && skipped.contains(d) {
+            if !keep {
                 findings.add(
                     format!("services.{name}.depends_on"),
                     Info,
@@ -175,6 +212,15 @@ pub fn import_compose(
         ..Usage::default()
     });
     findings.add("usage", Info, format!("compose files carry no usage figures; assumed {users} users (set usage.users in app.yaml)"));
+    // What cannot be expressed in app.yaml is an error at the compose key it
+    // came from, never an invalid app.yaml.
+    let yaml = serde_saphyr::to_string(&app).unwrap_or_default();
+    if let Err(e) = check_app(&app, "app.yaml", &yaml) {
+        return Err(err(
+            &e.label,
+            format!("cannot be expressed in app.yaml: {}", e.message),
+        ));
+    }
     findings.sort();
     Ok(ComposeImport { app, findings })
 }
@@ -553,7 +599,10 @@ fn import_service(
     f: &mut Findings,
 ) -> Result<Service, (String, String)> {
     let mut s = Service {
-        image: svc.get("image").and_then(Value::as_str).map(str::to_string),
+        image: svc
+            .get("image")
+            .filter(|v| !v.is_null() && !v.is_object() && !v.is_array())
+            .map(value_text),
         ..Service::default()
     };
     let mut secret_names: Vec<String> = Vec::new();

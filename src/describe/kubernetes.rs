@@ -96,7 +96,22 @@ pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
         .and_then(|s| s.to_str())
         .map(sanitize_name)
         .unwrap_or_else(|| "app".into());
-    Ok(import_docs(&app_name, &docs))
+    let k = import_docs(&app_name, &docs);
+    // Never hand back an app.yaml that would not read back.
+    let yaml = serde_saphyr::to_string(&k.app).unwrap_or_default();
+    if let Err(e) = super::load::check_app(&k.app, "app.yaml", &yaml) {
+        return Err(Box::new(SpecError::at(
+            &path.display().to_string(),
+            "",
+            0,
+            0,
+            format!(
+                "cannot be expressed in app.yaml ({}): {}",
+                e.label, e.message
+            ),
+        )));
+    }
+    Ok(k)
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
