@@ -636,6 +636,9 @@ fn estimate_cmd(
     println!("{t}");
     println!("* usage-based");
     if verbose {
+        for l in e.lines.iter().filter(|l| l.note.is_some()) {
+            println!("line `{}`: {}", l.name, l.note.as_deref().unwrap_or(""));
+        }
         for s in &e.sizing {
             println!("sizing: {s}");
         }
