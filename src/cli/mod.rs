@@ -824,61 +824,51 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
     }
 }
 
+fn print_swaps(ctx: &Ctx, list: Vec<&swaps::Swap>) {
+    if ctx.json {
+        json(&list);
+        return;
+    }
+    let mut t = table(&[
+        "from",
+        "to",
+        "relationship",
+        "tiers",
+        "effect",
+        "effort",
+        "pros",
+        "cons",
+    ]);
+    for s in list {
+        t.add_row(vec![
+            s.from.clone(),
+            s.to.clone(),
+            s.relationship.clone(),
+            s.tiers.join(","),
+            format!("+{}", s.score_effect),
+            s.effort.clone(),
+            s.pros.join("; "),
+            s.cons.join("; "),
+        ]);
+    }
+    println!("{t}");
+}
+
 fn swaps_cmd(ctx: &Ctx, action: &str, args: &[String]) -> Res {
     match (action, args) {
         ("list", []) => {
-            if ctx.json {
-                json(&swaps::registry());
-                return Ok(());
-            }
-            let mut t = table(&[
-                "from",
-                "to",
-                "relationship",
-                "tiers",
-                "effect",
-                "effort",
-                "pros",
-                "cons",
-            ]);
-            for s in swaps::registry() {
-                t.add_row(vec![
-                    s.from.clone(),
-                    s.to.clone(),
-                    s.relationship.clone(),
-                    s.tiers.join(","),
-                    format!("+{}", s.score_effect),
-                    s.effort.clone(),
-                    s.pros.join("; "),
-                    s.cons.join("; "),
-                ]);
-            }
-            println!("{t}");
+            print_swaps(ctx, swaps::registry().iter().collect());
             Ok(())
         }
         ("list", [app]) => {
             let (app, _, _) = ctx.load_app(app)?;
-            let list: Vec<_> = app
-                .dependencies
-                .values()
-                .flat_map(|d| swaps::swaps_for(&d.kind, None))
-                .collect();
-            if ctx.json {
-                json(&list);
-            } else {
-                let mut t = table(&["from", "to", "relationship", "tiers", "effect", "effort"]);
-                for s in list {
-                    t.add_row(vec![
-                        s.from.clone(),
-                        s.to.clone(),
-                        s.relationship.clone(),
-                        s.tiers.join(","),
-                        format!("+{}", s.score_effect),
-                        s.effort.clone(),
-                    ]);
-                }
-                println!("{t}");
-            }
+            print_swaps(
+                ctx,
+                app.dependencies
+                    .values()
+                    .flat_map(|d| swaps::swaps_for(&d.kind, None))
+                    .collect(),
+            );
             Ok(())
         }
         ("apply", [profile, from, to]) => {

@@ -136,17 +136,7 @@ pub fn import_compose(
                 && let Some(kind) = known().kind_of_image(image)
             {
                 let dep = import_dependency(svc_name, kind, image, svc, root, &path, &mut findings);
-                if app.dependencies.contains_key(&dep_name(svc_name))
-                    || app.services.contains_key(&dep_name(svc_name))
-                {
-                    return Err(err(
-                        &path,
-                        format!(
-                            "`{svc_name}` becomes `{}`, a name another service already has",
-                            dep_name(svc_name)
-                        ),
-                    ));
-                }
+                name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
                 app.dependencies.insert(dep_name(svc_name), dep);
                 dependency_names.insert(svc_name.clone());
                 continue;
@@ -154,17 +144,7 @@ pub fn import_compose(
         }
         let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
             .map_err(|(p, m)| err(&p, m))?;
-        if app.dependencies.contains_key(&dep_name(svc_name))
-            || app.services.contains_key(&dep_name(svc_name))
-        {
-            return Err(err(
-                &path,
-                format!(
-                    "`{svc_name}` becomes `{}`, a name another service already has",
-                    dep_name(svc_name)
-                ),
-            ));
-        }
+        name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
         app.services.insert(dep_name(svc_name), service);
     }
 
@@ -223,6 +203,17 @@ pub fn import_compose(
     }
     findings.sort();
     Ok(ComposeImport { app, findings })
+}
+
+/// Two compose names may sanitise to the same app name (`a_b`, `a-b`).
+fn name_is_free(app: &App, svc_name: &str) -> Result<(), String> {
+    let name = dep_name(svc_name);
+    if app.dependencies.contains_key(&name) || app.services.contains_key(&name) {
+        return Err(format!(
+            "`{svc_name}` becomes `{name}`, a name another service already has"
+        ));
+    }
+    Ok(())
 }
 
 fn dep_name(n: &str) -> String {
