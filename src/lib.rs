@@ -1,7 +1,8 @@
 //! deployment-manager: where can this app run, what will it cost there, and
 //! how do we get it there without downtime?
 //!
-//! The pipeline: [`describe`] → [`analyse`] (fitness, cost, plan) → [`state`].
+//! The pipeline: [`describe`] → [`analyse`] (fitness, cost, plan) →
+//! [`render`] (one module per target) → [`state`].
 //! The CLI (`src/main.rs`, [`cli`]) is a thin front over this library.
 
 pub mod analyse;
@@ -9,4 +10,5 @@ pub mod catalog;
 pub mod cli;
 pub mod describe;
 pub mod manifest;
+pub mod render;
 pub mod state;

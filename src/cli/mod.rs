@@ -96,6 +96,18 @@ pub enum Command {
     /// Deployment profiles.
     #[command(subcommand)]
     Profile(ProfileCmd),
+    /// Write the native configuration of a target into a folder.
+    Generate {
+        /// app.yaml, compose file, manifests folder or profile name.
+        app: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the contents of a non-empty output folder.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the v0.1 deployment manifest of a profile.
     Manifest {
         profile: String,
@@ -301,6 +313,12 @@ pub fn run(cli: Cli) -> Res {
             profile,
             format,
         } => secrets_cmd(&ctx, &action, &profile, &format),
+        Command::Generate {
+            app,
+            target,
+            out,
+            force,
+        } => generate_cmd(&ctx, &app, target.as_deref(), &out, force),
         Command::Manifest { profile, output } => manifest_cmd(&ctx, &profile, output.as_deref()),
         Command::Validate {
             what,
@@ -1291,4 +1309,63 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
             message: "validation failed".into(),
         })
     }
+}
+
+fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: bool) -> Res {
+    use crate::render::{RenderError, render, write_all};
+    let (app, profile, _) = ctx.load_app(key)?;
+    let target = match target {
+        Some(t) => t.to_string(),
+        None => profile
+            .as_ref()
+            .and_then(|p| crate::manifest::profile_target(&ctx.catalog, p))
+            .map(|t| t.id.clone())
+            .ok_or_else(|| {
+                Failure::input("pass --target (or set a target or provider on the profile)")
+            })?,
+    };
+    let files = match render(&ctx.catalog, &app, &target) {
+        Ok(f) => f,
+        Err(RenderError::Blocked {
+            app,
+            target,
+            blockers,
+        }) => {
+            if ctx.json {
+                json(
+                    &serde_json::json!({"error": "blocked", "app": app, "target": target, "blockers": blockers}),
+                );
+            } else {
+                eprintln!("{target} cannot host {app}; nothing was written:");
+                for b in &blockers {
+                    eprintln!("  [blocker] {}", b.message);
+                    if let Some(r) = &b.remedy {
+                        eprintln!("      remedy: {r}");
+                    }
+                }
+            }
+            return Err(Failure {
+                code: 1,
+                spec: None,
+                message: "blocked".into(),
+            });
+        }
+        Err(e) => return Err(Failure::input(e.to_string())),
+    };
+    write_all(out, &files, force).map_err(|e| Failure::input(e.to_string()))?;
+    if ctx.json {
+        json(
+            &serde_json::json!({"target": target, "out": out, "files": files.iter().map(|f| &f.path).collect::<Vec<_>>()}),
+        );
+    } else {
+        println!(
+            "wrote {} file(s) for {target} into {}:",
+            files.len(),
+            out.display()
+        );
+        for f in &files {
+            println!("  {}", f.path);
+        }
+    }
+    Ok(())
 }

@@ -35,6 +35,9 @@ pub struct KnownKind {
     pub gpu: Option<String>,
     #[serde(default)]
     pub privileged: bool,
+    /// Tag pinned by generators when the app gives no version.
+    #[serde(default)]
+    pub default_tag: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,416 @@
+//! Generated configuration: snapshots of every file for every example and
+//! target, byte-for-byte determinism, and the validators the targets' own
+//! users run (installed by scripts/test.sh into a virtual environment; a
+//! missing validator fails the test, it is never skipped).
+
+use deployment_manager::catalog::Catalog;
+use deployment_manager::describe::{app::App, load_path};
+use deployment_manager::render::{GeneratedFile, RenderError, render, write_all};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const EXAMPLES: [&str; 5] = [
+    "automation-agents",
+    "coding-platform",
+    "minsky-sessions",
+    "picker-wheel",
+    "will-it-compile",
+];
+const TARGETS: [&str; 3] = ["compose", "local", "k8s-gke"];
+
+fn example(name: &str) -> App {
+    load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
+        .unwrap()
+        .app
+}
+
+/// The validators' folder; scripts/test.sh creates it.
+fn venv_bin() -> PathBuf {
+    let dir = std::env::var("DM_VALIDATORS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/deployment-manager-venv")
+        });
+    let bin = dir.join("bin");
+    assert!(
+        bin.join("kubernetes-validate").is_file(),
+        "validators missing in {}: run `bash scripts/test.sh`, which installs them",
+        dir.display()
+    );
+    bin
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn written(files: &[GeneratedFile]) -> tempfile::TempDir {
+    // checkov ignores hidden folders, so no leading dot.
+    let dir = tempfile::Builder::new()
+        .prefix("dm-generated-")
+        .tempdir()
+        .unwrap();
+    let out = dir.path().join("out");
+    write_all(&out, files, false).unwrap();
+    dir
+}
+
+#[test]
+fn snapshots_of_every_target_for_every_example() {
+    let cat = Catalog::embedded();
+    for ex in EXAMPLES {
+        let app = example(ex);
+        for t in TARGETS {
+            match render(&cat, &app, t) {
+                Ok(files) => {
+                    for f in &files {
+                        insta::assert_snapshot!(
+                            format!("{ex}__{t}__{}", f.path.replace('/', "_")),
+                            f.content
+                        );
+                    }
+                    assert_eq!(
+                        render(&cat, &app, t).unwrap(),
+                        files,
+                        "{ex}/{t} is not deterministic"
+                    );
+                }
+                Err(RenderError::Blocked { .. }) => panic!("{ex} unexpectedly blocked on {t}"),
+                Err(e) => panic!("{ex}/{t}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn compose_files_pass_docker_compose_and_the_compose_go_schema() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    for ex in EXAMPLES {
+        let files = render(&cat, &example(ex), "compose").unwrap();
+        let dir = written(&files);
+        let out = dir.path().join("out");
+        let (ok, text) = run(Command::new(bin.join("docker-compose"))
+            .current_dir(&out)
+            .args(["-f", "compose.yaml", "config", "-q"]));
+        assert!(ok, "{ex}: docker-compose config: {text}");
+        let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/schemas/compose-go/compose-spec.json");
+        assert!(
+            schema.is_file(),
+            "shared/schemas beside the project is needed: {}",
+            schema.display()
+        );
+        let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+            .arg("--schemafile")
+            .arg(&schema)
+            .arg(out.join("compose.yaml")));
+        assert!(ok, "{ex}: compose-go schema: {text}");
+    }
+}
+
+/// Every document of every file, plus the session Job templates carried in
+/// ConfigMaps, passes kubernetes-validate --strict for the newest and an
+/// older supported minor version.
+#[test]
+fn kubernetes_manifests_pass_kubernetes_validate_strict() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    for ex in EXAMPLES {
+        let mut files = render(&cat, &example(ex), "k8s-gke").unwrap();
+        files.retain(|f| f.path != "kustomization.yaml");
+        for f in files.clone() {
+            for doc in serde_saphyr::from_str_multiple::<serde_json::Value, Vec<serde_json::Value>>(
+                &f.content,
+            )
+            .unwrap()
+            {
+                if let Some(t) = doc.pointer("/data/job.yaml").and_then(|v| v.as_str()) {
+                    // The app names each Job when it creates it; validate with a name.
+                    files.push(GeneratedFile::new(
+                        format!("template-{}", f.path),
+                        t.replace("generateName:", "name:"),
+                    ));
+                }
+            }
+        }
+        let dir = written(&files);
+        let out = dir.path().join("out");
+        for version in ["1.37.0", "1.30.0"] {
+            for f in &files {
+                let (ok, text) = run(Command::new(bin.join("kubernetes-validate"))
+                    .args(["--strict", "-k", version])
+                    .arg(out.join(&f.path)));
+                assert!(
+                    ok && !text.contains("ERROR"),
+                    "{ex}/{} on {version}: {text}",
+                    f.path
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn kubernetes_manifests_pass_checkov_outside_the_skip_list() {
+    let bin = venv_bin();
+    let skip: Vec<String> = std::fs::read_to_string("tests/validators/checkov-skip.txt")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let cat = Catalog::embedded();
+    for ex in EXAMPLES {
+        let files = render(&cat, &example(ex), "k8s-gke").unwrap();
+        let dir = written(&files);
+        let out = dir.path().join("out");
+        let o = Command::new(bin.join("checkov"))
+            .arg("-d")
+            .arg(&out)
+            .args([
+                "--framework",
+                "kubernetes",
+                "--skip-download",
+                "-o",
+                "json",
+                "--skip-check",
+                &skip.join(","),
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{ex}: checkov output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        let reports = if v.is_array() {
+            v.as_array().unwrap().clone()
+        } else {
+            vec![v]
+        };
+        let mut failed = Vec::new();
+        let mut passed = 0;
+        for r in &reports {
+            passed += r["summary"]["passed"].as_u64().unwrap_or(0);
+            for f in r["results"]["failed_checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                failed.push(format!(
+                    "{} {} on {}",
+                    f["check_id"], f["check_name"], f["resource"]
+                ));
+            }
+        }
+        assert!(passed > 100, "{ex}: checkov checked too little ({passed})");
+        assert!(
+            failed.is_empty(),
+            "{ex}: checkov failures:\n{}",
+            failed.join("\n")
+        );
+    }
+}
+
+#[test]
+fn hardened_pods_and_sandboxes() {
+    let cat = Catalog::embedded();
+    let files = render(&cat, &example("will-it-compile"), "k8s-gke").unwrap();
+    let all: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|f| f.path != "kustomization.yaml")
+        .flat_map(|f| {
+            serde_saphyr::from_str_multiple::<serde_json::Value, Vec<serde_json::Value>>(&f.content)
+                .unwrap()
+        })
+        .collect();
+    for d in all
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+    {
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        for c in pod["containers"].as_array().unwrap() {
+            let sc = &c["securityContext"];
+            assert_eq!(sc["readOnlyRootFilesystem"], true);
+            assert_eq!(sc["allowPrivilegeEscalation"], false);
+            assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+            assert!(
+                c["resources"]["limits"]["memory"].is_string()
+                    && c["resources"]["requests"]["cpu"].is_string()
+            );
+            assert!(
+                c["volumeMounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["mountPath"] == "/tmp"),
+                "writable /tmp on a read-only root"
+            );
+        }
+    }
+    let kinds: Vec<&str> = all.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for k in [
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ResourceQuota",
+        "LimitRange",
+        "NetworkPolicy",
+        "Ingress",
+    ] {
+        assert!(kinds.contains(&k), "missing {k}");
+    }
+    let role = all.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "will-it-compile-sandbox");
+    assert!(
+        !serde_json::to_string(role).unwrap().contains("\"*\""),
+        "no wildcards in the Role"
+    );
+    let tmpl = all
+        .iter()
+        .find_map(|d| d.pointer("/data/job.yaml"))
+        .unwrap()
+        .as_str()
+        .unwrap();
+    let job: serde_json::Value = serde_saphyr::from_str(tmpl).unwrap();
+    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 300);
+    assert_eq!(
+        job["spec"]["activeDeadlineSeconds"], 30,
+        "max_duration of compile-job"
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+    let sandbox_policy = all
+        .iter()
+        .find(|d| d["metadata"]["name"] == "sandbox-isolation")
+        .unwrap();
+    assert!(
+        sandbox_policy["spec"].get("egress").is_none(),
+        "sandboxes get no egress"
+    );
+    let text: String = files.iter().map(|f| f.content.clone()).collect();
+    assert!(
+        !text.contains("docker.sock"),
+        "no Docker socket on Kubernetes"
+    );
+}
+
+#[test]
+fn compose_uses_a_socket_proxy_and_secret_files() {
+    let cat = Catalog::embedded();
+    let files = render(&cat, &example("will-it-compile"), "compose").unwrap();
+    let compose: serde_json::Value = serde_saphyr::from_str(&files[0].content).unwrap();
+    let proxy = &compose["services"]["docker-proxy"];
+    assert_eq!(proxy["environment"]["EXEC"], "0");
+    assert!(proxy["volumes"][0].as_str().unwrap().ends_with(":ro"));
+    assert_eq!(
+        compose["services"]["api"]["environment"]["DOCKER_HOST"],
+        "tcp://docker-proxy:2375"
+    );
+    assert!(
+        files[0].content.contains("# Risk:"),
+        "the remaining risk is stated"
+    );
+    assert!(
+        compose["services"]["api"]["volumes"].is_null(),
+        "no raw socket mount in the app"
+    );
+    let pw = render(&cat, &example("picker-wheel"), "compose").unwrap();
+    let c: serde_json::Value = serde_saphyr::from_str(
+        &pw.iter()
+            .find(|f| f.path == "compose.yaml")
+            .unwrap()
+            .content,
+    )
+    .unwrap();
+    assert_eq!(c["secrets"]["DATABASE_URL"]["environment"], "DATABASE_URL");
+    assert_eq!(
+        c["services"]["api"]["depends_on"]["db"]["condition"],
+        "service_healthy"
+    );
+    assert_eq!(
+        c["services"]["db"]["networks"],
+        serde_json::json!(["backend"])
+    );
+}
+
+#[test]
+fn blocked_targets_write_nothing_and_full_folders_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cloudrun");
+    let o = Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+        .args([
+            "--state",
+            dir.path().join("s.db").to_str().unwrap(),
+            "generate",
+            "examples/will-it-compile/app.yaml",
+            "--target",
+            "cloud-run",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot start containers"));
+    assert!(!out.exists(), "no half-written folder");
+    let out = dir.path().join("k8s");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    let generate = |force: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deployment-manager"));
+        c.args([
+            "--state",
+            dir.path().join("s.db").to_str().unwrap(),
+            "generate",
+            "examples/picker-wheel/app.yaml",
+            "--target",
+            "k8s-doks",
+            "--out",
+        ])
+        .arg(&out);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    assert_eq!(generate(false).status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "mine"
+    );
+    assert!(generate(true).status.success());
+    assert!(out.join("kustomization.yaml").is_file() && !out.join("keep.txt").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging folders left behind");
+}
