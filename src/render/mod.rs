@@ -4,8 +4,12 @@
 //! a secret value, and is written atomically. A target that cannot host the
 //! app gets its fitness blockers instead of files.
 
+pub mod cloud_run;
 pub mod compose;
+pub mod do_app;
+pub mod fly;
 pub mod kubernetes;
+pub mod swarm;
 pub mod yaml;
 
 use crate::analyse::fitness::{Engine, Finding, Status};
@@ -63,6 +67,10 @@ pub fn generator_for(target_id: &str, family: &str) -> &'static str {
     match (target_id, family) {
         (_, "kubernetes") => "kubernetes",
         ("local" | "compose", _) => "compose",
+        ("swarm", _) => "swarm",
+        ("fly", _) => "fly",
+        ("cloud-run", _) => "cloud-run",
+        ("do-app-platform", _) => "do-app-platform",
         _ => "unknown",
     }
 }
@@ -89,6 +97,10 @@ pub fn render(
     let mut files = match generator_for(&target.id, &target.family) {
         "compose" => compose::render(app),
         "kubernetes" => kubernetes::render(app),
+        "swarm" => swarm::render(app),
+        "fly" => fly::render(app),
+        "cloud-run" => cloud_run::render(app),
+        "do-app-platform" => do_app::render(app),
         _ => return Err(RenderError::NoGenerator(target.family.clone())),
     };
     files.sort_by(|a, b| a.path.cmp(&b.path));
