@@ -68,9 +68,10 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
             // The app spec's jobs run around deploys only; a schedule has to
             // run inside a worker (e.g. supercronic) with this crontab.
             c["instance_count"] = json!(1);
-            c["envs"].as_array_mut().map(|e| e.push(json!({"key": "CRON_SCHEDULE", "value": cron, "scope": "RUN_TIME", "type": "GENERAL"})));
-            if c.get("envs").is_none() {
-                c["envs"] = json!([{"key": "CRON_SCHEDULE", "value": cron, "scope": "RUN_TIME", "type": "GENERAL"}]);
+            let schedule = json!({"key": "CRON_SCHEDULE", "value": cron, "scope": "RUN_TIME", "type": "GENERAL"});
+            match c["envs"].as_array_mut() {
+                Some(envs) => envs.push(schedule),
+                None => c["envs"] = json!([schedule]),
             }
             workers.push(c);
             continue;
