@@ -63,6 +63,29 @@ fn run(cmd: &mut Command) -> (bool, String) {
     )
 }
 
+/// The target's own files, without the workflow, docs and Dockerfiles.
+fn target_files(files: &[GeneratedFile]) -> Vec<GeneratedFile> {
+    files
+        .iter()
+        .filter(|f| {
+            !f.path.starts_with(".github/")
+                && f.path != "DEPLOY.md"
+                && !f.path.starts_with("dockerfiles/")
+                && f.path != "kustomization.yaml"
+                && !f.path.ends_with(".example")
+        })
+        .cloned()
+        .collect()
+}
+
+fn file<'a>(files: &'a [GeneratedFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no {path}"))
+        .content
+}
+
 fn written(files: &[GeneratedFile]) -> tempfile::TempDir {
     // checkov ignores hidden folders, so no leading dot.
     let dir = tempfile::Builder::new()
@@ -143,8 +166,7 @@ fn kubernetes_manifests_pass_kubernetes_validate_strict() {
     let bin = venv_bin();
     let cat = Catalog::embedded();
     for ex in EXAMPLES {
-        let mut files = render(&cat, &example(ex), "k8s-gke").unwrap();
-        files.retain(|f| f.path != "kustomization.yaml");
+        let mut files = target_files(&render(&cat, &example(ex), "k8s-gke").unwrap());
         for f in files.clone() {
             for doc in serde_saphyr::from_str_multiple::<serde_json::Value, Vec<serde_json::Value>>(
                 &f.content,
@@ -244,9 +266,8 @@ fn kubernetes_manifests_pass_checkov_outside_the_skip_list() {
 fn hardened_pods_and_sandboxes() {
     let cat = Catalog::embedded();
     let files = render(&cat, &example("will-it-compile"), "k8s-gke").unwrap();
-    let all: Vec<serde_json::Value> = files
+    let all: Vec<serde_json::Value> = target_files(&files)
         .iter()
-        .filter(|f| f.path != "kustomization.yaml")
         .flat_map(|f| {
             serde_saphyr::from_str_multiple::<serde_json::Value, Vec<serde_json::Value>>(&f.content)
                 .unwrap()
@@ -335,7 +356,7 @@ fn hardened_pods_and_sandboxes() {
 fn compose_uses_a_socket_proxy_and_secret_files() {
     let cat = Catalog::embedded();
     let files = render(&cat, &example("will-it-compile"), "compose").unwrap();
-    let compose: serde_json::Value = serde_saphyr::from_str(&files[0].content).unwrap();
+    let compose: serde_json::Value = serde_saphyr::from_str(file(&files, "compose.yaml")).unwrap();
     let proxy = &compose["services"]["docker-proxy"];
     assert_eq!(proxy["environment"]["EXEC"], "0");
     assert!(proxy["volumes"][0].as_str().unwrap().ends_with(":ro"));
@@ -344,7 +365,7 @@ fn compose_uses_a_socket_proxy_and_secret_files() {
         "tcp://docker-proxy:2375"
     );
     assert!(
-        files[0].content.contains("# Risk:"),
+        file(&files, "compose.yaml").contains("# Risk:"),
         "the remaining risk is stated"
     );
     assert!(
@@ -460,9 +481,10 @@ fn paas_and_swarm_files_pass_their_schemas() {
             ),
             ("swarm", vec!["compose-go/compose-spec.json"]),
         ] {
-            let Ok(files) = render(&cat, &app, target) else {
+            let Ok(all) = render(&cat, &app, target) else {
                 continue;
             };
+            let files = target_files(&all);
             let dir = written(&files);
             let out = dir.path().join("out");
             for f in &files {
@@ -490,7 +512,7 @@ fn paas_and_swarm_files_pass_their_schemas() {
 fn swarm_updates_start_first_and_roll_back() {
     let cat = Catalog::embedded();
     let files = render(&cat, &example("picker-wheel"), "swarm").unwrap();
-    let v: serde_json::Value = serde_saphyr::from_str(&files[0].content).unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(file(&files, "stack.yaml")).unwrap();
     let api = &v["services"]["api"]["deploy"];
     assert_eq!(api["update_config"]["order"], "start-first");
     assert_eq!(api["update_config"]["failure_action"], "rollback");
@@ -510,4 +532,169 @@ fn swarm_updates_start_first_and_roll_back() {
     assert_eq!(v["networks"]["backend"]["driver"], "overlay");
     // monitor ≥ start_period + interval × retries of the health check (10 + 10 × 3).
     assert_eq!(api["update_config"]["monitor"], "40s");
+}
+
+/// Dockerfiles for build-context services: detected stack, hadolint clean
+/// at warning level, checkov clean; the compose build points at them.
+#[test]
+fn dockerfiles_pass_hadolint_and_checkov() {
+    use deployment_manager::render::render_from;
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    let base = Path::new("tests/fixtures/projects");
+    let app = load_path(&base.join("app.yaml"), &[]).unwrap().app;
+    let files = render_from(&cat, &app, "compose", Some(base)).unwrap();
+    let dockerfiles: Vec<&GeneratedFile> = files
+        .iter()
+        .filter(|f| f.path.starts_with("dockerfiles/"))
+        .collect();
+    assert_eq!(
+        dockerfiles.len(),
+        5,
+        "python, node, go, rust and java detected"
+    );
+    for f in &dockerfiles {
+        insta::assert_snapshot!(format!("polyglot__{}", f.path.replace('/', "_")), f.content);
+        assert!(
+            f.content.contains("\nUSER ")
+                && f.content.contains("\nHEALTHCHECK ")
+                && f.content.matches("\nFROM ").count() >= 2,
+            "{}",
+            f.path
+        );
+        assert!(!f.content.contains(":latest"), "{}", f.path);
+    }
+    assert!(
+        dockerfiles.iter().any(|f| f.content.contains("uvicorn")),
+        "FastAPI detected"
+    );
+    assert!(
+        dockerfiles
+            .iter()
+            .any(|f| f.content.contains("npm run build")),
+        "Next.js detected"
+    );
+    let dir = written(&files);
+    let out = dir.path().join("out");
+    for f in &dockerfiles {
+        let (ok, text) = run(Command::new(bin.join("hadolint"))
+            .args(["--failure-threshold", "warning"])
+            .arg(out.join(&f.path)));
+        assert!(ok, "hadolint {}: {text}", f.path);
+    }
+    let o = Command::new(bin.join("checkov"))
+        .arg("-d")
+        .arg(out.join("dockerfiles"))
+        .args(["--framework", "dockerfile", "--skip-download", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["summary"]["failed"],
+        0,
+        "{}",
+        serde_json::to_string_pretty(&v["results"]["failed_checks"]).unwrap()
+    );
+    assert!(v["summary"]["passed"].as_u64().unwrap() >= 50);
+    let compose: serde_json::Value = serde_saphyr::from_str(
+        &files
+            .iter()
+            .find(|f| f.path == "compose.yaml")
+            .unwrap()
+            .content,
+    )
+    .unwrap();
+    assert_eq!(
+        compose["services"]["py-api"]["build"]["dockerfile"],
+        "../deploy/compose/dockerfiles/py-api.Dockerfile"
+    );
+}
+
+/// One workflow per target: valid against the GitHub workflow schema and
+/// clean under checkov's github_actions checks.
+#[test]
+fn workflows_pass_the_schema_and_checkov() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    let app = example("picker-wheel");
+    let mut seen = 0;
+    for target in [
+        "compose",
+        "k8s-gke",
+        "swarm",
+        "fly",
+        "cloud-run",
+        "do-app-platform",
+    ] {
+        let files = render(&cat, &app, target).unwrap();
+        let wf = files
+            .iter()
+            .find(|f| f.path.starts_with(".github/workflows/"))
+            .expect("a workflow");
+        let dir = written(&files);
+        let out = dir.path().join("out");
+        let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+            .arg("--schemafile")
+            .arg(schema("github-workflow.json"))
+            .arg(out.join(&wf.path)));
+        assert!(ok, "{target}: {text}");
+        let o = Command::new(bin.join("checkov"))
+            .arg("-d")
+            .arg(&out)
+            .args([
+                "--framework",
+                "github_actions",
+                "--skip-download",
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v["summary"]["failed"],
+            0,
+            "{target}: {}",
+            serde_json::to_string_pretty(&v["results"]["failed_checks"]).unwrap()
+        );
+        assert!(
+            v["summary"]["passed"].as_u64().unwrap() > 10,
+            "{target}: checkov saw the workflow"
+        );
+        assert!(
+            wf.content.contains("secrets."),
+            "{target}: deploy credentials come from repository secrets"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 6);
+}
+
+#[test]
+fn deploy_docs_cover_secrets_scaling_rollback_backups_and_troubleshooting() {
+    let cat = Catalog::embedded();
+    for target in ["compose", "k8s-gke", "swarm", "fly"] {
+        let files = render(&cat, &example("picker-wheel"), target).unwrap();
+        let md = &files
+            .iter()
+            .find(|f| f.path == "DEPLOY.md")
+            .unwrap()
+            .content;
+        for section in [
+            "## Steps",
+            "## Secrets to set",
+            "## Scaling",
+            "## Rolling back",
+            "## Backups and restore",
+            "## Troubleshooting",
+        ] {
+            assert!(md.contains(section), "{target}: {section}");
+        }
+        assert!(
+            md.contains("`DATABASE_URL`")
+                && md.contains("pg_dump")
+                && md.contains("No Docker daemon"),
+            "{target}"
+        );
+    }
 }

@@ -1312,7 +1312,7 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
 }
 
 fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: bool) -> Res {
-    use crate::render::{RenderError, render, write_all};
+    use crate::render::{RenderError, render_from, write_all};
     let (app, profile, _) = ctx.load_app(key)?;
     let target = match target {
         Some(t) => t.to_string(),
@@ -1324,7 +1324,11 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
                 Failure::input("pass --target (or set a target or provider on the profile)")
             })?,
     };
-    let files = match render(&ctx.catalog, &app, &target) {
+    let base = match &profile {
+        Some(p) => Path::new(&p.app_source).parent().map(Path::to_path_buf),
+        None => Path::new(key).parent().map(Path::to_path_buf),
+    };
+    let files = match render_from(&ctx.catalog, &app, &target, base.as_deref()) {
         Ok(f) => f,
         Err(RenderError::Blocked {
             app,

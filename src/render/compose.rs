@@ -15,6 +15,30 @@ use serde_json::{Map, Value, json};
 pub const SOCKET_PROXY_IMAGE: &str = "tecnativa/docker-socket-proxy:0.3.0";
 
 pub fn render(app: &App) -> Vec<GeneratedFile> {
+    render_with_dockerfiles(app, &[])
+}
+
+/// `generated` names the services whose Dockerfile this tool wrote into
+/// `deploy/compose/dockerfiles/`; their build points there.
+pub fn render_with_dockerfiles(app: &App, generated: &[String]) -> Vec<GeneratedFile> {
+    let mut app = app.clone();
+    for name in generated {
+        if let Some(b) = app.services.get_mut(name).and_then(|s| s.build.as_mut()) {
+            // The Dockerfile path is relative to the build context, which is
+            // relative to the repository root (`--project-directory .`).
+            let depth = std::path::Path::new(&b.context)
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .count();
+            if !b.context.contains("..") {
+                b.dockerfile = Some(format!(
+                    "{}deploy/compose/dockerfiles/{name}.Dockerfile",
+                    "../".repeat(depth)
+                ));
+            }
+        }
+    }
+    let app = &app;
     let mut files = vec![GeneratedFile::new("compose.yaml", compose_yaml(app))];
     let secrets = secrets_list(app);
     if !secrets.is_empty() {

@@ -4,9 +4,12 @@
 //! a secret value, and is written atomically. A target that cannot host the
 //! app gets its fitness blockers instead of files.
 
+pub mod ci;
 pub mod cloud_run;
 pub mod compose;
 pub mod do_app;
+pub mod dockerfile;
+pub mod docs;
 pub mod fly;
 pub mod kubernetes;
 pub mod swarm;
@@ -81,6 +84,17 @@ pub fn render(
     app: &App,
     target_id: &str,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
+    render_from(catalog, app, target_id, None)
+}
+
+/// As [`render`], with the folder app.yaml lives in, so build contexts can
+/// be inspected for Dockerfiles.
+pub fn render_from(
+    catalog: &Catalog,
+    app: &App,
+    target_id: &str,
+    base: Option<&Path>,
+) -> Result<Vec<GeneratedFile>, RenderError> {
     let target = catalog
         .target(target_id)
         .ok_or_else(|| RenderError::UnknownTarget(target_id.into()))?;
@@ -94,7 +108,8 @@ pub fn render(
             blockers: a.blockers,
         });
     }
-    let mut files = match generator_for(&target.id, &target.family) {
+    let generator = generator_for(&target.id, &target.family);
+    let mut files = match generator {
         "compose" => compose::render(app),
         "kubernetes" => kubernetes::render(app),
         "swarm" => swarm::render(app),
@@ -103,6 +118,22 @@ pub fn render(
         "do-app-platform" => do_app::render(app),
         _ => return Err(RenderError::NoGenerator(target.family.clone())),
     };
+    let dockerfiles = dockerfile::render(app, base);
+    if generator == "compose" && !dockerfiles.is_empty() {
+        let names: Vec<String> = dockerfiles
+            .iter()
+            .filter_map(|f| {
+                f.path
+                    .strip_prefix("dockerfiles/")?
+                    .strip_suffix(".Dockerfile")
+                    .map(String::from)
+            })
+            .collect();
+        files = compose::render_with_dockerfiles(app, &names);
+    }
+    files.extend(dockerfiles);
+    files.push(ci::render(app, generator));
+    files.push(docs::render(app, generator, &target.name));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
