@@ -41,6 +41,64 @@ fn deploy_steps(app: &App, generator: &str) -> (Vec<Value>, Vec<&'static str>) {
             ],
             vec!["DIGITALOCEAN_ACCESS_TOKEN", "DO_APP_ID"],
         ),
+        "ecs-fargate" => (
+            vec![
+                json!({"name": "Configure AWS credentials", "uses": "aws-actions/configure-aws-credentials@v4", "with": {"role-to-assume": "${{ secrets.AWS_DEPLOY_ROLE_ARN }}", "aws-region": "us-east-1"}}),
+                json!({"name": "Register and roll out", "run": app.services.keys().map(|s| format!("aws ecs register-task-definition --cli-input-json file://deploy/ecs-fargate/{s}.taskdef.json\naws ecs update-service --cluster {name} --service {s} --task-definition {name}-{s} --force-new-deployment")).chain(std::iter::once(format!("aws ecs wait services-stable --cluster {name} --services {}", app.services.keys().cloned().collect::<Vec<_>>().join(" ")))).collect::<Vec<_>>().join("\n")}),
+            ],
+            vec!["AWS_DEPLOY_ROLE_ARN"],
+        ),
+        "render" => (
+            vec![
+                json!({"name": "Trigger the Render deploy hooks", "env": {"RENDER_DEPLOY_HOOKS": "${{ secrets.RENDER_DEPLOY_HOOKS }}"}, "run": "for hook in $RENDER_DEPLOY_HOOKS; do wget -q -O - --post-data '' \"$hook\"; done"}),
+            ],
+            vec!["RENDER_DEPLOY_HOOKS"],
+        ),
+        "railway" => (
+            vec![
+                json!({"name": "Deploy with the Railway CLI", "env": {"RAILWAY_TOKEN": "${{ secrets.RAILWAY_TOKEN }}"}, "run": app.services.keys().map(|s| format!("npx --yes @railway/cli@4 up --service {s} --detach")).collect::<Vec<_>>().join("\n")}),
+            ],
+            vec!["RAILWAY_TOKEN"],
+        ),
+        "heroku" => (
+            vec![
+                json!({"name": "Push to Heroku (heroku.yml builds the images)", "env": {"HEROKU_API_KEY": "${{ secrets.HEROKU_API_KEY }}"}, "run": format!("heroku stack:set container --app {name}\nheroku git:remote --app {name}\ngit push heroku HEAD:main")}),
+            ],
+            vec!["HEROKU_API_KEY"],
+        ),
+        "app-runner" => (
+            vec![
+                json!({"name": "Configure AWS credentials", "uses": "aws-actions/configure-aws-credentials@v4", "with": {"role-to-assume": "${{ secrets.AWS_DEPLOY_ROLE_ARN }}", "aws-region": "us-east-1"}}),
+                json!({"name": "Start deployments", "env": {"SERVICE_ARNS": "${{ secrets.APPRUNNER_SERVICE_ARNS }}"}, "run": "for arn in $SERVICE_ARNS; do aws apprunner start-deployment --service-arn \"$arn\"; done"}),
+            ],
+            vec!["AWS_DEPLOY_ROLE_ARN", "APPRUNNER_SERVICE_ARNS"],
+        ),
+        "aci" => {
+            let mut env = serde_json::Map::new();
+            env.insert(
+                "RESOURCE_GROUP".into(),
+                json!("${{ secrets.AZURE_RESOURCE_GROUP }}"),
+            );
+            for s in secrets_list(app) {
+                env.insert(
+                    s.name.clone(),
+                    json!(format!("${{{{ secrets.{} }}}}", s.name)),
+                );
+            }
+            (
+                vec![
+                    json!({"name": "Log in to Azure", "uses": "azure/login@v2", "with": {"creds": "${{ secrets.AZURE_CREDENTIALS }}"}}),
+                    json!({"name": "Create or update the container group", "env": env, "run": "umask 077\nenvsubst < deploy/aci/aci.yaml > \"$RUNNER_TEMP/aci.yaml\"\naz container create --resource-group \"$RESOURCE_GROUP\" --file \"$RUNNER_TEMP/aci.yaml\""}),
+                ],
+                vec!["AZURE_CREDENTIALS", "AZURE_RESOURCE_GROUP"],
+            )
+        }
+        "vercel" => (
+            vec![
+                json!({"name": "Deploy to Vercel", "env": {"VERCEL_TOKEN": "${{ secrets.VERCEL_TOKEN }}", "VERCEL_ORG_ID": "${{ secrets.VERCEL_ORG_ID }}", "VERCEL_PROJECT_ID": "${{ secrets.VERCEL_PROJECT_ID }}"}, "run": "npx --yes vercel@39 deploy --prod --token \"$VERCEL_TOKEN\""}),
+            ],
+            vec!["VERCEL_TOKEN", "VERCEL_ORG_ID", "VERCEL_PROJECT_ID"],
+        ),
         "swarm" => (
             vec![
                 json!({"name": "Deploy the stack", "env": {"SSH_KEY": "${{ secrets.DEPLOY_SSH_KEY }}", "DEPLOY_HOST": "${{ secrets.DEPLOY_HOST }}"}, "run": format!("umask 077\nmkdir -p ~/.ssh\necho \"$SSH_KEY\" > ~/.ssh/id_ed25519\nssh-keyscan -H \"${{DEPLOY_HOST#*@}}\" >> ~/.ssh/known_hosts\nDOCKER_HOST=\"ssh://$DEPLOY_HOST\" docker stack deploy --detach=false --with-registry-auth -c deploy/swarm/stack.yaml {name}")}),

@@ -30,6 +30,41 @@ fn steps(app: &App, generator: &str) -> (String, String, String) {
             "Edit `autoscaling.knative.dev/minScale` / `maxScale` and replace the service again.".into(),
             "`gcloud run services update-traffic <name> --to-revisions=<previous>=100`.".into(),
         ),
+        "ecs-fargate" => (
+            format!("1. Create the cluster `{n}`, an ALB target group per public service, private subnets and security groups; fill them into the JSON files (see README.txt).\n2. Store each secret in Secrets Manager as `{n}/NAME`.\n3. `aws ecs register-task-definition --cli-input-json file://<service>.taskdef.json` and `aws ecs create-service --cli-input-json file://<service>.service.json`."),
+            format!("`aws ecs update-service --cluster {n} --service <service> --desired-count N`, or Application Auto Scaling on the service."),
+            format!("The deployment circuit breaker rolls a failing deployment back by itself; by hand: `aws ecs update-service --cluster {n} --service <service> --task-definition {n}-<service>:<previous revision>`."),
+        ),
+        "render" => (
+            "1. In the Render dashboard, New → Blueprint, and point it at the repository holding `render.yaml`.\n2. Fill in every variable marked `sync: false` when Render asks; generated secrets are created by Render.".into(),
+            "Edit `numInstances` or `scaling` in render.yaml and sync the Blueprint. Services with a disk stay at one instance.".into(),
+            "Dashboard → service → Events → Rollback to a previous deploy.".into(),
+        ),
+        "railway" => (
+            "1. Create a project and one service per folder; set each service's config-as-code path to `<service>/railway.json`.\n2. Add the databases as Railway services and set the secrets as service variables.".into(),
+            "Change `numReplicas` in railway.json (services with volumes cannot have replicas).".into(),
+            "Deployments → the previous deployment → Redeploy.".into(),
+        ),
+        "heroku" => (
+            "1. `heroku create APP --stack container` and add the add-ons in app.json (`heroku addons:create ...`).\n2. Set secrets with `heroku config:set NAME=...`.\n3. `git push heroku main` builds with heroku.yml.".into(),
+            "`heroku ps:scale web=N`.".into(),
+            "`heroku releases` then `heroku rollback vNN`.".into(),
+        ),
+        "app-runner" => (
+            "App Runner is closed to new customers since 2026-04-30; existing accounts: push images to ECR, store secrets in Secrets Manager, then `aws apprunner create-service --cli-input-json file://<service>.apprunner-service.json`.".into(),
+            "Attach an auto scaling configuration (`aws apprunner create-auto-scaling-configuration`).".into(),
+            "Redeploy the previous image tag with `aws apprunner update-service`.".into(),
+        ),
+        "aci" => (
+            "1. `az group create -n RG -l eastus`.\n2. Export each secret in the shell, then `envsubst < aci.yaml > /tmp/aci.yaml && az container create -g RG --file /tmp/aci.yaml` (secure values never touch the repository).".into(),
+            "A container group does not scale out; run more groups behind a load balancer, or move to Container Apps.".into(),
+            "Re-run `az container create` with the previous image tags.".into(),
+        ),
+        "vercel" => (
+            "1. `vercel link`, then set secrets with `vercel env add NAME production`.\n2. `vercel deploy --prod`.".into(),
+            "Functions scale by themselves; raise `maxDuration` or `memory` in vercel.json if requests need more.".into(),
+            "`vercel rollback` to the previous production deployment.".into(),
+        ),
         "do-app-platform" => (
             "1. Create the managed database clusters named in `databases` (production databases need an existing cluster).\n2. `doctl apps create --spec .do/app.yaml`, then set every SECRET variable's value in the console or with `doctl apps update`.".into(),
             "Change `instance_count` or `instance_size_slug` and `doctl apps update <id> --spec .do/app.yaml`.".into(),

@@ -10,8 +10,10 @@ pub mod compose;
 pub mod do_app;
 pub mod dockerfile;
 pub mod docs;
+pub mod ecs;
 pub mod fly;
 pub mod kubernetes;
+pub mod paas;
 pub mod swarm;
 pub mod yaml;
 
@@ -74,6 +76,13 @@ pub fn generator_for(target_id: &str, family: &str) -> &'static str {
         ("fly", _) => "fly",
         ("cloud-run", _) => "cloud-run",
         ("do-app-platform", _) => "do-app-platform",
+        ("ecs-fargate", _) => "ecs-fargate",
+        ("render", _) => "render",
+        ("railway", _) => "railway",
+        ("heroku", _) => "heroku",
+        ("app-runner", _) => "app-runner",
+        ("aci", _) => "aci",
+        ("vercel", _) => "vercel",
         _ => "unknown",
     }
 }
@@ -116,6 +125,13 @@ pub fn render_from(
         "fly" => fly::render(app),
         "cloud-run" => cloud_run::render(app),
         "do-app-platform" => do_app::render(app),
+        "ecs-fargate" => ecs::render(app),
+        "render" => paas::render_com(app),
+        "railway" => paas::railway(app),
+        "heroku" => paas::heroku(app),
+        "app-runner" => paas::app_runner(app),
+        "aci" => paas::aci(app),
+        "vercel" => paas::vercel(app),
         _ => return Err(RenderError::NoGenerator(target.family.clone())),
     };
     let dockerfiles = dockerfile::render(app, base);
