@@ -12,6 +12,23 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# Docker Engine for the end-to-end tests, and Caddy to validate generated
+# Caddyfiles (Debian packages). dockerd is started when not running.
+need=""
+command -v dockerd >/dev/null || need="$need docker.io"
+command -v caddy >/dev/null || need="$need caddy"
+if [ -n "$need" ]; then
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need
+fi
+if ! docker info >/dev/null 2>&1; then
+  mkdir -p "$HOME/.cache"
+  (dockerd > "$HOME/.cache/deployment-manager-dockerd.log" 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 "$HOME/.cache/deployment-manager-dockerd.log"; exit 1; }
+fi
+
 # Independent validators of generated files, pinned, in a virtual environment
 # kept beside the build cache. A failed install fails the run.
 export DM_VALIDATORS_VENV="${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}"

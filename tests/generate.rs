@@ -16,7 +16,7 @@ const EXAMPLES: [&str; 5] = [
     "picker-wheel",
     "will-it-compile",
 ];
-const TARGETS: [&str; 14] = [
+const TARGETS: [&str; 15] = [
     "compose",
     "local",
     "k8s-gke",
@@ -31,6 +31,7 @@ const TARGETS: [&str; 14] = [
     "app-runner",
     "aci",
     "vercel",
+    "vm-digitalocean",
 ];
 /// Hosts on which fitness may block an example (PaaS and serverless).
 const MAY_BLOCK: [&str; 9] = [
@@ -650,6 +651,7 @@ fn workflows_pass_the_schema_and_checkov() {
         "app-runner",
         "aci",
         "vercel",
+        "vm-digitalocean",
     ] {
         let files = render(&cat, &example("picker-wheel"), target)
             .or_else(|_| render(&cat, &stateless, target))
@@ -694,7 +696,7 @@ fn workflows_pass_the_schema_and_checkov() {
         );
         seen += 1;
     }
-    assert_eq!(seen, 13);
+    assert_eq!(seen, 14);
 }
 
 #[test]
@@ -870,4 +872,72 @@ fn ecs_sessions_run_as_tasks_with_a_scoped_policy() {
         svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["rollback"],
         true
     );
+}
+
+/// VM: cloud-init user data that carries the compose file (valid), a Caddy
+/// config (valid per `caddy validate`), systemd unit, firewall and backups.
+#[test]
+fn vm_cloud_init_is_complete_and_its_parts_validate() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    let files = render(&cat, &example("picker-wheel"), "vm-hetzner").unwrap();
+    let ud = file(&files, "cloud-init.yaml");
+    assert!(ud.starts_with("#cloud-config\n"));
+    let cfg: serde_json::Value = serde_saphyr::from_str(ud).unwrap();
+    let paths: Vec<&str> = cfg["write_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    for p in [
+        "/opt/picker-wheel/compose.yaml",
+        "/etc/caddy/Caddyfile",
+        "/etc/systemd/system/picker-wheel.service",
+        "/usr/local/bin/picker-wheel-backup",
+        "/etc/cron.d/picker-wheel-backup",
+    ] {
+        assert!(paths.contains(&p), "{p} missing");
+    }
+    let cmds: Vec<String> = cfg["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert!(
+        cmds.contains(&"ufw default deny incoming".to_string())
+            && cmds.contains(&"ufw allow 443/tcp".to_string())
+    );
+    let dir = written(&files);
+    let out = dir.path().join("out");
+    let (ok, text) = run(Command::new(bin.join("docker-compose"))
+        .current_dir(&out)
+        .args(["-f", "compose.yaml", "config", "-q"]));
+    assert!(ok, "{text}");
+    let compose: serde_json::Value = serde_saphyr::from_str(file(&files, "compose.yaml")).unwrap();
+    assert_eq!(
+        compose["services"]["api"]["ports"][0], "127.0.0.1:8080-8081:8080",
+        "public ports only on loopback, one per replica"
+    );
+    let (ok, text) = run(Command::new("caddy")
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(out.join("Caddyfile")));
+    assert!(
+        ok,
+        "caddy validate (Debian's caddy, installed by scripts/test.sh): {text}"
+    );
+    assert!(file(&files, "Caddyfile").contains("reverse_proxy 127.0.0.1:8080 127.0.0.1:8081"));
+    let (ok, text) = run(Command::new("sh")
+        .arg("-n")
+        .arg(out.join("picker-wheel-backup.sh")));
+    assert!(ok, "{text}");
+    assert!(file(&files, "picker-wheel-backup.sh").contains("pg_dumpall"));
 }

@@ -107,7 +107,7 @@ fn deploy_steps(app: &App, generator: &str) -> (Vec<Value>, Vec<&'static str>) {
         ),
         _ => (
             vec![
-                json!({"name": "Deploy with Compose", "env": {"SSH_KEY": "${{ secrets.DEPLOY_SSH_KEY }}", "DEPLOY_HOST": "${{ secrets.DEPLOY_HOST }}"}, "run": "umask 077\nmkdir -p ~/.ssh\necho \"$SSH_KEY\" > ~/.ssh/id_ed25519\nssh-keyscan -H \"${DEPLOY_HOST#*@}\" >> ~/.ssh/known_hosts\nDOCKER_HOST=\"ssh://$DEPLOY_HOST\" docker compose --project-directory . -f deploy/compose/compose.yaml up -d --wait --remove-orphans"}),
+                json!({"name": "Deploy with Compose", "env": {"SSH_KEY": "${{ secrets.DEPLOY_SSH_KEY }}", "DEPLOY_HOST": "${{ secrets.DEPLOY_HOST }}"}, "run": format!("umask 077\nmkdir -p ~/.ssh\necho \"$SSH_KEY\" > ~/.ssh/id_ed25519\nssh-keyscan -H \"${{DEPLOY_HOST#*@}}\" >> ~/.ssh/known_hosts\nDOCKER_HOST=\"ssh://$DEPLOY_HOST\" docker compose --project-name {name} --project-directory . -f deploy/{generator}/compose.yaml up -d --wait --remove-orphans")}),
             ],
             vec!["DEPLOY_SSH_KEY", "DEPLOY_HOST"],
         ),

@@ -264,11 +264,18 @@ pub fn compose_value(app: &App) -> Value {
                 } else {
                     ""
                 };
-                json!(format!(
-                    "{}:{}{proto}",
-                    p.published.unwrap_or(p.port),
-                    p.port
-                ))
+                // Replicas cannot share one host port: publish a range, one each.
+                let first = p.published.unwrap_or(p.port);
+                let replicas = s.replicas.unwrap_or(1).max(1) as u16;
+                if replicas > 1 {
+                    json!(format!(
+                        "{first}-{}:{}{proto}",
+                        first + replicas - 1,
+                        p.port
+                    ))
+                } else {
+                    json!(format!("{first}:{}{proto}", p.port))
+                }
             })
             .collect();
         if !public.is_empty() {

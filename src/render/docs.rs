@@ -30,6 +30,11 @@ fn steps(app: &App, generator: &str) -> (String, String, String) {
             "Edit `autoscaling.knative.dev/minScale` / `maxScale` and replace the service again.".into(),
             "`gcloud run services update-traffic <name> --to-revisions=<previous>=100`.".into(),
         ),
+        "vm" => (
+            format!("1. Create the VM (Ubuntu 24.04) with `cloud-init.yaml` as user data, and point the domain's DNS at it.\n2. SSH in, fill `/opt/{n}/secrets.env` (NAME=value per line), then `systemctl start {n}`.\n3. Caddy obtains the TLS certificate on first request; only ports 22, 80 and 443 are open."),
+            "Resize the VM for more headroom; for more than one VM, move to the Swarm or Kubernetes target (`deployment-manager plan` shows when).".into(),
+            format!("Set the previous image tags in `/opt/{n}/compose.yaml` and `systemctl restart {n}`."),
+        ),
         "ecs-fargate" => (
             format!("1. Create the cluster `{n}`, an ALB target group per public service, private subnets and security groups; fill them into the JSON files (see README.txt).\n2. Store each secret in Secrets Manager as `{n}/NAME`.\n3. `aws ecs register-task-definition --cli-input-json file://<service>.taskdef.json` and `aws ecs create-service --cli-input-json file://<service>.service.json`."),
             format!("`aws ecs update-service --cluster {n} --service <service> --desired-count N`, or Application Auto Scaling on the service."),

@@ -15,6 +15,7 @@ pub mod fly;
 pub mod kubernetes;
 pub mod paas;
 pub mod swarm;
+pub mod vm;
 pub mod yaml;
 
 use crate::analyse::fitness::{Engine, Finding, Status};
@@ -72,6 +73,7 @@ pub fn generator_for(target_id: &str, family: &str) -> &'static str {
     match (target_id, family) {
         (_, "kubernetes") => "kubernetes",
         ("local" | "compose", _) => "compose",
+        (_, "vm") => "vm",
         ("swarm", _) => "swarm",
         ("fly", _) => "fly",
         ("cloud-run", _) => "cloud-run",
@@ -122,6 +124,7 @@ pub fn render_from(
         "compose" => compose::render(app),
         "kubernetes" => kubernetes::render(app),
         "swarm" => swarm::render(app),
+        "vm" => vm::render(app),
         "fly" => fly::render(app),
         "cloud-run" => cloud_run::render(app),
         "do-app-platform" => do_app::render(app),
