@@ -1,0 +1,130 @@
+//! Benchmark (not a test): generating every target for every example and
+//! for a generated 1,000-service app, release mode, median of several runs.
+//! Blocked targets are timed too (they stop at the fitness gate).
+//! Run: `cargo bench --bench generate`.
+
+use deployment_manager::catalog::Catalog;
+use deployment_manager::describe::app::*;
+use deployment_manager::describe::load_path;
+use deployment_manager::describe::units::{Cpu, Size};
+use deployment_manager::render::render;
+use std::time::Instant;
+
+fn big_app(n: usize) -> App {
+    let mut app = App::new("big");
+    for i in 0..n {
+        let svc = Service {
+            image: Some(format!("ghcr.io/acme/svc-{i}:1.0")),
+            ports: vec![Port {
+                port: 8000 + (i % 1000) as u16,
+                protocol: if i % 7 == 0 {
+                    Protocol::Websocket
+                } else {
+                    Protocol::Http
+                },
+                public: i % 10 == 0,
+                published: None,
+            }],
+            resources: Some(Resources {
+                cpu: Some(Cpu(100 + (i as u32 % 5) * 100)),
+                memory: Some(Size::mib(128 + (i as u64 % 4) * 128)),
+                ..Resources::default()
+            }),
+            replicas: Some(1 + (i as u32 % 3)),
+            depends_on: if i > 0 {
+                vec![format!("svc-{}", i - 1)]
+            } else {
+                vec![]
+            },
+            traits: Traits {
+                background_worker: i % 13 == 0,
+                ..Traits::default()
+            },
+            ..Service::default()
+        };
+        app.services.insert(format!("svc-{i}"), svc);
+    }
+    for (name, kind) in [
+        ("db", "postgres"),
+        ("cache", "redis"),
+        ("vectors", "qdrant"),
+        ("queue", "rabbitmq"),
+    ] {
+        app.dependencies.insert(
+            name.into(),
+            Dependency {
+                kind: kind.into(),
+                managed: true,
+                ..Dependency::default()
+            },
+        );
+    }
+    app.usage = Some(Usage {
+        users: Some(1000),
+        ..Usage::default()
+    });
+    app
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let catalog = Catalog::embedded();
+    let mut apps: Vec<(String, App)> = std::fs::read_dir("examples")
+        .expect("run from the repository root")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("app.yaml").is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                load_path(&p.join("app.yaml"), &[]).unwrap().app,
+            )
+        })
+        .collect();
+    apps.sort_by(|a, b| a.0.cmp(&b.0));
+    apps.push(("generated-1000-services".into(), big_app(1000)));
+    println!(
+        "generate: every target ({}) per app, release build",
+        catalog.targets.len()
+    );
+    println!(
+        "{:<26} {:>9} {:>8} {:>8} {:>6} {:>14} {:>12}",
+        "app", "services", "written", "blocked", "runs", "median ms/all", "files bytes"
+    );
+    for (name, app) in &apps {
+        let runs = if app.services.len() > 100 { 3 } else { 15 };
+        let mut times = Vec::new();
+        let (mut ok, mut blocked, mut bytes) = (0, 0, 0);
+        for i in 0..runs {
+            let t = Instant::now();
+            for target in &catalog.targets {
+                match render(&catalog, app, &target.id) {
+                    Ok(files) => {
+                        if i == 0 {
+                            ok += 1;
+                            bytes += files.iter().map(|f| f.content.len()).sum::<usize>();
+                        }
+                        std::hint::black_box(files);
+                    }
+                    Err(_) if i == 0 => blocked += 1,
+                    Err(_) => {}
+                }
+            }
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "{:<26} {:>9} {:>8} {:>8} {:>6} {:>14.2} {:>12}",
+            name,
+            app.services.len(),
+            ok,
+            blocked,
+            runs,
+            median(times),
+            bytes
+        );
+    }
+}
