@@ -23,6 +23,15 @@ fn selector(component: &str) -> Value {
     json!({"app.kubernetes.io/name": component})
 }
 
+/// Pod selectors of the services that depend on `name` (NetworkPolicy peers).
+fn callers(app: &App, name: &str) -> Vec<Value> {
+    app.services
+        .iter()
+        .filter(|(_, o)| o.depends_on.iter().any(|d| d == name))
+        .map(|(n, _)| json!({"podSelector": {"matchLabels": selector(n)}}))
+        .collect()
+}
+
 fn probe(h: &HealthCheck, first_port: Option<u16>) -> Value {
     let mut p = Map::new();
     if let Some(path) = &h.http {
@@ -122,12 +131,7 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
         }
         // Who may call this service: the ingress controller for public ports,
         // and every service that depends on it.
-        let callers: Vec<Value> = app
-            .services
-            .iter()
-            .filter(|(_, o)| o.depends_on.contains(name))
-            .map(|(n, _)| json!({"podSelector": {"matchLabels": selector(n)}}))
-            .collect();
+        let callers = callers(app, name);
         let mut ingress_rules = Vec::new();
         if !callers.is_empty() && !s.ports.is_empty() {
             ingress_rules.push(json!({"from": callers, "ports": s.ports.iter().map(|p| json!({"port": p.port})).collect::<Vec<_>>()}));
@@ -197,12 +201,7 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
         if !env.is_empty() {
             container["env"] = Value::Array(env);
         }
-        let callers: Vec<Value> = app
-            .services
-            .iter()
-            .filter(|(_, o)| o.depends_on.contains(name))
-            .map(|(n, _)| json!({"podSelector": {"matchLabels": selector(n)}}))
-            .collect();
+        let callers = callers(app, name);
         let docs = vec![
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "labels": labels(app, name)}, "spec": {
                 "serviceName": name, "replicas": 1, "selector": {"matchLabels": selector(name)},
