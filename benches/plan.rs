@@ -6,12 +6,9 @@ use deployment_manager::analyse::cost::Strategy;
 use deployment_manager::analyse::fitness::Engine;
 use deployment_manager::analyse::plan::{DEFAULT_LEVELS, plan};
 use deployment_manager::catalog::Catalog;
-use deployment_manager::describe::app::App;
-use deployment_manager::describe::load_path;
 use std::time::Instant;
 
 mod common;
-use common::big_app;
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -21,20 +18,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     let catalog = Catalog::embedded();
     let engine = Engine::new(&catalog, Vec::new());
-    let mut apps: Vec<(String, App)> = std::fs::read_dir("examples")
-        .expect("run from the repository root")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("app.yaml").is_file())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().to_string(),
-                load_path(&p.join("app.yaml"), &[]).unwrap().app,
-            )
-        })
-        .collect();
-    apps.sort_by(|a, b| a.0.cmp(&b.0));
-    apps.push(("generated-1000-services".into(), big_app(1000)));
+    let apps = common::apps();
     println!(
         "plan: {} targets × {} user levels, release build",
         catalog.targets.len(),

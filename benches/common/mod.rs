@@ -1,6 +1,7 @@
 //! Shared by the benchmarks: a generated app of `n` services.
 
 use deployment_manager::describe::app::*;
+use deployment_manager::describe::load_path;
 use deployment_manager::describe::units::{Cpu, Size};
 
 pub fn big_app(n: usize) -> App {
@@ -57,4 +58,23 @@ pub fn big_app(n: usize) -> App {
         ..Usage::default()
     });
     app
+}
+
+/// Every example app by folder name, sorted, then the 1,000-service app.
+pub fn apps() -> Vec<(String, App)> {
+    let mut apps: Vec<(String, App)> = std::fs::read_dir("examples")
+        .expect("run from the repository root")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("app.yaml").is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                load_path(&p.join("app.yaml"), &[]).unwrap().app,
+            )
+        })
+        .collect();
+    apps.sort_by(|a, b| a.0.cmp(&b.0));
+    apps.push(("generated-1000-services".into(), big_app(1000)));
+    apps
 }

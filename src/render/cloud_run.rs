@@ -13,14 +13,12 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
     let secrets = secrets_list(app);
     let mut out = Vec::new();
     for (name, s) in &app.services {
-        let mut env: Vec<Value> = s
-            .env
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
-            .collect();
-        for x in secrets.iter().filter(|x| x.used_by.contains(name)) {
-            env.push(json!({"name": x.name, "valueFrom": {"secretKeyRef": {"name": x.name.to_lowercase().replace('_', "-"), "key": "latest"}}}));
-        }
+        let env = super::env_entries(
+            s,
+            name,
+            &secrets,
+            |n| json!({"name": n, "valueFrom": {"secretKeyRef": {"name": n.to_lowercase().replace('_', "-"), "key": "latest"}}}),
+        );
         let mut container = json!({
             "image": image_of(app, name, s),
             "resources": {"limits": {"cpu": format!("{}", (s.cpu().cores() * 1000.0).round() as u64).to_string() + "m", "memory": format!("{}Mi", s.memory().as_mib().round() as u64)}},

@@ -58,6 +58,28 @@ pub enum RenderError {
     Io(String, std::io::Error),
 }
 
+/// `[{name, value}]` entries for a service's plain env, followed by one entry
+/// per secret it uses, shaped by `secret` (a reference, never a value).
+pub fn env_entries(
+    s: &crate::describe::app::Service,
+    service: &str,
+    secrets: &[crate::describe::secrets::SecretSpec],
+    secret: impl Fn(&str) -> serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let mut env: Vec<serde_json::Value> = s
+        .env
+        .iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+        .collect();
+    env.extend(
+        secrets
+            .iter()
+            .filter(|x| x.used_by.iter().any(|u| u == service))
+            .map(|x| secret(&x.name)),
+    );
+    env
+}
+
 /// The one-line provenance comment for formats that allow comments.
 pub fn header(app: &App, comment: &str) -> String {
     format!(

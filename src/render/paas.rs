@@ -283,15 +283,13 @@ pub fn aci(app: &App) -> Vec<GeneratedFile> {
     let mut containers = Vec::new();
     let mut public_ports = Vec::new();
     for (name, s) in &app.services {
-        let mut env: Vec<Value> = s
-            .env
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
-            .collect();
-        for x in secrets.iter().filter(|x| x.used_by.contains(name)) {
-            // Filled in by `envsubst` from the deploying shell; never stored here.
-            env.push(json!({"name": x.name, "secureValue": format!("${{{}}}", x.name)}));
-        }
+        // Secure values are filled in by `envsubst` from the deploying shell.
+        let env = super::env_entries(
+            s,
+            name,
+            &secrets,
+            |n| json!({"name": n, "secureValue": format!("${{{n}}}")}),
+        );
         let mut props = json!({"image": image_of(app, name, s), "resources": {"requests": {"cpu": (s.cpu().cores() * 10.0).ceil() / 10.0, "memoryInGB": (s.memory().as_gib() * 10.0).ceil() / 10.0}}});
         if !s.ports.is_empty() {
             props["ports"] = json!(s.ports.iter().map(|p| json!({"port": p.port, "protocol": if p.protocol == Protocol::Udp { "UDP" } else { "TCP" }})).collect::<Vec<_>>());
