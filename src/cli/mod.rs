@@ -934,11 +934,10 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
     match cmd {
         ProfileCmd::Create { name, app, tier } => {
             let tier = parse_tier(&tier).map_err(Failure::input)?;
-            if !crate::describe::app::App::new(&name)
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                || name.is_empty()
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(Failure::input(
                     "profile names use letters, digits, `-` and `_`",

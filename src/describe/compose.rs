@@ -96,7 +96,6 @@ pub fn import_compose(
         }
     }
 
-    let mut dependency_names = BTreeSet::new();
     let mut skipped = BTreeSet::new();
     for (svc_name, svc) in services {
         let path = format!("services.{svc_name}");
@@ -135,10 +134,9 @@ pub fn import_compose(
             if svc.get("build").is_none()
                 && let Some(kind) = known().kind_of_image(image)
             {
-                let dep = import_dependency(svc_name, kind, image, svc, root, &path, &mut findings);
+                let dep = import_dependency(svc_name, kind, image, svc, &path, &mut findings);
                 name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
                 app.dependencies.insert(dep_name(svc_name), dep);
-                dependency_names.insert(svc_name.clone());
                 continue;
             }
         }
@@ -380,7 +378,6 @@ fn import_dependency(
     kind: &str,
     image: &str,
     svc: &Map<String, Value>,
-    root: &Map<String, Value>,
     path: &str,
     f: &mut Findings,
 ) -> Dependency {
@@ -411,7 +408,6 @@ fn import_dependency(
         f.add(format!("{path}.volumes"), Warning, format!("`{svc_name}` ({kind}) has no volume: its data is lost when the container is replaced; imported as persistent"));
         dep.size = known().get(kind).and_then(|k| k.size);
     }
-    let _ = root;
     f.add(path, Info, format!("`{svc_name}` recognised as a {kind} dependency (image {}); targets may replace it with a managed offering", image_repository(image)));
     dep
 }

@@ -330,7 +330,7 @@ pub fn estimate(
             .iter()
             .find(|u| u.public && u.dependency.is_none());
         if let Some(u) = first {
-            notes.push(format!("canary: one extra `{}` instance while a canary runs (priced as one more replica-month in the worst case is not included)", u.name));
+            notes.push(format!("canary: one extra `{}` instance runs while a canary is in progress; it is not in the monthly total (a few hours per deploy)", u.name));
         }
     }
 
