@@ -8,6 +8,7 @@
 pub mod analyse;
 pub mod catalog;
 pub mod cli;
+pub mod deploy;
 pub mod describe;
 pub mod manifest;
 pub mod render;

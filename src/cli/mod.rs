@@ -1,6 +1,7 @@
 //! The command line: argument parsing and printing only; every decision is
 //! made in the library.
 
+pub mod deploy;
 pub mod output;
 
 use crate::analyse::cost::{self, Strategy};
@@ -124,6 +125,31 @@ pub enum Command {
         #[arg(long)]
         env_file: Option<PathBuf>,
     },
+    /// Deploy a profile to its Docker hosts with zero downtime.
+    Deploy(Box<deploy::DeployArgs>),
+    /// Release history of a profile.
+    Releases { profile: String },
+    /// Return to an earlier release (the previous one by default).
+    Rollback(deploy::RollbackArgs),
+    /// Send all traffic to a canary that paused for a human.
+    Promote(deploy::HostArgs),
+    /// Containers, health, restarts, CPU, memory and traffic of a profile.
+    Status(deploy::HostArgs),
+    /// Logs of a profile's live containers.
+    Logs(deploy::LogsArgs),
+    /// Stop every container of a profile (volumes and history stay).
+    Stop(deploy::HostArgs),
+    /// Remove every container of a profile; volumes too with --volumes.
+    Destroy(deploy::DestroyArgs),
+    /// Hold new requests (maintenance window) until `resume`.
+    Pause(deploy::PauseArgs),
+    /// Let held requests through again.
+    Resume(deploy::HostArgs),
+    /// Check health and error rate on an interval; alert on changes.
+    Monitor(deploy::MonitorArgs),
+    /// The traffic proxy (runs inside its container).
+    #[command(subcommand)]
+    Proxy(deploy::ProxyCmd),
     /// Secrets the app needs, as a template (never values).
     Secrets {
         action: String,
@@ -188,7 +214,16 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn input(msg: impl Into<String>) -> Self {
+    /// An operation that ran and failed (exit 1), already explained.
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            spec: None,
+            message: msg.into(),
+        }
+    }
+
+    pub(crate) fn input(msg: impl Into<String>) -> Self {
         Failure {
             code: 2,
             spec: None,
@@ -215,16 +250,16 @@ impl From<state::StateError> for Failure {
 
 type Res = Result<(), Failure>;
 
-struct Ctx {
-    json: bool,
-    catalog: Catalog,
-    rules: Vec<fitness::rules::Rule>,
-    state: PathBuf,
-    compose_profiles: Vec<String>,
+pub(crate) struct Ctx {
+    pub(crate) json: bool,
+    pub(crate) catalog: Catalog,
+    pub(crate) rules: Vec<fitness::rules::Rule>,
+    pub(crate) state: PathBuf,
+    pub(crate) compose_profiles: Vec<String>,
 }
 
 impl Ctx {
-    fn store(&self) -> Result<Store, Failure> {
+    pub(crate) fn store(&self) -> Result<Store, Failure> {
         Ok(Store::open(&self.state)?)
     }
 
@@ -325,6 +360,18 @@ pub fn run(cli: Cli) -> Res {
             verbose,
             env_file,
         } => validate_cmd(&ctx, &what, verbose, env_file.as_deref()),
+        Command::Deploy(a) => deploy::deploy_cmd(&ctx, *a),
+        Command::Releases { profile } => deploy::releases_cmd(&ctx, &profile),
+        Command::Rollback(a) => deploy::rollback_cmd(&ctx, a),
+        Command::Promote(a) => deploy::promote_cmd(&ctx, a),
+        Command::Status(a) => deploy::status_cmd(&ctx, a),
+        Command::Logs(a) => deploy::logs_cmd(&ctx, a),
+        Command::Stop(a) => deploy::stop_cmd(&ctx, a),
+        Command::Destroy(a) => deploy::destroy_cmd(&ctx, a),
+        Command::Pause(a) => deploy::pause_cmd(&ctx, &a.target, true, Some(a.max)),
+        Command::Resume(a) => deploy::pause_cmd(&ctx, &a, false, None),
+        Command::Monitor(a) => deploy::monitor_cmd(&ctx, a),
+        Command::Proxy(c) => deploy::proxy_cmd(c),
     }
 }
 
@@ -1006,6 +1053,25 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                         .map_err(|_| Failure::input(format!("{key} must be a positive number")))?;
                     p.settings.insert(key.clone(), value.clone().into());
                 }
+                "hosts" => {
+                    // Docker hosts the profile deploys to, comma-separated.
+                    let hosts: Vec<&str> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .collect();
+                    if let Some(bad) = hosts.iter().find(|h| {
+                        **h != "local"
+                            && !["unix://", "tcp://", "ssh://"]
+                                .iter()
+                                .any(|p| h.starts_with(p))
+                    }) {
+                        return Err(Failure::input(format!(
+                            "`{bad}` is not a Docker host; use local, unix:///path, tcp://host:port or ssh://user@host"
+                        )));
+                    }
+                    p.settings.insert(key.clone(), serde_json::json!(hosts));
+                }
                 "provider" | "region" | "domain" | "name" => {
                     if key == "name" {
                         p.name = value.clone();
@@ -1024,7 +1090,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                 }
                 other => {
                     return Err(Failure::input(format!(
-                        "unknown key `{other}`; use tier, target, provider, region, strategy, domain, users, scale, name or env.NAME"
+                        "unknown key `{other}`; use tier, target, provider, region, strategy, domain, users, scale, hosts, name or env.NAME"
                     )));
                 }
             }

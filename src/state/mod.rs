@@ -10,7 +10,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE profiles (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE profiles (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         version INTEGER NOT NULL,
@@ -25,7 +26,43 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE profiles (
         change TEXT NOT NULL,
         created_at TEXT NOT NULL,
         PRIMARY KEY (profile_id, version)
-    );"];
+    );",
+    "CREATE TABLE releases (
+        profile TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        runs INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        images TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        reason TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        duration_ms INTEGER,
+        PRIMARY KEY (profile, number)
+    );
+    CREATE TABLE release_events (
+        profile TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX release_events_by_release ON release_events (profile, number);
+    CREATE TABLE monitor_checks (
+        profile TEXT NOT NULL,
+        at TEXT NOT NULL,
+        service TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );",
+];
+
+pub mod releases;
 
 /// Everything a profile says; stored whole as JSON per version.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

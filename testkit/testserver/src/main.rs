@@ -1,25 +1,67 @@
 //! Test server for deployment-manager's end-to-end tests. It runs as the only
-//! file of a `FROM scratch` image, so it has no dependencies and is linked
-//! statically. `serve` answers `/health` (failing on demand via
-//! `FAIL_HEALTH=1`) and `/` with its version; `healthcheck` probes a port and
-//! exits 0 or 1, standing in for curl in images without a shell.
-//! It only needs to answer simple GETs from the test's own client.
+//! file of a `FROM scratch` image, so it is linked statically.
+//!
+//! `serve` (the default) answers:
+//! - `/health`: 200, or 503 when `FAIL_HEALTH=1`;
+//! - `/slow?ms=N`: after N milliseconds;
+//! - `/ws`: a WebSocket that echoes each message as `VERSION:message`;
+//! - anything else: `VERSION` (500 for `ERROR_PERCENT` % of requests).
+//!
+//! `STARTUP_DELAY_MS` delays listening, `CRASH=1` exits at once (a crash
+//! loop under a restart policy), SIGTERM exits promptly (PID 1 in a
+//! container ignores it otherwise). `healthcheck` probes a port and exits
+//! 0 or 1, standing in for curl in images without a shell.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+fn env_num(name: &str) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn websocket(s: TcpStream, version: &str) {
+    let Ok(mut ws) = tungstenite::accept(s) else { return };
+    while let Ok(msg) = ws.read() {
+        if msg.is_text() {
+            let reply = format!("{version}:{}", msg.into_text().unwrap_or_default());
+            if ws.send(tungstenite::Message::text(reply)).is_err() {
+                return;
+            }
+        } else if msg.is_close() {
+            return;
+        }
+    }
+}
 
 fn respond(mut s: TcpStream, version: &str) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = [0u8; 2048];
+    let mut peek = [0u8; 64];
+    let n = s.peek(&mut peek).unwrap_or(0);
+    if peek[..n].starts_with(b"GET /ws ") || peek[..n].starts_with(b"GET /ws?") {
+        let _ = s.set_read_timeout(None);
+        return websocket(s, version);
+    }
+    let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap_or(0);
     let req = String::from_utf8_lossy(&buf[..n]);
     let path = req.split_whitespace().nth(1).unwrap_or("/");
     let healthy = std::env::var("FAIL_HEALTH").map_or(true, |v| v != "1");
-    let (status, body) = match path {
-        "/health" if healthy => ("200 OK", "ok".to_string()),
-        "/health" => ("503 Service Unavailable", "unhealthy".to_string()),
-        _ => ("200 OK", format!("{version}\n")),
+    let (status, body) = if path == "/health" {
+        if healthy { ("200 OK", "ok".to_string()) } else { ("503 Service Unavailable", "unhealthy".to_string()) }
+    } else if let Some(ms) = path.strip_prefix("/slow?ms=") {
+        std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
+        ("200 OK", format!("{version}\n"))
+    } else {
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        if n % 100 < env_num("ERROR_PERCENT") {
+            ("500 Internal Server Error", format!("{version} error\n"))
+        } else {
+            ("200 OK", format!("{version}\n"))
+        }
     };
     let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
 }
@@ -35,14 +77,28 @@ fn healthcheck(port: &str) -> i32 {
     if out.starts_with("HTTP/1.1 200") { 0 } else { 1 }
 }
 
+extern "C" fn on_term(_: libc::c_int) {
+    unsafe { libc::_exit(0) };
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
     if args.get(1).map(String::as_str) == Some("healthcheck") {
         std::process::exit(healthcheck(&port));
     }
+    unsafe {
+        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
+    }
+    if std::env::var("CRASH").is_ok_and(|v| v == "1") {
+        eprintln!("crashing on purpose (CRASH=1)");
+        std::process::exit(3);
+    }
+    std::thread::sleep(Duration::from_millis(env_num("STARTUP_DELAY_MS")));
     let version = std::env::var("VERSION").unwrap_or_else(|_| "v1".into());
     let listener = TcpListener::bind(format!("0.0.0.0:{port}")).expect("bind");
+    eprintln!("listening on {port} as {version}");
     for stream in listener.incoming().flatten() {
         let v = version.clone();
         std::thread::spawn(move || respond(stream, &v));

@@ -1,0 +1,212 @@
+//! The proxy's control API, on a loopback port inside its container. The
+//! deploy engine reaches it by running `deployment-manager proxy ctl` in
+//! the container (docker exec), which works the same for local and remote
+//! hosts and never exposes the API on a network.
+
+use super::server::{Body, Proxy};
+use super::table::RouteTable;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+#[derive(Deserialize)]
+pub struct CheckRequest {
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "deploy_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default = "interval")]
+    pub interval_ms: u64,
+}
+
+fn deploy_timeout() -> u64 {
+    30_000
+}
+fn interval() -> u64 {
+    super::table::DEFAULT_HEALTH_INTERVAL_MS
+}
+
+#[derive(Deserialize, Default)]
+struct PauseRequest {
+    #[serde(default)]
+    max_pause_ms: Option<u64>,
+}
+
+fn json(status: StatusCode, v: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(v.to_string()))
+            .map_err(|n| match n {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// Waits until every target passes one check, or the timeout passes.
+pub async fn wait_healthy(proxy: &Proxy, req: &CheckRequest) -> Result<u64, String> {
+    let start = Instant::now();
+    let timeout = Duration::from_millis(req.timeout_ms);
+    let per_check = Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS);
+    let mut pending: Vec<&String> = req.targets.iter().collect();
+    let mut last = String::new();
+    loop {
+        let mut still = Vec::new();
+        for t in pending {
+            if let Err(e) = proxy.probe(t, req.path.as_deref(), per_check).await {
+                last = format!("{t}: {e}");
+                still.push(t);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            return Ok(start.elapsed().as_millis() as u64);
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!(
+                "not healthy after {} s (last check: {last})",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(req.interval_ms)).await;
+    }
+}
+
+async fn route(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": e.to_string()}),
+            );
+        }
+    };
+    let bad = |e: serde_json::Error| {
+        json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": e.to_string()}),
+        )
+    };
+    match (method, path.as_str()) {
+        (Method::GET, "/state") => json(
+            StatusCode::OK,
+            serde_json::to_value(proxy.view()).unwrap_or_default(),
+        ),
+        (Method::POST, "/check") => match serde_json::from_slice::<CheckRequest>(&body) {
+            Ok(c) => match wait_healthy(&proxy, &c).await {
+                Ok(ms) => json(
+                    StatusCode::OK,
+                    serde_json::json!({"healthy": true, "ms": ms}),
+                ),
+                Err(e) => json(StatusCode::CONFLICT, serde_json::json!({"error": e})),
+            },
+            Err(e) => bad(e),
+        },
+        (Method::PUT, "/table") => match serde_json::from_slice::<RouteTable>(&body) {
+            Ok(t) => match proxy.apply(t).await {
+                Ok(o) => json(StatusCode::OK, serde_json::to_value(o).unwrap_or_default()),
+                Err(e) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": format!("cannot save the routing table: {e}")}),
+                ),
+            },
+            Err(e) => bad(e),
+        },
+        (Method::POST, "/pause") | (Method::POST, "/resume") => {
+            let p: PauseRequest = serde_json::from_slice(&body).unwrap_or_default();
+            match proxy.set_paused(path == "/pause", p.max_pause_ms) {
+                Ok(()) => json(
+                    StatusCode::OK,
+                    serde_json::json!({"paused": path == "/pause"}),
+                ),
+                Err(e) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": e.to_string()}),
+                ),
+            }
+        }
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "no such endpoint"}),
+        ),
+    }
+}
+
+pub async fn serve_admin(proxy: Arc<Proxy>, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(proxy, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// One call to a proxy's control API; returns the status and body.
+pub async fn ctl(
+    admin: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let stream = tokio::net::TcpStream::connect(admin)
+        .await
+        .map_err(|e| format!("proxy control API at {admin}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "proxy")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Runs a proxy until killed: traffic on `listen`, control on `admin`,
+/// routing table saved at `state` and restored from it at start.
+pub async fn run(
+    service: &str,
+    listen: &str,
+    admin: &str,
+    state: Option<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    let proxy = Proxy::restore(service, state);
+    let traffic = tokio::net::TcpListener::bind(listen).await?;
+    let control = tokio::net::TcpListener::bind(admin).await?;
+    tokio::spawn(proxy.clone().health_loop(
+        Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS),
+        Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS),
+    ));
+    tokio::spawn(serve_admin(proxy.clone(), control));
+    super::server::serve(proxy, traffic).await;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The traffic proxy run in front of every public service (one container
+//! per service, built from this same binary).
+
+pub mod admin;
+pub mod metrics;
+pub mod server;
+pub mod table;

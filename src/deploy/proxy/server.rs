@@ -1,0 +1,651 @@
+//! The reverse proxy that sits in front of each public service: weighted
+//! routing between releases, health checks, draining, request holding
+//! during switches and pauses, WebSocket pass-through, per-release metrics.
+//! HTTP is parsed by hyper; this file only decides where requests go.
+
+use super::metrics::{MetricsSnapshot, ReleaseMetrics};
+use super::table::{AFFINITY_COOKIE, COHORT_COOKIE, RouteTable, bucket_of};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Bodies up to this size are read before forwarding so that a request
+/// whose target refused the connection can be retried on another one.
+const RETRY_BUFFER: u64 = 1 << 20;
+/// Consecutive failed checks before a target leaves the pool.
+const UNHEALTHY_AFTER: u32 = 2;
+
+pub struct Target {
+    pub addr: String,
+    pub release: String,
+    healthy: AtomicBool,
+    failures: AtomicU32,
+    draining: AtomicBool,
+    inflight: AtomicUsize,
+    cancel: Notify,
+}
+
+/// Counts a request (or an open WebSocket) against its target until dropped.
+pub struct InFlight(Arc<Target>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TargetView {
+    pub addr: String,
+    pub release: String,
+    pub healthy: bool,
+    pub draining: bool,
+    pub inflight: usize,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct StateView {
+    pub table: RouteTable,
+    pub targets: Vec<TargetView>,
+    pub metrics: BTreeMap<String, MetricsSnapshot>,
+}
+
+#[derive(Serialize, Default)]
+pub struct ApplyOutcome {
+    pub drained: usize,
+    /// Requests or WebSockets still open at the drain deadline, cut off.
+    pub cancelled: usize,
+    pub drain_ms: u64,
+}
+
+pub struct Proxy {
+    table: RwLock<RouteTable>,
+    targets: RwLock<HashMap<String, Arc<Target>>>,
+    metrics: RwLock<HashMap<String, Arc<ReleaseMetrics>>>,
+    changed: Notify,
+    rr: AtomicUsize,
+    client: Client<HttpConnector, Body>,
+    state_path: Option<PathBuf>,
+    apply_lock: tokio::sync::Mutex<()>,
+}
+
+enum Pick {
+    Go(InFlight, bool),
+    Wait(Duration, StatusCode),
+}
+
+fn full(text: impl Into<Bytes>) -> Body {
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(full(format!("{text}\n")));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn random_u32() -> u32 {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::hash::RandomState::new().hash_one((n, Instant::now())) as u32
+}
+
+impl Proxy {
+    pub fn new(table: RouteTable, state_path: Option<PathBuf>) -> Arc<Proxy> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let proxy = Arc::new(Proxy {
+            table: RwLock::new(RouteTable::new(&table.service)),
+            targets: RwLock::new(HashMap::new()),
+            metrics: RwLock::new(HashMap::new()),
+            changed: Notify::new(),
+            rr: AtomicUsize::new(0),
+            client,
+            state_path,
+            apply_lock: tokio::sync::Mutex::new(()),
+        });
+        proxy.install(table);
+        proxy
+    }
+
+    /// Restores the saved table, or starts empty for `service`.
+    pub fn restore(service: &str, state_path: Option<PathBuf>) -> Arc<Proxy> {
+        let table = state_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<RouteTable>(&t).ok())
+            .unwrap_or_else(|| RouteTable::new(service));
+        Proxy::new(table, state_path)
+    }
+
+    /// Puts a table in place; returns targets that left it (now draining).
+    fn install(&self, table: RouteTable) -> Vec<Arc<Target>> {
+        let mut targets = self.targets.write().unwrap();
+        let wanted: HashSet<(String, String)> = table
+            .targets()
+            .map(|(r, a)| (r.to_string(), a.to_string()))
+            .collect();
+        let mut removed = Vec::new();
+        targets.retain(|addr, t| {
+            let keep = wanted.contains(&(t.release.clone(), addr.clone()));
+            if !keep {
+                t.draining.store(true, Ordering::SeqCst);
+                removed.push(t.clone());
+            }
+            keep
+        });
+        for (release, addr) in &wanted {
+            targets.entry(addr.clone()).or_insert_with(|| {
+                Arc::new(Target {
+                    addr: addr.clone(),
+                    release: release.clone(),
+                    // Targets are checked before they are routed (and were
+                    // healthy when saved); the checker corrects this quickly.
+                    healthy: AtomicBool::new(true),
+                    failures: AtomicU32::new(0),
+                    draining: AtomicBool::new(false),
+                    inflight: AtomicUsize::new(0),
+                    cancel: Notify::new(),
+                })
+            });
+        }
+        let mut metrics = self.metrics.write().unwrap();
+        for r in &table.releases {
+            metrics.entry(r.release.clone()).or_default();
+        }
+        *self.table.write().unwrap() = table;
+        drop(targets);
+        self.changed.notify_waiters();
+        removed
+    }
+
+    fn persist(&self) -> std::io::Result<()> {
+        let Some(path) = &self.state_path else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&*self.table.read().unwrap())?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// Replaces the table, then drains the targets that left it: in-flight
+    /// requests finish, WebSockets stay open until they close or the drain
+    /// timeout, after which they are cut.
+    pub async fn apply(&self, table: RouteTable) -> std::io::Result<ApplyOutcome> {
+        let _one_at_a_time = self.apply_lock.lock().await;
+        let drain = Duration::from_millis(table.drain_timeout_ms);
+        let removed = self.install(table);
+        self.persist()?;
+        let start = Instant::now();
+        let mut out = ApplyOutcome {
+            drained: removed.len(),
+            ..Default::default()
+        };
+        while start.elapsed() < drain
+            && removed
+                .iter()
+                .any(|t| t.inflight.load(Ordering::SeqCst) > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in &removed {
+            let open = t.inflight.load(Ordering::SeqCst);
+            if open > 0 {
+                out.cancelled += open;
+                t.cancel.notify_waiters();
+            }
+        }
+        out.drain_ms = start.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    pub fn set_paused(&self, paused: bool, max_pause_ms: Option<u64>) -> std::io::Result<()> {
+        {
+            let mut t = self.table.write().unwrap();
+            t.paused = paused;
+            if let Some(ms) = max_pause_ms {
+                t.max_pause_ms = ms;
+            }
+        }
+        self.changed.notify_waiters();
+        self.persist()
+    }
+
+    pub fn view(&self) -> StateView {
+        let table = self.table.read().unwrap().clone();
+        let mut targets: Vec<TargetView> = self
+            .targets
+            .read()
+            .unwrap()
+            .values()
+            .map(|t| TargetView {
+                addr: t.addr.clone(),
+                release: t.release.clone(),
+                healthy: t.healthy.load(Ordering::SeqCst),
+                draining: t.draining.load(Ordering::SeqCst),
+                inflight: t.inflight.load(Ordering::SeqCst),
+            })
+            .collect();
+        targets.sort_by(|a, b| a.addr.cmp(&b.addr));
+        let metrics = self
+            .metrics
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.snapshot()))
+            .collect();
+        StateView {
+            table,
+            targets,
+            metrics,
+        }
+    }
+
+    fn metrics_for(&self, release: &str) -> Arc<ReleaseMetrics> {
+        if let Some(m) = self.metrics.read().unwrap().get(release) {
+            return m.clone();
+        }
+        self.metrics
+            .write()
+            .unwrap()
+            .entry(release.into())
+            .or_default()
+            .clone()
+    }
+
+    /// Chooses a target and counts the request against it under the same
+    /// lock a drain takes, so a drain never misses a request.
+    fn pick(&self, bucket: u32, allowlisted: bool, affinity: Option<&str>, avoid: &str) -> Pick {
+        let table = self.table.read().unwrap();
+        if table.paused {
+            return Pick::Wait(
+                Duration::from_millis(table.max_pause_ms),
+                StatusCode::GATEWAY_TIMEOUT,
+            );
+        }
+        let hold = Duration::from_millis(table.hold_timeout_ms);
+        let targets = self.targets.read().unwrap();
+        let usable = |addr: &String, need_health: bool| {
+            targets.get(addr).filter(|t| {
+                !t.draining.load(Ordering::SeqCst)
+                    && t.addr != avoid
+                    && (!need_health || t.healthy.load(Ordering::SeqCst))
+            })
+        };
+        let first = table.pick_release(bucket, allowlisted);
+        // The chosen release first, then any other routed release.
+        let order = first.into_iter().chain(
+            table
+                .releases
+                .iter()
+                .filter(|r| r.weight > 0 && Some(&r.release) != first.map(|f| &f.release)),
+        );
+        for release in order {
+            let pool: Vec<&Arc<Target>> = release
+                .targets
+                .iter()
+                .filter_map(|a| usable(a, true))
+                .collect();
+            if pool.is_empty() {
+                continue;
+            }
+            let chosen = affinity
+                .and_then(|a| pool.iter().find(|t| t.addr == a))
+                .copied()
+                .unwrap_or_else(|| pool[self.rr.fetch_add(1, Ordering::Relaxed) % pool.len()]);
+            chosen.inflight.fetch_add(1, Ordering::SeqCst);
+            let moved = table.sticky && affinity != Some(chosen.addr.as_str());
+            return Pick::Go(InFlight(chosen.clone()), moved);
+        }
+        Pick::Wait(hold, StatusCode::SERVICE_UNAVAILABLE)
+    }
+
+    /// Waits for a target, holding the request through a switch or a pause.
+    async fn wait_for_target(
+        &self,
+        bucket: u32,
+        allowlisted: bool,
+        affinity: Option<&str>,
+        avoid: &str,
+    ) -> Result<(InFlight, bool), StatusCode> {
+        let start = Instant::now();
+        loop {
+            let notified = self.changed.notified();
+            match self.pick(bucket, allowlisted, affinity, avoid) {
+                Pick::Go(g, moved) => return Ok((g, moved)),
+                Pick::Wait(limit, status) => {
+                    let left = limit.saturating_sub(start.elapsed());
+                    if left.is_zero() {
+                        return Err(status);
+                    }
+                    let _ =
+                        tokio::time::timeout(left.min(Duration::from_millis(250)), notified).await;
+                }
+            }
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let start = Instant::now();
+        let cohort = cookie(req.headers(), COHORT_COOKIE).map(str::to_string);
+        let affinity = cookie(req.headers(), AFFINITY_COOKIE).map(str::to_string);
+        let (bucket, new_cohort) = match &cohort {
+            Some(c) => (bucket_of(c), None),
+            None => {
+                let b = random_u32() % 10_000;
+                (b, Some(b))
+            }
+        };
+        let (allowlisted, canary_active) = {
+            let t = self.table.read().unwrap();
+            (
+                cohort.as_ref().is_some_and(|c| t.allowlist.contains(c)),
+                t.routed().len() > 1,
+            )
+        };
+        let client_upgrade = req
+            .headers()
+            .contains_key(header::UPGRADE)
+            .then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let known_len = body.size_hint().exact();
+        let mut buffered: Option<Bytes> = None;
+        let mut streaming = Some(body);
+        if client_upgrade.is_some() || known_len.is_some_and(|n| n <= RETRY_BUFFER) {
+            match streaming.take().unwrap().collect().await {
+                Ok(b) => buffered = Some(b.to_bytes()),
+                Err(_) => return plain(StatusCode::BAD_REQUEST, "request body cut short"),
+            }
+        }
+        let mut avoid = String::new();
+        for _attempt in 0..3 {
+            let (guard, moved) = match self
+                .wait_for_target(bucket, allowlisted, affinity.as_deref(), &avoid)
+                .await
+            {
+                Ok(g) => g,
+                Err(status) => {
+                    return plain(status, "no healthy target for this service right now");
+                }
+            };
+            let target = guard.0.clone();
+            let metrics = self.metrics_for(&target.release);
+            let uri = format!(
+                "http://{}{}",
+                target.addr,
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            );
+            let mut out = Request::builder()
+                .method(parts.method.clone())
+                .uri(uri)
+                .version(hyper::Version::HTTP_11);
+            let headers = out.headers_mut().unwrap();
+            copy_headers(&parts.headers, headers, client_upgrade.is_some());
+            let xff = match parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) => format!("{prev}, {}", peer.ip()),
+                None => peer.ip().to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                headers.insert("x-forwarded-for", v);
+            }
+            let body = match (&buffered, streaming.take()) {
+                (Some(b), _) => full(b.clone()),
+                (None, Some(s)) => s.boxed(),
+                (None, None) => return plain(StatusCode::BAD_GATEWAY, "request body already sent"),
+            };
+            let out = out.body(body).expect("request parts are valid");
+            match self.client.request(out).await {
+                Ok(mut resp) => {
+                    let status = resp.status();
+                    metrics.record(start.elapsed().as_micros() as u64, status.is_server_error());
+                    let mut cookies = Vec::new();
+                    if let Some(b) = new_cohort.filter(|_| canary_active) {
+                        cookies.push(format!(
+                            "{COHORT_COOKIE}={b}; Path=/; HttpOnly; SameSite=Lax"
+                        ));
+                    }
+                    if moved {
+                        cookies.push(format!(
+                            "{AFFINITY_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
+                            target.addr
+                        ));
+                    }
+                    for c in cookies {
+                        if let Ok(v) = HeaderValue::from_str(&c) {
+                            resp.headers_mut().append(header::SET_COOKIE, v);
+                        }
+                    }
+                    if status == StatusCode::SWITCHING_PROTOCOLS {
+                        if let Some(client_side) = client_upgrade {
+                            let backend_side = hyper::upgrade::on(&mut resp);
+                            tokio::spawn(tunnel(client_side, backend_side, guard));
+                        }
+                        let (p, _) = resp.into_parts();
+                        return Response::from_parts(
+                            p,
+                            Empty::new().map_err(|n| match n {}).boxed(),
+                        );
+                    }
+                    let (p, b) = resp.into_parts();
+                    return Response::from_parts(
+                        p,
+                        Guarded {
+                            inner: b,
+                            _guard: guard,
+                        }
+                        .boxed(),
+                    );
+                }
+                Err(e) if e.is_connect() && buffered.is_some() => {
+                    // Nothing reached the target: take it out and try another.
+                    target.healthy.store(false, Ordering::SeqCst);
+                    avoid = target.addr.clone();
+                    continue;
+                }
+                Err(e) => {
+                    metrics.record(start.elapsed().as_micros() as u64, true);
+                    return plain(StatusCode::BAD_GATEWAY, &format!("upstream error: {e}"));
+                }
+            }
+        }
+        plain(
+            StatusCode::BAD_GATEWAY,
+            "every target refused the connection",
+        )
+    }
+
+    /// Probes every target on an interval; a target leaves the pool after
+    /// two failures in a row and returns after one success.
+    pub async fn health_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
+        loop {
+            let path = self.table.read().unwrap().health_path.clone();
+            let targets: Vec<Arc<Target>> =
+                self.targets.read().unwrap().values().cloned().collect();
+            let checks = targets.iter().map(|t| {
+                let path = path.clone();
+                let this = self.clone();
+                async move {
+                    let ok = this.probe(&t.addr, path.as_deref(), timeout).await.is_ok();
+                    let was = t.healthy.load(Ordering::SeqCst);
+                    if ok {
+                        t.failures.store(0, Ordering::SeqCst);
+                        t.healthy.store(true, Ordering::SeqCst);
+                    } else if t.failures.fetch_add(1, Ordering::SeqCst) + 1 >= UNHEALTHY_AFTER {
+                        t.healthy.store(false, Ordering::SeqCst);
+                    }
+                    was != t.healthy.load(Ordering::SeqCst)
+                }
+            });
+            if futures_util::future::join_all(checks)
+                .await
+                .into_iter()
+                .any(|c| c)
+            {
+                self.changed.notify_waiters();
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// One health probe: HTTP 2xx on the path, or a TCP connect.
+    pub async fn probe(
+        &self,
+        addr: &str,
+        path: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let work = async {
+            match path {
+                Some(p) => {
+                    let req = Request::get(format!("http://{addr}{p}"))
+                        .header(header::USER_AGENT, "deployment-manager-proxy health check")
+                        .body(full(Bytes::new()))
+                        .map_err(|e| e.to_string())?;
+                    let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    if status.is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("{p} answered {status}"))
+                    }
+                }
+                None => tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    }
+}
+
+/// Hop-by-hop headers are per connection (RFC 9110 §7.6.1); an upgrade
+/// keeps `connection` and `upgrade` so the target sees the handshake.
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, upgrade: bool) {
+    const HOP: [&str; 7] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    for (k, v) in from {
+        let hop = HOP.contains(&k.as_str());
+        if !hop || (upgrade && (k == header::CONNECTION || k == header::UPGRADE)) {
+            to.append(k.clone(), v.clone());
+        }
+    }
+}
+
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    backend: hyper::upgrade::OnUpgrade,
+    guard: InFlight,
+) {
+    let (Ok(c), Ok(b)) = tokio::join!(client, backend) else {
+        return;
+    };
+    let mut c = TokioIo::new(c);
+    let mut b = TokioIo::new(b);
+    let target = guard.0.clone();
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut c, &mut b) => {}
+        _ = target.cancel.notified() => {}
+    }
+    drop(guard);
+}
+
+/// A response body that keeps its request counted until fully sent.
+struct Guarded {
+    inner: Incoming,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = hyper::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Accepts connections on `listen` and serves them through the proxy.
+pub async fn serve(proxy: Arc<Proxy>, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}

@@ -1,0 +1,216 @@
+//! What a release runs, platform-neutral: the app's services and
+//! dependencies reduced to containers. Stored with each release (secret
+//! names only, never values) so a rollback can rebuild exactly this.
+
+use crate::describe::app::{App, Protocol};
+use crate::render::compose::{data_path, dependency_image, image_of};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseSpec {
+    pub services: Vec<ServiceSpec>,
+    pub accessories: Vec<AccessorySpec>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub image: String,
+    /// The image's content id on the host, filled in at deploy time.
+    #[serde(default)]
+    pub image_id: String,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub replicas: u32,
+    /// Container port the proxy sends traffic to.
+    pub port: Option<u16>,
+    /// Host port the proxy listens on; `None` for internal services.
+    pub public_port: Option<u16>,
+    pub websocket: bool,
+    pub sticky: bool,
+    pub health: HealthSpec,
+    pub memory_limit: Option<u64>,
+    pub nano_cpus: Option<i64>,
+    /// `volume-name:/path` or `/host/path:/path`.
+    pub volumes: Vec<String>,
+    /// Seconds a container gets to finish after SIGTERM.
+    pub stop_grace: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct HealthSpec {
+    /// HTTP path probed by the proxy.
+    pub http: Option<String>,
+    /// Port for the health check when it is not the service port.
+    pub port: Option<u16>,
+    /// Command run in the container by the engine (Docker HEALTHCHECK).
+    pub command: Vec<String>,
+    pub interval_s: u64,
+    pub timeout_s: u64,
+    pub retries: u32,
+    pub start_period_s: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AccessorySpec {
+    pub name: String,
+    pub kind: String,
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub volume: Option<(String, String)>,
+}
+
+impl ReleaseSpec {
+    pub fn from_app(app: &App) -> Result<ReleaseSpec, String> {
+        let mut services = Vec::new();
+        for (name, s) in &app.services {
+            if s.image.is_none() && s.build.is_some() {
+                return Err(format!(
+                    "service `{name}` is built from source; build and tag its image on the host, then set `image:` in app.yaml"
+                ));
+            }
+            let first = s.ports.first();
+            let public = s.ports.iter().find(|p| {
+                p.public
+                    && matches!(
+                        p.protocol,
+                        Protocol::Http | Protocol::Websocket | Protocol::Grpc
+                    )
+            });
+            let h = s.health.clone().unwrap_or_default();
+            let port = public.or(first).map(|p| p.port);
+            services.push(ServiceSpec {
+                name: name.clone(),
+                image: image_of(app, name, s),
+                image_id: String::new(),
+                command: s.command.clone(),
+                env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                secrets: s.secrets.clone(),
+                replicas: s.replicas.unwrap_or(1).max(1),
+                port,
+                public_port: public.map(|p| p.published.unwrap_or(p.port)),
+                websocket: s.ports.iter().any(|p| p.protocol == Protocol::Websocket),
+                sticky: s.traits.sticky_sessions,
+                health: HealthSpec {
+                    http: h.http.clone(),
+                    port: h.port.or(h.tcp),
+                    command: h.command.clone(),
+                    interval_s: h.interval.map_or(1, |d| d.0.max(1)),
+                    timeout_s: h.timeout.map_or(5, |d| d.0.max(1)),
+                    retries: h.retries.unwrap_or(3),
+                    start_period_s: h.start_period.map_or(0, |d| d.0),
+                },
+                memory_limit: s
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.memory_limit.or(r.memory))
+                    .map(|m| m.0),
+                nano_cpus: s
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.cpu_limit.or(r.cpu))
+                    .map(|c| c.0 as i64 * 1_000_000),
+                volumes: s
+                    .volumes
+                    .iter()
+                    .map(|v| match &v.host_path {
+                        Some(h) => format!("{h}:{}", v.path),
+                        None => format!("{}-{}:{}", app.name, v.name, v.path),
+                    })
+                    .collect(),
+                stop_grace: s.traits.long_requests.map_or(30, |d| d.0.clamp(10, 600)),
+            });
+        }
+        let accessories = app
+            .dependencies
+            .iter()
+            .filter(|(_, d)| !d.managed)
+            .map(|(name, d)| AccessorySpec {
+                name: name.clone(),
+                kind: d.kind.clone(),
+                image: dependency_image(&d.kind, d.version.as_deref(), d.image.as_deref()),
+                env: BTreeMap::new(),
+                secrets: d.secrets.clone(),
+                volume: Some((format!("{name}-data"), data_path(&d.kind).to_string())),
+            })
+            .collect();
+        Ok(ReleaseSpec {
+            services,
+            accessories,
+        })
+    }
+
+    /// Every secret name the release needs.
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .services
+            .iter()
+            .flat_map(|s| s.secrets.iter())
+            .chain(self.accessories.iter().flat_map(|a| a.secrets.iter()))
+            .cloned()
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// A digest of what would run: same fingerprint, same containers.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(&self.services).unwrap_or_default();
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Secret values for one deploy: from an env file and the environment, in
+/// memory only. Missing names are an error before anything changes.
+pub fn collect_secrets(
+    names: &[String],
+    env_file: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut from_file = BTreeMap::new();
+    if let Some(f) = env_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|x| x.strip_suffix('"'))
+                    .unwrap_or(v);
+                from_file.insert(
+                    k.trim().trim_start_matches("export ").to_string(),
+                    v.to_string(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for n in names {
+        match std::env::var(n).ok().or_else(|| from_file.get(n).cloned()) {
+            Some(v) if !v.is_empty() => {
+                out.insert(n.clone(), v);
+            }
+            _ => missing.push(n.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "secrets not provided: {} (set them in the environment or pass --env-file); nothing was changed",
+            missing.join(", ")
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,237 @@
+//! Release history: one row per deploy or rollback with who, when, what
+//! images, which strategy, the outcome and every step's event. The spec
+//! stored with a release holds secret names, never values.
+
+use super::{StateError, Store, now};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Release {
+    pub profile: String,
+    pub number: u32,
+    /// in_progress, succeeded, failed, rolled_back, interrupted, paused
+    pub status: String,
+    pub strategy: String,
+    /// The release whose containers serve: itself, or the release a
+    /// rollback returned to.
+    pub runs: u32,
+    pub actor: String,
+    pub hosts: Vec<String>,
+    pub fingerprint: String,
+    pub images: serde_json::Value,
+    #[serde(skip)]
+    pub spec: String,
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReleaseEvent {
+    pub at: String,
+    pub phase: String,
+    pub message: String,
+}
+
+/// Who runs the tool, for the audit trail.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| user_of_uid().unwrap_or_else(|| "unknown".into()));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// The login name of this process's user, from /etc/passwd.
+fn user_of_uid() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2) == Some(&uid.as_str())).then(|| f[0].to_string())
+    })
+}
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<Release> {
+    let hosts: String = r.get(6)?;
+    let images: String = r.get(8)?;
+    Ok(Release {
+        profile: r.get(0)?,
+        number: r.get(1)?,
+        status: r.get(2)?,
+        strategy: r.get(3)?,
+        runs: r.get(4)?,
+        actor: r.get(5)?,
+        hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+        fingerprint: r.get(7)?,
+        images: serde_json::from_str(&images).unwrap_or_default(),
+        spec: r.get(9)?,
+        reason: r.get(10)?,
+        started_at: r.get(11)?,
+        finished_at: r.get(12)?,
+        duration_ms: r.get::<_, Option<i64>>(13)?.map(|d| d as u64),
+    })
+}
+
+const COLUMNS: &str = "profile, number, status, strategy, runs, actor, hosts, fingerprint, images, spec, reason, started_at, finished_at, duration_ms";
+
+pub struct NewRelease<'a> {
+    pub profile: &'a str,
+    pub strategy: &'a str,
+    pub runs: Option<u32>,
+    pub hosts: &'a [String],
+    pub fingerprint: &'a str,
+    pub images: &'a serde_json::Value,
+    pub spec: &'a str,
+}
+
+impl Store {
+    /// Opens a release in progress and returns its number.
+    pub fn begin_release(&mut self, n: NewRelease) -> Result<u32, StateError> {
+        let tx = self.conn.transaction()?;
+        let next: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE profile = ?1",
+            params![n.profile],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO releases (profile, number, status, strategy, runs, actor, hosts, fingerprint, images, spec, started_at) VALUES (?1, ?2, 'in_progress', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                n.profile,
+                next,
+                n.strategy,
+                n.runs.unwrap_or(next),
+                actor(),
+                serde_json::to_string(n.hosts)?,
+                n.fingerprint,
+                n.images.to_string(),
+                n.spec,
+                now()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    pub fn finish_release(
+        &mut self,
+        profile: &str,
+        number: u32,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        let started: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT started_at FROM releases WHERE profile = ?1 AND number = ?2",
+                params![profile, number],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let ms = started
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .map(|s| (jiff::Timestamp::now().as_millisecond() - s.as_millisecond()).max(0));
+        self.conn.execute(
+            "UPDATE releases SET status = ?3, reason = ?4, finished_at = ?5, duration_ms = ?6 WHERE profile = ?1 AND number = ?2",
+            params![profile, number, status, reason, now(), ms],
+        )?;
+        Ok(())
+    }
+
+    pub fn release_event(
+        &self,
+        profile: &str,
+        number: u32,
+        phase: &str,
+        message: &str,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO release_events (profile, number, at, phase, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![profile, number, now(), phase, message],
+        )?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub fn releases(&self, profile: &str) -> Result<Vec<Release>, StateError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM releases WHERE profile = ?1 ORDER BY number DESC"
+        ))?;
+        let rows = st.query_map(params![profile], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn release(&self, profile: &str, number: u32) -> Result<Option<Release>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM releases WHERE profile = ?1 AND number = ?2"),
+                params![profile, number],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// The release serving now: the newest one that succeeded.
+    pub fn live_release(&self, profile: &str) -> Result<Option<Release>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM releases WHERE profile = ?1 AND status = 'succeeded' ORDER BY number DESC LIMIT 1"
+                ),
+                params![profile],
+                row,
+            )
+            .optional()?)
+    }
+
+    pub fn release_events(
+        &self,
+        profile: &str,
+        number: u32,
+    ) -> Result<Vec<ReleaseEvent>, StateError> {
+        let mut st = self.conn.prepare(
+            "SELECT at, phase, message FROM release_events WHERE profile = ?1 AND number = ?2 ORDER BY rowid",
+        )?;
+        let rows = st.query_map(params![profile, number], |r| {
+            Ok(ReleaseEvent {
+                at: r.get(0)?,
+                phase: r.get(1)?,
+                message: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_check(
+        &self,
+        profile: &str,
+        service: &str,
+        check: &str,
+        verdict: &str,
+        detail: &str,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO monitor_checks (profile, at, service, check_name, verdict, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![profile, now(), service, check, verdict, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Uptime over recorded checks: ok / (ok + failed); not-applicable
+    /// checks count for neither.
+    pub fn uptime(&self, profile: &str) -> Result<Option<f64>, StateError> {
+        let (ok, failed): (i64, i64) = self.conn.query_row(
+            "SELECT COALESCE(SUM(verdict = 'ok'), 0), COALESCE(SUM(verdict = 'failed'), 0) FROM monitor_checks WHERE profile = ?1",
+            params![profile],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64))
+    }
+}
