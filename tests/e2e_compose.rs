@@ -11,54 +11,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn sh(cmd: &mut Command) -> String {
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
-
-/// Builds the static test server and a FROM-scratch image holding it.
-fn build_test_image(tag: &str) {
-    let target = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/dm-testserver-target");
-    sh(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir("testkit/testserver")
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "--target-dir",
-            ])
-            .arg(&target),
-    );
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        target.join("x86_64-unknown-linux-gnu/release/dm-testserver"),
-        ctx.path().join("server"),
-    )
-    .unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT [\"/server\"]\n",
-    )
-    .unwrap();
-    sh(Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(ctx.path()));
-}
-
 mod common;
+use common::{build_test_image, sh};
 
 fn compose_bin() -> PathBuf {
     common::venv_bin().join("docker-compose")
@@ -106,15 +60,6 @@ fn http_get(port: u16, path: &str) -> String {
 
 #[test]
 fn generated_compose_comes_up_healthy_on_the_real_engine() {
-    let info = Command::new("docker")
-        .arg("info")
-        .output()
-        .expect("docker CLI");
-    assert!(
-        info.status.success(),
-        "Docker Engine is required (scripts/test.sh installs and starts it): {}",
-        String::from_utf8_lossy(&info.stderr)
-    );
     build_test_image("dm-e2e/server:1");
 
     let app = load_path(Path::new("tests/fixtures/e2e/app.yaml"), &[])

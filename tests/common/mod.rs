@@ -5,6 +5,7 @@ use std::path::PathBuf;
 /// The `bin` folder of the validators' virtual environment, which
 /// scripts/test.sh creates (`DM_VALIDATORS_VENV`, default under ~/.cache).
 /// Missing validators fail the test; they are never skipped.
+#[allow(dead_code)]
 pub fn venv_bin() -> PathBuf {
     let dir = std::env::var("DM_VALIDATORS_VENV")
         .map(PathBuf::from)
@@ -19,4 +20,65 @@ pub fn venv_bin() -> PathBuf {
         dir.display()
     );
     bin
+}
+
+/// Runs a command and returns its output; panics with it on failure.
+#[allow(dead_code)]
+pub fn sh(cmd: &mut std::process::Command) -> String {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+/// Builds the static test server (testkit/testserver) and a FROM-scratch
+/// image holding it. Images cannot be pulled on these machines.
+#[allow(dead_code)]
+pub fn build_test_image(tag: &str) {
+    use std::process::Command;
+    let info = Command::new("docker")
+        .arg("info")
+        .output()
+        .expect("docker CLI");
+    assert!(
+        info.status.success(),
+        "Docker Engine is required (scripts/test.sh installs and starts it): {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let target = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/dm-testserver-target");
+    sh(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir("testkit/testserver")
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--target-dir",
+            ])
+            .arg(&target),
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        target.join("x86_64-unknown-linux-gnu/release/dm-testserver"),
+        ctx.path().join("server"),
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT [\"/server\"]\n",
+    )
+    .unwrap();
+    sh(Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx.path()));
 }

@@ -426,7 +426,8 @@ impl<'a> Engine<'a> {
                 let how = if l.oom_killed {
                     "was killed for using too much memory".to_string()
                 } else if l.restarts > 0 || l.restarting {
-                    format!("is crash-looping ({} restarts, last exit code {})", l.restarts, l.exit_code)
+                    let code = if l.exit_code != 0 { format!(", last exit code {}", l.exit_code) } else { String::new() };
+                    format!("is crash-looping ({} restart(s){code})", l.restarts.max(1))
                 } else {
                     format!("exited with code {}", l.exit_code)
                 };

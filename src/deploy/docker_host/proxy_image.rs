@@ -25,23 +25,25 @@ fn loaded_libraries() -> Vec<PathBuf> {
     libs
 }
 
-fn exe() -> DockerResult<(PathBuf, Vec<u8>)> {
-    let path = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok((path, bytes))
+fn exe() -> DockerResult<PathBuf> {
+    std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))
 }
 
-/// The tag for this build of the binary: version plus a content digest, so
-/// a rebuilt binary gets a new proxy image and an unchanged one reuses it.
-pub fn proxy_tag(bytes: &[u8]) -> String {
+/// The tag for this build of the binary: version plus a digest of its
+/// size and modification time, so a rebuilt binary gets a new proxy image
+/// and an unchanged one reuses it without reading the whole file.
+pub fn proxy_tag(path: &std::path::Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let len = meta.as_ref().map_or(0, |m| m.len());
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut h: u64 = 0xcbf29ce484222325;
-    for chunk in bytes.chunks(4096) {
-        for b in chunk.iter().step_by(7) {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
+    for b in len.to_le_bytes().into_iter().chain(mtime.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
     }
-    h ^= bytes.len() as u64;
     format!(
         "{PROXY_REPO}:{}-{:012x}",
         env!("CARGO_PKG_VERSION"),
@@ -51,11 +53,12 @@ pub fn proxy_tag(bytes: &[u8]) -> String {
 
 /// Builds the image on `host` unless it already has it; returns the tag.
 pub async fn ensure_proxy_image(host: &Host) -> DockerResult<String> {
-    let (_, bytes) = exe()?;
-    let tag = proxy_tag(&bytes);
+    let path = exe()?;
+    let tag = proxy_tag(&path);
     if host.image_id(&tag).await?.is_some() {
         return Ok(tag);
     }
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut tar = tar::Builder::new(Vec::new());
     let add = |tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32| {
         let mut h = tar::Header::new_gnu();

@@ -1,0 +1,613 @@
+//! Deploys for real on the local Docker Engine, through our proxy, under
+//! load from a client on loopback: every strategy with zero failed
+//! requests, WebSockets kept through a switch until drained, canary
+//! shares and cohorts, automatic rollbacks, the deploy lock, and recovery
+//! after the tool is killed mid-deploy. Images are built FROM scratch from
+//! the project's test server; nothing is pulled.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "dm-e2e/server:1";
+
+fn image() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| common::build_test_image(IMAGE));
+}
+
+/// One profile on the local engine, destroyed (with its volumes) at the end.
+struct Env {
+    dir: tempfile::TempDir,
+    profile: String,
+    port: u16,
+}
+
+impl Env {
+    fn new(profile: &str, port: u16) -> Env {
+        image();
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            profile: profile.into(),
+            port,
+        };
+        env.dm(&["destroy", profile, "--volumes"]);
+        let app = env.app("v1", &[]);
+        let out = env.dm(&["profile", "create", profile, app.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        env
+    }
+
+    /// An app.yaml whose single public service answers with `version`.
+    fn app(&self, version: &str, env: &[(&str, &str)]) -> PathBuf {
+        let extra: String = env
+            .iter()
+            .map(|(k, v)| format!("      {k}: \"{v}\"\n"))
+            .collect();
+        let yaml = format!(
+            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n{extra}    replicas: 2\n    health:\n      http: /health\n",
+            p = self.profile,
+            port = self.port
+        );
+        let path = self.dir.path().join(format!("app-{version}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deployment-manager"));
+        c.args(args)
+            .env("DEPLOYMENT_MANAGER_STATE", self.dir.path().join("state.db"))
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn dm(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run deployment-manager")
+    }
+
+    fn deploy(&self, version: &str, env: &[(&str, &str)], flags: &[&str]) -> Output {
+        let app = self.app(version, env);
+        let mut args = vec!["deploy", &self.profile, "--app", app.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        self.dm(&args)
+    }
+
+    fn releases(&self) -> Vec<serde_json::Value> {
+        let out = self.dm(&["releases", &self.profile, "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
+    }
+
+    fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter"])
+            .arg(format!("label=dm.profile={}", self.profile))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.dm(&["destroy", &self.profile, "--volumes"]);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// One GET; returns the status and the trimmed body.
+fn get(port: u16, path: &str, cookie: Option<&str>) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let cookie = cookie
+        .map(|c| format!("cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{cookie}connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {out:?}"))?;
+    let body = out
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Ok((status, body))
+}
+
+fn version(port: u16) -> String {
+    match get(port, "/", None) {
+        Ok((200, b)) => b,
+        other => panic!("GET / failed: {other:?}"),
+    }
+}
+
+type Sample = (Instant, Result<String, String>);
+
+/// Clients on loopback sending GETs back to back until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Sample>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, log) = (stop.clone(), log.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = match get(port, "/", None) {
+                            Ok((200, body)) => Ok(body),
+                            Ok((s, body)) => Err(format!("{s} {body}")),
+                            Err(e) => Err(e),
+                        };
+                        log.lock().unwrap().push((Instant::now(), r));
+                        std::thread::sleep(Duration::from_millis(4));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        Load { stop, log, threads }
+    }
+
+    fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let log = self.log.lock().unwrap().clone();
+        assert!(log.len() > 200, "the load sent only {} requests", log.len());
+        let failed: Vec<&Sample> = log.iter().filter(|(_, r)| r.is_err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {} requests failed, first: {:?}",
+            failed.len(),
+            log.len(),
+            failed.first().map(|f| &f.1)
+        );
+        log
+    }
+}
+
+/// After `since`, every response came from `version`.
+fn all_from(log: &[Sample], since: Instant, version: &str) {
+    let after: Vec<&Sample> = log.iter().filter(|(t, _)| *t > since).collect();
+    assert!(!after.is_empty(), "no requests after the deploy returned");
+    for (_, r) in after {
+        assert_eq!(r.as_deref(), Ok(version));
+    }
+}
+
+/// A WebSocket opened before a deploy, pinged every 100 ms.
+struct Ws {
+    replies: Arc<Mutex<Vec<(Instant, String)>>>,
+    closed: Arc<Mutex<Option<Instant>>>,
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Ws {
+    fn open(port: u16) -> Ws {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (mut ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/ws"), stream)
+            .expect("WebSocket handshake through the proxy");
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, c, s) = (replies.clone(), closed.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let alive = ws.send(tungstenite::Message::text("ping")).is_ok()
+                    && match ws.read() {
+                        Ok(m) if m.is_text() => {
+                            r.lock()
+                                .unwrap()
+                                .push((Instant::now(), m.into_text().unwrap().to_string()));
+                            true
+                        }
+                        _ => false,
+                    };
+                if !alive {
+                    *c.lock().unwrap() = Some(Instant::now());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Ws {
+            replies,
+            closed,
+            thread,
+            stop,
+        }
+    }
+
+    /// Asserts the socket answered from `old` after `switched` and was
+    /// closed by the drain.
+    fn kept_through(self, old: &str, switched: Instant) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let replies = self.replies.lock().unwrap();
+        assert!(
+            replies
+                .iter()
+                .any(|(t, m)| *t > switched && m == &format!("{old}:ping")),
+            "the WebSocket on {old} did not answer after the switch: {} replies",
+            replies.len()
+        );
+        assert!(
+            self.closed.lock().unwrap().is_some(),
+            "the drain did not close the WebSocket"
+        );
+    }
+}
+
+fn first_from(log: &[Sample], version: &str) -> Instant {
+    log.iter()
+        .find(|(_, r)| r.as_deref() == Ok(version))
+        .map(|(t, _)| *t)
+        .unwrap_or_else(|| panic!("no response from {version}"))
+}
+
+fn zero_downtime(profile: &str, port: u16, strategy: &str, with_ws: bool) {
+    let env = Env::new(profile, port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    assert_eq!(version(port), "v1");
+    let ws = with_ws.then(|| Ws::open(port));
+    let load = Load::start(port, 4);
+    let out = ok(env.deploy(
+        "v2",
+        &[],
+        &[
+            "--strategy",
+            strategy,
+            "--drain-timeout",
+            "3s",
+            "--bake",
+            "1s",
+        ],
+    ));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let log = load.finish();
+    all_from(&log, done, "v2");
+    if let Some(ws) = ws {
+        ws.kept_through("v1", first_from(&log, "v2"));
+    }
+    let rel = env.releases();
+    assert_eq!(rel[0]["status"], "succeeded", "{}", text(&out));
+    assert_eq!(rel[0]["strategy"], strategy);
+    let events = rel[0]["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["phase"] == "done"), "{events:?}");
+    // Same release again: nothing changes.
+    let again = ok(env.deploy("v2", &[], &["--strategy", strategy]));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(env.releases().len(), 2);
+}
+
+#[test]
+fn rolling_update_loses_no_request_and_drains_websockets() {
+    zero_downtime("e2e-rolling", 18301, "rolling", true);
+}
+
+#[test]
+fn blue_green_switch_loses_no_request_and_keeps_old_colour_warm() {
+    zero_downtime("e2e-bluegreen", 18302, "blue-green", true);
+    let env_containers = Command::new("docker")
+        .args([
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            "label=dm.profile=e2e-bluegreen",
+        ])
+        .output()
+        .unwrap();
+    // The Env was dropped (destroyed); nothing of the profile is left.
+    assert!(
+        String::from_utf8_lossy(&env_containers.stdout)
+            .trim()
+            .is_empty()
+    );
+}
+
+#[test]
+fn recreate_holds_requests_instead_of_failing_them() {
+    zero_downtime("e2e-recreate", 18303, "recreate", false);
+}
+
+#[test]
+fn canary_splits_by_weight_keeps_cohorts_and_promotes() {
+    let port = 18304;
+    let env = Env::new("e2e-canary", port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    let out = ok(env.deploy(
+        "v2",
+        &[],
+        &[
+            "--strategy",
+            "canary",
+            "--canary-steps",
+            "30,100",
+            "--pause",
+            "manual",
+            "--canary-allow",
+            "alice",
+        ],
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("promote"),
+        "{}",
+        text(&out)
+    );
+    let n = 600;
+    let v2 = (0..n).filter(|_| version(port) == "v2").count() as f64 / n as f64;
+    assert!(
+        (0.22..0.38).contains(&v2),
+        "canary share {v2} is not near 30%"
+    );
+    // Cohorts are sticky; the allowlist forces a client in.
+    for (cookie, want) in [
+        ("dm-cohort=42", "v2"),
+        ("dm-cohort=9000", "v1"),
+        ("dm-cohort=alice", "v2"),
+    ] {
+        for _ in 0..20 {
+            assert_eq!(get(port, "/", Some(cookie)).unwrap().1, want, "{cookie}");
+        }
+    }
+    let load = Load::start(port, 4);
+    ok(env.dm(&["promote", "e2e-canary"]));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    all_from(&load.finish(), done, "v2");
+    assert_eq!(env.releases()[0]["status"], "succeeded");
+}
+
+#[test]
+fn canary_analysis_rolls_back_a_failing_release_and_passes_a_good_one() {
+    let port = 18305;
+    let env = Env::new("e2e-analysis", port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    let load = Load::start(port, 4);
+    let flags = [
+        "--strategy",
+        "canary",
+        "--canary-steps",
+        "50,100",
+        "--pause",
+        "4s",
+        "--analysis-interval",
+        "1s",
+        "--bake",
+        "1s",
+    ];
+    let bad = env.deploy("v2", &[("ERROR_PERCENT", "50")], &flags);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("canary analysis") && err.contains("success rate"),
+        "{err}"
+    );
+    let back = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    // The canary's own errors are the price of a canary; after the
+    // rollback everything is v1 again.
+    load.stop.store(true, Ordering::Relaxed);
+    let log: Vec<Sample> = {
+        for t in load.threads {
+            t.join().unwrap();
+        }
+        load.log.lock().unwrap().clone()
+    };
+    all_from(&log, back, "v1");
+    assert!(
+        log.iter()
+            .all(|(_, r)| !matches!(r, Err(e) if !e.starts_with("500"))),
+        "only the canary's own 500s"
+    );
+    assert_eq!(env.releases()[0]["status"], "failed");
+
+    let load = Load::start(port, 4);
+    ok(env.deploy("v3", &[], &flags));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    all_from(&load.finish(), done, "v3");
+}
+
+fn automatic_rollback(profile: &str, port: u16, bad_env: (&str, &str), expect: &[&str]) {
+    let env = Env::new(profile, port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    let load = Load::start(port, 4);
+    let out = env.deploy(
+        "v2",
+        &[bad_env],
+        &["--deploy-timeout", "4s", "--bake", "1s"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = load.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for e in expect {
+        assert!(err.contains(e), "missing `{e}` in:\n{err}");
+    }
+    assert!(
+        log.iter().all(|(_, r)| r.as_deref() == Ok("v1")),
+        "only v1 ever served"
+    );
+    let rel = env.releases();
+    assert_eq!(rel[0]["status"], "failed");
+    assert_eq!(rel[1]["status"], "succeeded");
+    let leftovers: Vec<String> = env
+        .containers()
+        .into_iter()
+        .filter(|c| c.contains("-r2-"))
+        .collect();
+    assert!(leftovers.is_empty(), "failed release left {leftovers:?}");
+}
+
+#[test]
+fn unhealthy_release_is_rolled_back_with_its_logs() {
+    automatic_rollback(
+        "e2e-unhealthy",
+        18306,
+        ("FAIL_HEALTH", "1"),
+        &[
+            "not healthy after 4 s",
+            "/health answered 503",
+            "last log lines",
+            "listening on 8080 as v2",
+        ],
+    );
+}
+
+#[test]
+fn crash_looping_release_is_rolled_back_with_its_logs() {
+    automatic_rollback(
+        "e2e-crashloop",
+        18307,
+        ("CRASH", "1"),
+        &["crash-looping", "crashing on purpose"],
+    );
+}
+
+#[test]
+fn a_second_deploy_is_refused_while_one_runs() {
+    let env = Env::new("e2e-lock", 18308);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    let app = env.app("v2", &[("STARTUP_DELAY_MS", "3000")]);
+    let mut first = env
+        .cmd(&[
+            "deploy",
+            "e2e-lock",
+            "--app",
+            app.to_str().unwrap(),
+            "--bake",
+            "1s",
+        ])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !env
+        .containers()
+        .iter()
+        .any(|c| c.starts_with("dm-e2e-lock-lock "))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the first deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = env.deploy("v3", &[], &[]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("is locked") && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(version(18308), "v2");
+}
+
+#[test]
+fn killing_the_tool_mid_deploy_never_breaks_the_app_and_the_next_run_reconciles() {
+    let port = 18309;
+    let env = Env::new("e2e-kill", port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    // Kill points: before the new containers are healthy, during the
+    // switch and drain, during the bake.
+    for (i, delay) in [700u64, 2200, 3400, 4600].into_iter().enumerate() {
+        let v = format!("k{i}");
+        let load = Load::start(port, 3);
+        let app = env.app(&v, &[("STARTUP_DELAY_MS", "1000")]);
+        let mut child = env
+            .cmd(&[
+                "deploy",
+                "e2e-kill",
+                "--app",
+                app.to_str().unwrap(),
+                "--drain-timeout",
+                "2s",
+                "--bake",
+                "3s",
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        load.finish();
+        // The next run finds the interrupted release and reconciles.
+        let out = ok(env.deploy(&v, &[("STARTUP_DELAY_MS", "1000")], &["--bake", "1s"]));
+        let rel = env.releases();
+        let live = rel[0]["number"].as_u64().unwrap();
+        assert_eq!(rel[0]["status"], "succeeded", "{}", text(&out));
+        let interrupted = rel.iter().filter(|r| r["status"] == "interrupted").count();
+        let status: serde_json::Value =
+            serde_json::from_slice(&ok(env.dm(&["status", "e2e-kill", "--json"])).stdout).unwrap();
+        let routes = status["proxies"][0]["routes"].as_object().unwrap();
+        assert_eq!(
+            routes.keys().collect::<Vec<_>>(),
+            vec![&live.to_string()],
+            "only the live release is routed"
+        );
+        for r in rel
+            .iter()
+            .filter(|r| r["status"] == "interrupted" || r["status"] == "failed")
+        {
+            let tag = format!("-r{}-", r["number"]);
+            assert!(
+                !env.containers().iter().any(|c| c.contains(&tag)),
+                "containers of unfinished release {} remain (delay {delay} ms)",
+                r["number"]
+            );
+        }
+        assert_eq!(version(port), v);
+        eprintln!("kill after {delay} ms: {interrupted} interrupted release(s) so far, reconciled");
+    }
+}
