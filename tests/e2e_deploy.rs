@@ -611,3 +611,233 @@ fn killing_the_tool_mid_deploy_never_breaks_the_app_and_the_next_run_reconciles(
         eprintln!("kill after {delay} ms: {interrupted} interrupted release(s) so far, reconciled");
     }
 }
+
+#[test]
+fn a_release_that_goes_bad_during_the_bake_is_rolled_back() {
+    let port = 18310;
+    let env = Env::new("e2e-bake", port);
+    ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    let load = Load::start(port, 4);
+    // Healthy by its health check, but half of its answers are errors.
+    let out = env.deploy("v2", &[("ERROR_PERCENT", "50")], &["--bake", "5s"]);
+    let back = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    load.stop.store(true, Ordering::Relaxed);
+    for t in load.threads {
+        t.join().unwrap();
+    }
+    let log = load.log.lock().unwrap().clone();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("during the bake period"),
+        "{}",
+        text(&out)
+    );
+    all_from(&log, back, "v1");
+    assert_eq!(env.releases()[0]["status"], "failed");
+}
+
+#[test]
+fn pause_holds_requests_until_resume() {
+    let port = 18311;
+    let env = Env::new("e2e-pause", port);
+    ok(env.deploy("v1", &[], &["--bake", "0s"]));
+    ok(env.dm(&["pause", "e2e-pause", "--max", "20s"]));
+    let started = Instant::now();
+    let held = std::thread::spawn(move || (get(port, "/", None), started.elapsed()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!held.is_finished(), "a request went through while paused");
+    ok(env.dm(&["resume", "e2e-pause"]));
+    let (r, took) = held.join().unwrap();
+    assert_eq!(r.unwrap(), (200, "v1".to_string()));
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+}
+
+#[test]
+fn secrets_reach_containers_as_files_and_are_stored_nowhere() {
+    let port = 18312;
+    let env = Env::new("e2e-secrets", port);
+    let app = env.app("v1", &[]);
+    let yaml = std::fs::read_to_string(&app).unwrap().replace(
+        "    replicas: 2\n",
+        "    replicas: 1\n    secrets: [API_TOKEN]\n",
+    );
+    std::fs::write(&app, yaml).unwrap();
+    let value = "s3cr3t-value-4242";
+    // Missing secret: refused before anything changes.
+    let missing = env.dm(&["deploy", "e2e-secrets", "--app", app.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("API_TOKEN"));
+    assert!(env.containers().is_empty(), "{:?}", env.containers());
+    let env_file = env.dir.path().join("secrets.env");
+    std::fs::write(&env_file, format!("API_TOKEN={value}\n")).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        "e2e-secrets",
+        "--app",
+        app.to_str().unwrap(),
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--bake",
+        "0s",
+    ]));
+    let name = "dm-e2e-secrets-web-r1-0";
+    let inspect = common::sh(Command::new("docker").args(["inspect", name]));
+    assert!(
+        !inspect.contains(value),
+        "the value is in the container's configuration"
+    );
+    assert!(
+        inspect.contains("API_TOKEN_FILE=/run/secrets/API_TOKEN"),
+        "{inspect}"
+    );
+    let file = Command::new("docker")
+        .args(["cp", &format!("{name}:/run/secrets/API_TOKEN"), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&file.stdout).contains(value),
+        "the secret file is missing"
+    );
+    let db = std::fs::read(env.dir.path().join("state.db")).unwrap();
+    let wal = std::fs::read(env.dir.path().join("state.db-wal")).unwrap_or_default();
+    let needle = value.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the value is in the state database"
+        );
+    }
+}
+
+#[test]
+fn dependencies_run_as_accessories_that_deploys_never_touch() {
+    let port = 18313;
+    let env = Env::new("e2e-accessory", port);
+    let with_dep = |version: &str| {
+        let app = env.app(version, &[]);
+        let yaml = std::fs::read_to_string(&app).unwrap()
+            + &format!("dependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\n");
+        std::fs::write(&app, yaml).unwrap();
+        app
+    };
+    let id = || {
+        common::sh(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{.Id}}",
+            "dm-e2e-accessory-cache",
+        ]))
+    };
+    let v1 = with_dep("v1");
+    ok(env.dm(&[
+        "deploy",
+        "e2e-accessory",
+        "--app",
+        v1.to_str().unwrap(),
+        "--bake",
+        "0s",
+    ]));
+    let first = id();
+    let v2 = with_dep("v2");
+    ok(env.dm(&[
+        "deploy",
+        "e2e-accessory",
+        "--app",
+        v2.to_str().unwrap(),
+        "--bake",
+        "0s",
+    ]));
+    assert_eq!(id(), first, "the accessory was replaced by a deploy");
+    let vols = common::sh(Command::new("docker").args([
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=dm.profile=e2e-accessory",
+    ]));
+    assert!(vols.contains("dm-e2e-accessory-cache-data"), "{vols}");
+    assert_eq!(version(port), "v2");
+}
+
+#[test]
+fn monitor_records_verdicts_and_alerts_once_per_change() {
+    let port = 18314;
+    let env = Env::new("e2e-monitor", port);
+    ok(env.deploy("v1", &[], &["--bake", "0s"]));
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_port = hook.local_addr().unwrap().port();
+    let alerts = Arc::new(Mutex::new(Vec::<String>::new()));
+    let a = alerts.clone();
+    std::thread::spawn(move || {
+        for s in hook.incoming().flatten() {
+            let mut s = s;
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            a.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let webhook = format!("http://127.0.0.1:{hook_port}/alerts");
+    let out = ok(env.dm(&[
+        "monitor",
+        "e2e-monitor",
+        "--interval",
+        "1s",
+        "--count",
+        "2",
+        "--webhook",
+        &webhook,
+        "--json",
+    ]));
+    let checks: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "health" && c["verdict"] == "ok"),
+        "{checks:?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "error_rate" && c["verdict"] == "not_applicable"),
+        "{checks:?}"
+    );
+    assert!(
+        alerts.lock().unwrap().is_empty(),
+        "no alert while all is well"
+    );
+    // One replica dies: the health check fails and one alert goes out.
+    common::sh(Command::new("docker").args(["stop", "-t", "1", "dm-e2e-monitor-web-r1-1"]));
+    let out = env.dm(&[
+        "monitor",
+        "e2e-monitor",
+        "--interval",
+        "1s",
+        "--count",
+        "3",
+        "--webhook",
+        &webhook,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("failed"),
+        "{}",
+        text(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let alerts = alerts.lock().unwrap();
+    let health: Vec<&String> = alerts.iter().filter(|a| a.contains("\"health\"")).collect();
+    assert_eq!(health.len(), 1, "one alert per change, got {alerts:?}");
+    assert!(
+        health[0].contains("failed") && health[0].contains("dm-e2e-monitor-web-r1-1"),
+        "{}",
+        health[0]
+    );
+}

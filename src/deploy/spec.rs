@@ -127,7 +127,9 @@ impl ReleaseSpec {
         let accessories = app
             .dependencies
             .iter()
-            .filter(|(_, d)| !d.managed)
+            // On a Docker host every dependency runs beside the app, except
+            // the ones that live inside it.
+            .filter(|(_, d)| d.kind != "sqlite")
             .map(|(name, d)| AccessorySpec {
                 name: name.clone(),
                 kind: d.kind.clone(),
