@@ -8,6 +8,34 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The pid of the running dockerd, read from /proc (no procps needed).
+fn dockerd_pid() -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "dockerd").then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}
+
+fn get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then(|| {
+        out.split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    })
+}
+
 fn docker_up() -> bool {
     Command::new("docker")
         .arg("info")
@@ -64,25 +92,14 @@ fn app_and_proxy_come_back_after_dockerd_restarts() {
     dm(&["profile", "create", "e2e-restart", app.to_str().unwrap()]);
     dm(&["deploy", "e2e-restart", "--bake", "0s"]);
 
-    let pid = String::from_utf8(
-        Command::new("pidof")
-            .arg("dockerd")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    assert!(!pid.trim().is_empty(), "dockerd is not running");
-    eprintln!("restarting dockerd (pid {})", pid.trim());
-    Command::new("kill").arg(pid.trim()).status().unwrap();
+    let pid = dockerd_pid().expect("dockerd is not running");
+    eprintln!("restarting dockerd (pid {pid})");
+    Command::new("sh")
+        .args(["-c", &format!("kill {pid}")])
+        .status()
+        .unwrap();
     let start = Instant::now();
-    while Command::new("pidof")
-        .arg("dockerd")
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
+    while dockerd_pid().is_some() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "dockerd did not stop"
@@ -100,13 +117,8 @@ fn app_and_proxy_come_back_after_dockerd_restarts() {
     }
     let start = Instant::now();
     let body = loop {
-        let r = Command::new("curl")
-            .args(["-sf", "--max-time", "2", "http://127.0.0.1:18320/"])
-            .output();
-        if let Ok(o) = r
-            && o.status.success()
-        {
-            break String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if let Some(b) = get(18320) {
+            break b;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Deploy benchmark (not a test): prints two tables measured side by side in
+# one run on the local Docker engine.
+#
+# 1. Updating a service whose start-up takes 2 s while oha sends a fixed
+#    1,000 requests/s for 60 s: failed requests and the longest request for
+#    Docker Compose v5 `up -d` (recreate) and for each of our strategies;
+#    then the time from command to all-healthy for 3 replicas, fresh, for
+#    `docker compose up -d --wait` and for our `deploy` (median of 3).
+# 2. Proxy throughput and p50/p99 latency on loopback: a direct connection
+#    to the test server, our proxy, and nginx (Debian), both proxies on the
+#    host with the same upstream, release builds.
+#
+# Needs: docker (running), oha (`cargo install oha --locked`), nginx
+# (`apt-get install -y nginx-light`), the validators venv from
+# scripts/test.sh (for docker-compose v5). Override with OHA=, NGINX=,
+# COMPOSE=. DURATION (default 60) and RATE (default 1000) tune table 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-60}
+RATE=${RATE:-1000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/deployment-manager-target}
+OHA=${OHA:-$(command -v oha || echo "$HOME/.cache/dm-tools/bin/oha")}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+COMPOSE=${COMPOSE:-${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}/bin/docker-compose}
+for tool in "$OHA" "$NGINX" "$COMPOSE"; do
+  [ -x "$tool" ] || { echo "missing $tool (see the header of this script)"; exit 1; }
+done
+
+echo "building release binaries..." >&2
+cargo build --release --locked --quiet
+DM=$CARGO_TARGET_DIR/release/deployment-manager
+WORK=$(mktemp -d)
+export DEPLOYMENT_MANAGER_STATE=$WORK/state.db DM_QUIET=1 NO_COLOR=1
+IMAGE=dm-bench/server:1
+
+# The test server image, FROM scratch.
+TS_TARGET=$HOME/.cache/dm-testserver-target
+(cd testkit/testserver && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
+  --target x86_64-unknown-linux-gnu --target-dir "$TS_TARGET")
+cp "$TS_TARGET/x86_64-unknown-linux-gnu/release/dm-testserver" "$WORK/server"
+printf 'FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT ["/server"]\n' > "$WORK/Dockerfile"
+docker build -q -t "$IMAGE" "$WORK" >/dev/null
+
+cleanup() {
+  "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" down -t 1 >/dev/null 2>&1 || true
+  for p in bench-rolling bench-blue-green bench-canary bench-recreate bench-fresh; do
+    "$DM" destroy "$p" --volumes >/dev/null 2>&1 || true
+  done
+  docker rm -f dmbench-direct >/dev/null 2>&1 || true
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+app() { # name version port replicas
+  cat > "$WORK/$1-$2.yaml" <<EOF
+apiVersion: deployment-manager/v1
+kind: App
+name: $1
+services:
+  web:
+    image: $IMAGE
+    ports:
+      - port: 8080
+        public: true
+        published: $3
+    env:
+      VERSION: $2
+      STARTUP_DELAY_MS: "2000"
+    replicas: $4
+    health:
+      http: /health
+EOF
+  echo "$WORK/$1-$2.yaml"
+}
+
+compose_file() { # version replicas
+  cat > "$WORK/compose.yaml" <<EOF
+services:
+  web:
+    image: $IMAGE
+    environment:
+      VERSION: $1
+      STARTUP_DELAY_MS: "2000"
+    ports: ["18400:8080"]
+    deploy:
+      replicas: $2
+    healthcheck:
+      test: ["CMD", "/server", "healthcheck"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+EOF
+}
+
+# Runs oha at $RATE/s for $DURATION s while "$@" runs after 10 s; prints
+# "failed total longest_ms command_s".
+under_load() {
+  local port=$1; shift
+  "$OHA" -z "${DURATION}s" -q "$RATE" -c 50 --no-tui --output-format json \
+    "http://127.0.0.1:$port/" > "$WORK/oha.json" &
+  local oha=$!
+  sleep 10
+  local t0; t0=$(date +%s.%N)
+  "$@" >/dev/null 2>"$WORK/cmd.err" || { echo "command failed:" >&2; cat "$WORK/cmd.err" >&2; }
+  local t1; t1=$(date +%s.%N)
+  wait $oha
+  python3 - "$WORK/oha.json" "$t0" "$t1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+codes = d.get("statusCodeDistribution", {})
+ok = sum(n for c, n in codes.items() if c.startswith("2"))
+errors = sum(d.get("errorDistribution", {}).values())
+total = sum(codes.values()) + errors
+print(total - ok, total, round(d["summary"]["slowest"] * 1000, 1), round(float(sys.argv[3]) - float(sys.argv[2]), 1))
+EOF
+}
+
+declare -a ROWS
+row() { ROWS+=("$(printf '| %-26s | %9s | %8s | %5s | %12s | %9s |' "$@")"); }
+
+echo "table 1: updating under $RATE requests/s for $DURATION s..." >&2
+compose_file v1 1
+"$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d --wait >/dev/null 2>&1
+compose_file v2 1
+read -r f t s c < <(under_load 18400 "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d)
+row "docker compose v5 up -d" "$f" "$t" "$(python3 -c "print(f'{100*$f/max($t,1):.2f}%')")" "$s" "$c"
+"$COMPOSE" -p dmbench -f "$WORK/compose.yaml" down -t 1 >/dev/null 2>&1
+
+port=18401
+for strategy in rolling blue-green canary recreate; do
+  p=bench-$strategy
+  "$DM" profile create "$p" "$(app "$p" v1 $port 1)" >/dev/null
+  "$DM" deploy "$p" --bake 0s >/dev/null
+  extra=()
+  [ "$strategy" = canary ] && extra=(--canary-steps 10,50,100 --pause 8s --analysis-interval 2s)
+  read -r f t s c < <(under_load $port "$DM" deploy "$p" --app "$(app "$p" v2 $port 1)" \
+    --strategy "$strategy" --bake 5s "${extra[@]}")
+  row "deployment-manager $strategy" "$f" "$t" "$(python3 -c "print(f'{100*$f/max($t,1):.2f}%')")" "$s" "$c"
+  "$DM" destroy "$p" --volumes >/dev/null
+  port=$((port + 1))
+done
+
+echo "time to all-healthy, 3 replicas with 2 s start-up (3 runs each)..." >&2
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
+declare -a CT OT
+for i in 1 2 3; do
+  compose_file v1 3
+  t0=$(date +%s.%N)
+  "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d --wait >/dev/null 2>&1
+  CT+=("$(python3 -c "print($(date +%s.%N) - $t0)")")
+  "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" down -t 1 >/dev/null 2>&1
+  "$DM" profile delete bench-fresh >/dev/null 2>&1 || true
+  "$DM" profile create bench-fresh "$(app bench-fresh v1 18410 3)" >/dev/null
+  t0=$(date +%s.%N)
+  "$DM" deploy bench-fresh --bake 0s >/dev/null
+  OT+=("$(python3 -c "print($(date +%s.%N) - $t0)")")
+  "$DM" destroy bench-fresh --volumes >/dev/null
+done
+
+echo
+echo "Table 1: update of a service with 2 s start-up under $RATE req/s for $DURATION s (oha), one run each, $(date -u +%F)"
+echo "| what                       | failed    | of       | share | longest (ms) | command s |"
+echo "|----------------------------|-----------|----------|-------|--------------|-----------|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "From command to all 3 replicas healthy (median of 3): docker compose up -d --wait $(median "${CT[@]}") s; deployment-manager deploy $(median "${OT[@]}") s (runs: compose ${CT[*]}; ours ${OT[*]})"
+
+echo "table 2: proxy throughput on loopback..." >&2
+docker rm -f dmbench-direct >/dev/null 2>&1 || true
+docker run -d --name dmbench-direct -e VERSION=direct "$IMAGE" >/dev/null
+sleep 1
+IP=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' dmbench-direct)
+cat > "$WORK/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server $IP:8080; keepalive 64; }
+  server {
+    listen 127.0.0.1:18431;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+"$NGINX" -c "$WORK/nginx.conf"
+cat > "$WORK/routes.json" <<EOF
+{"service":"bench","health_path":"/health","releases":[{"release":"1","weight":100,"targets":["$IP:8080"]}]}
+EOF
+"$DM" proxy run --service bench --listen 127.0.0.1:18432 --admin 127.0.0.1:18433 --state "$WORK/routes.json" &
+PROXY_PID=$!
+sleep 1
+bench() { # url -> "rps p50_ms p99_ms"
+  "$OHA" -z 15s -c 32 --no-tui --output-format json "$1" > "$WORK/t.json"
+  python3 - "$WORK/t.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["latencyPercentiles"]
+print(round(d["summary"]["requestsPerSec"]), round(p["p50"] * 1000, 3), round(p["p99"] * 1000, 3))
+EOF
+}
+"$OHA" -z 3s -c 32 --no-tui "http://$IP:8080/" >/dev/null 2>&1 || true
+declare -A R
+for round in 1 2; do
+  for target in direct proxy nginx; do
+    case $target in
+      direct) url=http://$IP:8080/ ;;
+      proxy) url=http://127.0.0.1:18432/ ;;
+      nginx) url=http://127.0.0.1:18431/ ;;
+    esac
+    R[$target.$round]=$(bench "$url")
+  done
+done
+echo
+echo "Table 2: 15 s at 32 connections (oha), two interleaved rounds, upstream = test server container"
+echo "| path                    | round | req/s  | p50 ms | p99 ms |"
+echo "|-------------------------|-------|--------|--------|--------|"
+for round in 1 2; do
+  for target in direct proxy nginx; do
+    read -r rps p50 p99 <<< "${R[$target.$round]}"
+    printf '| %-23s | %5s | %6s | %6s | %6s |\n' "$target" "$round" "$rps" "$p50" "$p99"
+  done
+done
