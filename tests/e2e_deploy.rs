@@ -647,6 +647,11 @@ fn pause_holds_requests_until_resume() {
     let held = std::thread::spawn(move || (get(port, "/", None), started.elapsed()));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!held.is_finished(), "a request went through while paused");
+    assert_eq!(
+        get(port, "/health", None).unwrap(),
+        (200, "paused".to_string()),
+        "health checks still answer while paused"
+    );
     ok(env.dm(&["resume", "e2e-pause"]));
     let (r, took) = held.join().unwrap();
     assert_eq!(r.unwrap(), (200, "v1".to_string()));

@@ -379,6 +379,10 @@ impl Proxy {
         };
         let (allowlisted, canary_active) = {
             let t = self.table.read().unwrap();
+            // While paused, outside load balancers still see a healthy host.
+            if t.paused && t.health_path.as_deref() == Some(req.uri().path()) {
+                return plain(StatusCode::OK, "paused");
+            }
             (
                 cohort.as_ref().is_some_and(|c| t.allowlist.contains(c)),
                 t.routed().len() > 1,
