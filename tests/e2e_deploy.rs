@@ -745,14 +745,22 @@ fn dependencies_run_as_accessories_that_deploys_never_touch() {
     ]));
     let first = id();
     let v2 = with_dep("v2");
-    ok(env.dm(&[
+    let out = ok(env.dm(&[
         "deploy",
         "e2e-accessory",
         "--app",
         v2.to_str().unwrap(),
         "--bake",
         "0s",
+        "--json",
     ]));
+    // --json: one JSON object per line, progress events then the report.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["phase"] == "rolling"), "{lines:?}");
+    assert_eq!(lines.last().unwrap()["status"], "succeeded");
     assert_eq!(id(), first, "the accessory was replaced by a deploy");
     let vols = common::sh(Command::new("docker").args([
         "volume",
