@@ -364,6 +364,18 @@ fn canary_splits_by_weight_keeps_cohorts_and_promotes() {
     let port = 18304;
     let env = Env::new("e2e-canary", port);
     ok(env.deploy("v1", &[], &["--bake", "1s"]));
+    // A dry run lists the changes and makes none.
+    let before = env.containers();
+    let plan = ok(env.deploy("v2", &[], &["--strategy", "canary", "--dry-run"]));
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(
+        plan.contains("dm-e2e-canary-web-r2-0")
+            && plan.contains("replace")
+            && plan.contains("nothing was changed"),
+        "{plan}"
+    );
+    assert_eq!(env.containers(), before);
+    assert_eq!(env.releases().len(), 1);
     let out = ok(env.deploy(
         "v2",
         &[],
@@ -853,4 +865,48 @@ fn monitor_records_verdicts_and_alerts_once_per_change() {
         "{}",
         health[0]
     );
+}
+
+#[test]
+fn sticky_sessions_keep_a_client_on_one_replica() {
+    let port = 18315;
+    let env = Env::new("e2e-sticky", port);
+    let app = env.app("v1", &[]);
+    let yaml = std::fs::read_to_string(&app).unwrap().replace(
+        "    replicas: 2\n",
+        "    replicas: 3\n    traits:\n      sticky_sessions: true\n",
+    );
+    std::fs::write(&app, yaml).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        "e2e-sticky",
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "0s",
+    ]));
+    // Without the cookie, requests spread over the replicas.
+    let spread: std::collections::BTreeSet<String> = (0..12)
+        .map(|_| get(port, "/whoami", None).unwrap().1)
+        .collect();
+    assert_eq!(spread.len(), 3, "{spread:?}");
+    // With the affinity cookie the proxy set, one replica answers.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /whoami HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = String::new();
+    s.read_to_string(&mut first).unwrap();
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no affinity cookie in {first}"))
+        .to_string();
+    let pinned: std::collections::BTreeSet<String> = (0..12)
+        .map(|_| get(port, "/whoami", Some(&cookie)).unwrap().1)
+        .collect();
+    assert_eq!(pinned.len(), 1, "{cookie}: {pinned:?}");
 }

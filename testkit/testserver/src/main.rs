@@ -4,6 +4,7 @@
 //! `serve` (the default) answers:
 //! - `/health`: 200, or 503 when `FAIL_HEALTH=1`;
 //! - `/slow?ms=N`: after N milliseconds;
+//! - `/whoami`: the container's hostname;
 //! - `/ws`: a WebSocket that echoes each message as `VERSION:message`;
 //! - anything else: `VERSION` (500 for `ERROR_PERCENT` % of requests).
 //!
@@ -52,6 +53,8 @@ fn respond(mut s: TcpStream, version: &str) {
     let healthy = std::env::var("FAIL_HEALTH").map_or(true, |v| v != "1");
     let (status, body) = if path == "/health" {
         if healthy { ("200 OK", "ok".to_string()) } else { ("503 Service Unavailable", "unhealthy".to_string()) }
+    } else if path == "/whoami" {
+        ("200 OK", std::env::var("HOSTNAME").unwrap_or_default())
     } else if let Some(ms) = path.strip_prefix("/slow?ms=") {
         std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
         ("200 OK", format!("{version}\n"))
