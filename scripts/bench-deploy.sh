@@ -77,7 +77,9 @@ EOF
   echo "$WORK/$1-$2.yaml"
 }
 
-compose_file() { # version replicas
+compose_file() { # version replicas (one replica publishes port 18400)
+  local ports='ports: ["18400:8080"]'
+  [ "$2" -gt 1 ] && ports=''
   cat > "$WORK/compose.yaml" <<EOF
 services:
   web:
@@ -85,7 +87,7 @@ services:
     environment:
       VERSION: $1
       STARTUP_DELAY_MS: "2000"
-    ports: ["18400:8080"]
+    $ports
     deploy:
       replicas: $2
     healthcheck:
@@ -120,7 +122,10 @@ EOF
 }
 
 declare -a ROWS
-row() { ROWS+=("$(printf '| %-26s | %9s | %8s | %5s | %12s | %9s |' "$@")"); }
+row() {
+  ROWS+=("$(printf '| %-26s | %9s | %8s | %5s | %12s | %9s |' "$@")")
+  echo "${ROWS[-1]}" >&2
+}
 
 echo "table 1: updating under $RATE requests/s for $DURATION s..." >&2
 compose_file v1 1

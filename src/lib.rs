@@ -12,4 +12,6 @@ pub mod deploy;
 pub mod describe;
 pub mod manifest;
 pub mod render;
+pub mod report;
+pub mod serve;
 pub mod state;

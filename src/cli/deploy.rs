@@ -180,16 +180,10 @@ fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
 }
 
 fn hosts_of(p: &Profile, args: &HostArgs) -> Vec<String> {
-    if !args.hosts.is_empty() {
-        return args.hosts.clone();
-    }
-    match p.settings.get("hosts") {
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|h| h.as_str().map(String::from))
-            .collect(),
-        Some(serde_json::Value::String(s)) => s.split(',').map(|h| h.trim().to_string()).collect(),
-        _ => vec!["local".into()],
+    if args.hosts.is_empty() {
+        crate::deploy::profile_hosts(p)
+    } else {
+        args.hosts.clone()
     }
 }
 

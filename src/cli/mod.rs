@@ -150,6 +150,32 @@ pub enum Command {
     /// The traffic proxy (runs inside its container).
     #[command(subcommand)]
     Proxy(deploy::ProxyCmd),
+    /// A self-contained report (HTML, or Markdown with SVG files beside it):
+    /// fitness matrix, cost charts, growth path, recommendation, checklist.
+    Report {
+        /// app.yaml, compose file, manifests folder or profile name.
+        app: String,
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// Target for the files and checklist (default: the profile's, else
+        /// the small-team recommendation).
+        #[arg(long)]
+        target: Option<String>,
+        /// Users for the bar chart (default: the app's expected users).
+        #[arg(long)]
+        users: Option<u32>,
+    },
+    /// The local web dashboard and its JSON API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: std::net::SocketAddr,
+        /// Read the access token from this file instead of generating one.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Allow a non-loopback address without TLS.
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Secrets the app needs, as a template (never values).
     Secrets {
         action: String,
@@ -361,6 +387,17 @@ pub fn run(cli: Cli) -> Res {
             env_file,
         } => validate_cmd(&ctx, &what, verbose, env_file.as_deref()),
         Command::Deploy(a) => deploy::deploy_cmd(&ctx, *a),
+        Command::Report {
+            app,
+            output,
+            target,
+            users,
+        } => report_cmd(&ctx, &app, &output, target.as_deref(), users),
+        Command::Serve {
+            addr,
+            token_file,
+            insecure,
+        } => serve_cmd(ctx, addr, token_file.as_deref(), insecure),
         Command::Releases { profile } => deploy::releases_cmd(&ctx, &profile),
         Command::Rollback(a) => deploy::rollback_cmd(&ctx, a),
         Command::Promote(a) => deploy::promote_cmd(&ctx, a),
@@ -1437,4 +1474,75 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
         }
     }
     Ok(())
+}
+
+fn report_cmd(
+    ctx: &Ctx,
+    key: &str,
+    output: &Path,
+    target: Option<&str>,
+    users: Option<u32>,
+) -> Res {
+    let (app, profile, _) = ctx.load_app(key)?;
+    let chosen = target.map(String::from).or_else(|| {
+        profile
+            .as_ref()
+            .and_then(|p| p.settings.get("target"))
+            .and_then(|t| t.as_str())
+            .map(String::from)
+    });
+    if let Some(t) = &chosen {
+        ctx.catalog
+            .target(t)
+            .ok_or_else(|| Failure::input(format!("unknown target `{t}`")))?;
+    }
+    let engine = ctx.engine();
+    let report = crate::report::build(&ctx.catalog, &engine, &app, chosen.as_deref(), users);
+    let files = crate::report::files(&report, output).map_err(Failure::input)?;
+    for (path, content) in &files {
+        write_atomic(path, content)
+            .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let written: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    if ctx.json {
+        json(&serde_json::json!({"written": written, "report": report}));
+    } else {
+        println!("wrote {}", written.join(", "));
+    }
+    Ok(())
+}
+
+fn serve_cmd(
+    ctx: Ctx,
+    addr: std::net::SocketAddr,
+    token_file: Option<&Path>,
+    insecure: bool,
+) -> Res {
+    crate::serve::check_addr(&addr, insecure).map_err(Failure::input)?;
+    let token = match token_file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?
+                .trim()
+                .to_string();
+            if t.len() < 16 {
+                return Err(Failure::input("the token must be at least 16 characters"));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    rt.block_on(crate::serve::run(crate::serve::Options {
+        addr,
+        state: ctx.state,
+        catalog: ctx.catalog,
+        token,
+        insecure,
+    }))
+    .map_err(Failure::failed)
 }

@@ -15,11 +15,16 @@ pub struct Event {
     pub message: String,
 }
 
+/// Receives every event as it happens (the dashboard streams them).
+pub type Sink = Box<dyn Fn(&Event) + Send + Sync>;
+
 pub struct Progress {
     json: bool,
     start: Instant,
     bar: Option<ProgressBar>,
     events: Mutex<Vec<Event>>,
+    sink: Option<Sink>,
+    silent: bool,
 }
 
 impl Progress {
@@ -38,6 +43,16 @@ impl Progress {
             start: Instant::now(),
             bar,
             events: Mutex::new(Vec::new()),
+            sink: None,
+            silent: false,
+        }
+    }
+
+    /// Events go to `sink` only.
+    pub fn to_sink(sink: Sink) -> Progress {
+        Progress {
+            sink: Some(sink),
+            ..Progress::quiet()
         }
     }
 
@@ -48,6 +63,8 @@ impl Progress {
             start: Instant::now(),
             bar: None,
             events: Mutex::new(Vec::new()),
+            sink: None,
+            silent: true,
         }
     }
 
@@ -57,7 +74,9 @@ impl Progress {
             phase: phase.into(),
             message: message.into(),
         };
-        if self.json {
+        if let Some(sink) = &self.sink {
+            sink(&e);
+        } else if self.json {
             println!("{}", serde_json::to_string(&e).unwrap_or_default());
         } else if let Some(b) = &self.bar {
             b.println(format!(
@@ -67,7 +86,7 @@ impl Progress {
                 e.message
             ));
             b.set_message(e.message.clone());
-        } else if std::env::var_os("DM_QUIET").is_none() {
+        } else if std::env::var_os("DM_QUIET").is_none() && !self.silent {
             eprintln!(
                 "  {:>6.1}s  {:<10} {}",
                 e.elapsed_ms as f64 / 1000.0,

@@ -7,3 +7,15 @@ pub mod events;
 pub mod proxy;
 pub mod spec;
 pub mod strategy;
+
+/// The Docker hosts a profile deploys to (its `hosts` setting), else local.
+pub fn profile_hosts(p: &crate::state::Profile) -> Vec<String> {
+    match p.settings.get("hosts") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|h| h.as_str().map(String::from))
+            .collect(),
+        Some(serde_json::Value::String(s)) => s.split(',').map(|h| h.trim().to_string()).collect(),
+        _ => vec!["local".into()],
+    }
+}

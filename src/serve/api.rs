@@ -1,0 +1,579 @@
+//! The JSON API (documented in `schemas/dashboard.openapi.json`).
+
+use super::jobs::JobEvent;
+use super::{MAX_UPLOAD, Shared};
+use crate::analyse::cost::Strategy;
+use crate::analyse::fitness::{Engine, swaps};
+use crate::deploy::docker_host::{Engine as DockerEngine, deploy as dh_deploy, rollback, status};
+use crate::deploy::spec::{ReleaseSpec, collect_secrets};
+use crate::deploy::strategy::{self, Options};
+use crate::describe::{self, app::App};
+use crate::state::{Profile, Store};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+
+/// An API failure: a status and a JSON body `{"error": {...}}`.
+pub struct ApiError(pub StatusCode, pub serde_json::Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+pub fn error(status: StatusCode, message: &str) -> ApiError {
+    ApiError(status, json!({"error": {"message": message}}))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn store(ctx: &Shared) -> Result<Store, ApiError> {
+    Store::open(&ctx.state).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
+
+fn profile(ctx: &Shared, name: &str) -> Result<Profile, ApiError> {
+    store(ctx)?
+        .get(name)
+        .map_err(|e| error(StatusCode::NOT_FOUND, &e.to_string()))
+}
+
+fn app_of(p: &Profile) -> Result<App, ApiError> {
+    swaps::apply(&p.app, &p.swaps).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/api/profiles", get(list_profiles).post(create_profile))
+        .route(
+            "/api/profiles/{name}",
+            get(get_profile).delete(delete_profile),
+        )
+        .route("/api/profiles/{name}/app", post(replace_app))
+        .route("/api/profiles/{name}/plan", get(plan))
+        .route("/api/profiles/{name}/report", get(report))
+        .route("/api/profiles/{name}/files", get(files))
+        .route("/api/profiles/{name}/files/{*path}", get(file))
+        .route("/api/profiles/{name}/deploys", post(start_deploy))
+        .route("/api/profiles/{name}/rollback", post(start_rollback))
+        .route("/api/profiles/{name}/releases", get(releases))
+        .route("/api/profiles/{name}/status", get(status_of))
+        .route("/api/profiles/{name}/logs", get(logs))
+        .route("/api/jobs", get(jobs))
+        .route("/api/jobs/{id}", get(job))
+        .route("/api/jobs/{id}/events", get(job_events))
+}
+
+async fn health(State(ctx): State<Shared>) -> Response {
+    Json(json!({"status": "ok", "uptime_s": ctx.started.elapsed().as_secs()})).into_response()
+}
+
+async fn metrics(State(ctx): State<Shared>) -> Response {
+    let mut out = String::from(
+        "# HELP dm_http_requests_total Requests served by the dashboard.\n# TYPE dm_http_requests_total counter\n",
+    );
+    for ((m, route, status), n) in ctx.requests.lock().unwrap().iter() {
+        out.push_str(&format!(
+            "dm_http_requests_total{{method=\"{m}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    let jobs = ctx.jobs.all();
+    out.push_str("# HELP dm_jobs_total Deploys and rollbacks started from the dashboard.\n# TYPE dm_jobs_total counter\n");
+    let mut counts = std::collections::BTreeMap::new();
+    for j in &jobs {
+        let status = j.done().map_or("running".to_string(), |d| d.0);
+        *counts.entry((j.kind.clone(), status)).or_insert(0u64) += 1;
+    }
+    for ((kind, status), n) in counts {
+        out.push_str(&format!(
+            "dm_jobs_total{{kind=\"{kind}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    let profiles = store(&ctx)
+        .ok()
+        .and_then(|s| s.list().ok())
+        .map_or(0, |l| l.len());
+    out.push_str(&format!(
+        "# HELP dm_profiles Profiles in the state database.\n# TYPE dm_profiles gauge\ndm_profiles {profiles}\n# HELP dm_uptime_seconds Seconds since the dashboard started.\n# TYPE dm_uptime_seconds gauge\ndm_uptime_seconds {}\n",
+        ctx.started.elapsed().as_secs()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../schemas/dashboard.openapi.json"),
+    )
+        .into_response()
+}
+
+async fn list_profiles(State(ctx): State<Shared>) -> ApiResult {
+    let list = store(&ctx)?
+        .list()
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let v: Vec<_> = list
+        .iter()
+        .map(|p| json!({"name": p.name, "app": p.app.name, "tier": p.tier, "version": p.version, "services": p.app.services.len()}))
+        .collect();
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Upload {
+    pub name: String,
+    /// The uploaded file's name; its extension and content decide whether
+    /// it is a compose file or an app.yaml.
+    pub filename: String,
+    pub content: String,
+}
+
+/// Parses an upload as the CLI would parse the file; nothing is stored on
+/// failure.
+fn parse_upload(u: &Upload) -> Result<App, ApiError> {
+    if u.content.len() > MAX_UPLOAD {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload larger than 1 MiB",
+        ));
+    }
+    let base = std::path::Path::new(&u.filename)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "upload a .yml or .yaml file (compose file or app.yaml)",
+            )
+        })?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let path = dir.path().join(base);
+    std::fs::write(&path, &u.content)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    describe::load_path(&path, &[])
+        .map(|l| l.app)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({"error": e.to_json()})))
+}
+
+fn valid_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name.len() > 60
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "profile names use letters, digits, `-` and `_` (at most 60)",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_profile(
+    State(ctx): State<Shared>,
+    body: Result<Json<Upload>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
+    valid_name(&u.name)?;
+    let app = parse_upload(&u)?;
+    let p = store(&ctx)?
+        .create(&u.name, 4, &u.filename, app)
+        .map_err(|e| error(StatusCode::CONFLICT, &e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": p.name, "version": p.version, "app": p.app.name})),
+    )
+        .into_response())
+}
+
+async fn replace_app(
+    State(ctx): State<Shared>,
+    Path(name): Path<String>,
+    body: Result<Json<Upload>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
+    let mut p = profile(&ctx, &name)?;
+    p.app = parse_upload(&u)?;
+    p.app_source = u.filename.clone();
+    let p = store(&ctx)?
+        .update(p, &format!("upload {}", u.filename))
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    Ok(Json(json!({"name": p.name, "version": p.version})).into_response())
+}
+
+async fn get_profile(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    Ok(Json(p).into_response())
+}
+
+async fn delete_profile(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    store(&ctx)?
+        .delete(&name)
+        .map_err(|e| error(StatusCode::NOT_FOUND, &e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn build_report(ctx: &Shared, p: &Profile) -> Result<crate::report::Report, ApiError> {
+    let app = app_of(p)?;
+    let engine = Engine::new(&ctx.catalog, Vec::new());
+    let target = p.settings.get("target").and_then(|t| t.as_str());
+    Ok(crate::report::build(
+        &ctx.catalog,
+        &engine,
+        &app,
+        target,
+        None,
+    ))
+}
+
+async fn plan(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let r = build_report(&ctx, &p)?;
+    let bar = crate::report::charts::cost_by_target(&r.bars, r.users)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let line = crate::report::charts::cost_by_users(&r.series, &r.plan.growth_path)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let mut v = serde_json::to_value(&r).unwrap_or_default();
+    v["charts"] = json!({"cost_by_target": bar, "cost_by_users": line});
+    Ok(Json(v).into_response())
+}
+
+async fn report(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let r = build_report(&ctx, &p)?;
+    let files = crate::report::files(&r, std::path::Path::new("report.html"))
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let html = files.into_iter().next().map(|f| f.1).unwrap_or_default();
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+#[derive(Deserialize)]
+struct TargetQuery {
+    target: Option<String>,
+}
+
+fn generated(
+    ctx: &Shared,
+    p: &Profile,
+    target: Option<&str>,
+) -> Result<(String, Vec<crate::render::GeneratedFile>), ApiError> {
+    let app = app_of(p)?;
+    let target = match target {
+        Some(t) => t.to_string(),
+        None => build_report(ctx, p)?
+            .chosen
+            .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, "no target fits this app"))?,
+    };
+    let files = crate::render::render(&ctx.catalog, &app, &target)
+        .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))?;
+    Ok((target, files))
+}
+
+async fn files(
+    State(ctx): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let (target, files) = generated(&ctx, &p, q.target.as_deref())?;
+    let list: Vec<_> = files
+        .iter()
+        .map(|f| json!({"path": f.path, "bytes": f.content.len()}))
+        .collect();
+    Ok(Json(json!({"target": target, "files": list})).into_response())
+}
+
+async fn file(
+    State(ctx): State<Shared>,
+    Path((name, path)): Path<(String, String)>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let (_, files) = generated(&ctx, &p, q.target.as_deref())?;
+    let f = files
+        .into_iter()
+        .find(|f| f.path == path)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("no generated file {path}")))?;
+    let base = path.rsplit('/').next().unwrap_or("file").replace('"', "");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{base}\""),
+            ),
+        ],
+        f.content,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DeployRequest {
+    #[serde(default)]
+    strategy: Option<String>,
+    #[serde(default)]
+    canary_steps: Option<String>,
+    #[serde(default)]
+    pause: Option<String>,
+    #[serde(default)]
+    bake: Option<String>,
+}
+
+fn options(r: &DeployRequest) -> Result<Options, String> {
+    let mut o = Options {
+        strategy: r
+            .strategy
+            .as_deref()
+            .unwrap_or("rolling")
+            .parse::<Strategy>()?,
+        ..Options::default()
+    };
+    if let Some(s) = &r.canary_steps {
+        o.canary_steps = strategy::parse_steps(s)?;
+    }
+    if let Some(p) = &r.pause {
+        o.pause = strategy::parse_pause(p)?;
+    }
+    if let Some(b) = &r.bake {
+        o.bake = strategy::parse_duration(b)?;
+    }
+    Ok(o)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+async fn start_deploy(
+    State(ctx): State<Shared>,
+    Path(name): Path<String>,
+    body: Option<Json<DeployRequest>>,
+) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let opts = options(&req).map_err(|e| error(StatusCode::BAD_REQUEST, &e))?;
+    let spec = ReleaseSpec::from_app(&app_of(&p)?)
+        .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
+    // Secret values come from the server's environment, never the browser.
+    let secrets = collect_secrets(&spec.secret_names(), None)
+        .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
+    let state = ctx.state.clone();
+    let profile_name = p.name.clone();
+    let id = ctx.jobs.start("deploy", &profile_name, move |progress| {
+        let mut store = Store::open(&state).map_err(|e| e.to_string())?;
+        runtime()?.block_on(async {
+            let mut e =
+                DockerEngine::connect(&p.name, &crate::deploy::profile_hosts(&p), progress, opts)
+                    .await?;
+            e.secrets = secrets;
+            let req = dh_deploy::Request {
+                spec,
+                dry_run: false,
+                lock_wait: std::time::Duration::from_secs(0),
+                break_lock: false,
+                command: "serve: deploy".into(),
+            };
+            dh_deploy::deploy(&mut e, &mut store, req)
+                .await
+                .map(|r| (r.status, r.message))
+                .map_err(|f| f.to_string())
+        })
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct RollbackRequest {
+    #[serde(default)]
+    to: Option<u32>,
+}
+
+async fn start_rollback(
+    State(ctx): State<Shared>,
+    Path(name): Path<String>,
+    body: Option<Json<RollbackRequest>>,
+) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let to = body.and_then(|b| b.0.to);
+    let state = ctx.state.clone();
+    let profile_name = p.name.clone();
+    let id = ctx.jobs.start("rollback", &profile_name, move |progress| {
+        let mut store = Store::open(&state).map_err(|e| e.to_string())?;
+        runtime()?.block_on(async {
+            let mut e = DockerEngine::connect(
+                &p.name,
+                &crate::deploy::profile_hosts(&p),
+                progress,
+                Options::default(),
+            )
+            .await?;
+            rollback::rollback(
+                &mut e,
+                &mut store,
+                to,
+                "serve: rollback",
+                std::time::Duration::ZERO,
+                false,
+            )
+            .await
+            .map(|r| (r.status, r.message))
+            .map_err(|f| f.to_string())
+        })
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
+}
+
+async fn releases(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let list = store(&ctx)?
+        .releases(&p.name)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    Ok(Json(list).into_response())
+}
+
+async fn status_of(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let progress = crate::deploy::events::Progress::quiet();
+    let e = DockerEngine::connect(
+        &p.name,
+        &crate::deploy::profile_hosts(&p),
+        &progress,
+        Options::default(),
+    )
+    .await
+    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+    let st = status::status(&e)
+        .await
+        .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+    Ok(Json(st).into_response())
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    service: Option<String>,
+    #[serde(default = "tail")]
+    tail: usize,
+}
+
+fn tail() -> usize {
+    200
+}
+
+async fn logs(
+    State(ctx): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult {
+    let p = profile(&ctx, &name)?;
+    let progress = crate::deploy::events::Progress::quiet();
+    let e = DockerEngine::connect(
+        &p.name,
+        &crate::deploy::profile_hosts(&p),
+        &progress,
+        Options::default(),
+    )
+    .await
+    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+    let mut lines = Vec::new();
+    for host in &e.hosts {
+        let list = host
+            .list(&e.profile)
+            .await
+            .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+        for c in list.into_iter().filter(|c| c.role == "app" && c.running()) {
+            if q.service.as_ref().is_some_and(|s| s != &c.service) {
+                continue;
+            }
+            let text = host.tail(&c.name, q.tail).await;
+            lines.extend(
+                text.lines()
+                    .map(|l| json!({"container": c.name, "line": l})),
+            );
+        }
+    }
+    Ok(Json(lines).into_response())
+}
+
+async fn jobs(State(ctx): State<Shared>) -> ApiResult {
+    let v: Vec<_> = ctx
+        .jobs
+        .all()
+        .iter()
+        .map(|j| json!({"id": j.id, "kind": j.kind, "profile": j.profile, "done": j.done()}))
+        .collect();
+    Ok(Json(v).into_response())
+}
+
+async fn job(State(ctx): State<Shared>, Path(id): Path<u64>) -> ApiResult {
+    let j = ctx
+        .jobs
+        .get(id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "no such job"))?;
+    let (history, _) = j.watch();
+    Ok(
+        Json(json!({"id": j.id, "kind": j.kind, "profile": j.profile, "events": history}))
+            .into_response(),
+    )
+}
+
+/// Server-sent events: everything so far, then each new event; ends after
+/// the final `done`.
+async fn job_events(
+    State(ctx): State<Shared>,
+    Path(id): Path<u64>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let j = ctx
+        .jobs
+        .get(id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "no such job"))?;
+    let (history, rx) = j.watch();
+    let finished = history.iter().any(|e| matches!(e, JobEvent::Done { .. }));
+    let past = stream::iter(history);
+    let live = stream::unfold((rx, finished), |(mut rx, finished)| async move {
+        if finished {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let done = matches!(e, JobEvent::Done { .. });
+                    return Some((e, (rx, done)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    let events = past.chain(live).map(|e| {
+        let name = match &e {
+            JobEvent::Step(_) => "step",
+            JobEvent::Done { .. } => "done",
+        };
+        Ok(SseEvent::default()
+            .event(name)
+            .json_data(&e)
+            .unwrap_or_default())
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,191 @@
+//! `serve`: the local web dashboard and its JSON API, a thin front over the
+//! same library as the CLI. Bound to loopback by default; every request
+//! needs the token printed at start-up; state-changing requests must also
+//! carry it in a header (a cross-site form cannot), and a foreign Origin is
+//! refused. Secret values never appear: profiles hold secret names only.
+
+mod api;
+mod jobs;
+mod pages;
+
+use crate::catalog::Catalog;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Largest upload accepted (compose files and app.yaml are small).
+pub const MAX_UPLOAD: usize = 1 << 20;
+
+pub struct Ctx {
+    pub state: PathBuf,
+    pub catalog: Catalog,
+    pub token: String,
+    pub jobs: jobs::Jobs,
+    /// (method, route, status) → count, for /metrics.
+    pub requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    pub started: std::time::Instant,
+}
+
+pub type Shared = Arc<Ctx>;
+
+pub struct Options {
+    pub addr: SocketAddr,
+    pub state: PathBuf,
+    pub catalog: Catalog,
+    pub token: Option<String>,
+    pub insecure: bool,
+}
+
+/// A random token from the kernel's generator.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 24];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses to listen beyond loopback without TLS unless asked to.
+pub fn check_addr(addr: &SocketAddr, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || insecure {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve on {addr} without TLS: the token and your app's details would cross the network in clear text. \
+         Bind to 127.0.0.1 and reach it through an SSH tunnel or a TLS-terminating proxy, or pass --insecure if the network is trusted"
+    ))
+}
+
+fn token_ok(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == "dm_token")
+        .map(|(_, v)| v);
+    [bearer, cookie]
+        .into_iter()
+        .flatten()
+        .any(|t| constant_time_eq(t.as_bytes(), ctx.token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn guard(State(ctx): State<Shared>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let headers = req.headers().clone();
+    // `/?token=…` logs a browser in: the token moves into a cookie.
+    if method == Method::GET
+        && let Some(t) = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        && constant_time_eq(t.as_bytes(), ctx.token.as_bytes())
+    {
+        let cookie = format!("dm_token={t}; Path=/; HttpOnly; SameSite=Strict");
+        return (
+            StatusCode::SEE_OTHER,
+            [
+                (header::SET_COOKIE, cookie),
+                (header::LOCATION, req.uri().path().to_string()),
+            ],
+        )
+            .into_response();
+    }
+    let resp = if !token_ok(&ctx, &headers) {
+        api::error(
+            StatusCode::UNAUTHORIZED,
+            "a token is required: open the link printed by `deployment-manager serve`, or send `Authorization: Bearer TOKEN`",
+        )
+        .into_response()
+    } else if !matches!(method, Method::GET | Method::HEAD) && !same_site(&ctx, &headers) {
+        api::error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: state-changing requests need the X-DM-Token header and a same-origin Origin",
+        )
+        .into_response()
+    } else {
+        next.run(req).await
+    };
+    *ctx.requests
+        .lock()
+        .unwrap()
+        .entry((method.to_string(), route, resp.status().as_u16()))
+        .or_insert(0) += 1;
+    resp
+}
+
+/// A state-changing request must carry the token in a header (forms and
+/// cross-site requests cannot set one) and, when the browser names an
+/// origin, come from this very host.
+fn same_site(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    let header_token = headers
+        .get("x-dm-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), ctx.token.as_bytes()));
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("Bearer ")));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| o == format!("http://{host}") || o == format!("https://{host}"));
+    let fetch_site_ok = headers
+        .get("sec-fetch-site")
+        .and_then(|s| s.to_str().ok())
+        .is_none_or(|s| s == "same-origin" || s == "none");
+    (header_token || bearer) && origin_ok && fetch_site_ok
+}
+
+pub fn router(ctx: Shared) -> Router {
+    api::routes()
+        .merge(pages::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), guard))
+        .with_state(ctx)
+}
+
+pub async fn run(opts: Options) -> Result<(), String> {
+    check_addr(&opts.addr, opts.insecure)?;
+    let token = opts.token.unwrap_or_else(new_token);
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ctx = Arc::new(Ctx {
+        state: opts.state,
+        catalog: opts.catalog,
+        token: token.clone(),
+        jobs: jobs::Jobs::default(),
+        requests: Mutex::new(BTreeMap::new()),
+        started: std::time::Instant::now(),
+    });
+    println!("deployment-manager dashboard: http://{addr}/?token={token}");
+    println!("API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/profiles");
+    axum::serve(listener, router(ctx))
+        .await
+        .map_err(|e| e.to_string())
+}
