@@ -163,9 +163,12 @@ fn parse_upload(u: &Upload) -> Result<App, ApiError> {
     let path = dir.path().join(base);
     std::fs::write(&path, &u.content)
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
-    describe::load_path(&path, &[])
-        .map(|l| l.app)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({"error": e.to_json()})))
+    describe::load_path(&path, &[]).map(|l| l.app).map_err(|e| {
+        let mut j = serde_json::to_value(e.to_json()).unwrap_or_default();
+        // Name the file as the user uploaded it, not our scratch copy.
+        j["file"] = json!(base);
+        ApiError(StatusCode::BAD_REQUEST, json!({"error": j}))
+    })
 }
 
 fn valid_name(name: &str) -> Result<(), ApiError> {

@@ -183,8 +183,12 @@ pub async fn run(opts: Options) -> Result<(), String> {
         requests: Mutex::new(BTreeMap::new()),
         started: std::time::Instant::now(),
     });
-    println!("deployment-manager dashboard: http://{addr}/?token={token}");
-    println!("API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/profiles");
+    // A closed stdout (a supervisor that stopped reading) must not stop us.
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "deployment-manager dashboard: http://{addr}/?token={token}");
+    let _ = writeln!(out, "API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/profiles");
+    let _ = out.flush();
     axum::serve(listener, router(ctx))
         .await
         .map_err(|e| e.to_string())
