@@ -121,7 +121,7 @@ fn dechunk(b: &str) -> String {
             break;
         }
         out.push_str(&tail[..n]);
-        rest = &tail[n..].trim_start_matches("\r\n");
+        rest = tail[n..].trim_start_matches("\r\n");
     }
     out
 }
@@ -394,10 +394,19 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
     let compose_path = dir.path().join("docker-compose.yml");
     std::fs::write(&compose_path, compose("v1", app_port)).unwrap();
     let _ = srv.dm(&["destroy", "web-shop", "--volumes"]);
-    let (mut driver, driver_port) = chromedriver();
+    let (driver, driver_port) = chromedriver();
+    // Stops chromedriver however the test ends.
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _driver = Reap(driver);
     let base = format!("http://127.0.0.1:{}", srv.port);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt.block_on(async {
+    rt.block_on(async {
         use fantoccini::{ClientBuilder, Locator};
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -487,7 +496,4 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
         c.close().await.unwrap();
     });
     let _ = srv.dm(&["destroy", "web-shop", "--volumes"]);
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result
 }

@@ -186,8 +186,14 @@ pub async fn run(opts: Options) -> Result<(), String> {
     // A closed stdout (a supervisor that stopped reading) must not stop us.
     use std::io::Write;
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "deployment-manager dashboard: http://{addr}/?token={token}");
-    let _ = writeln!(out, "API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/profiles");
+    let _ = writeln!(
+        out,
+        "deployment-manager dashboard: http://{addr}/?token={token}"
+    );
+    let _ = writeln!(
+        out,
+        "API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/profiles"
+    );
     let _ = out.flush();
     axum::serve(listener, router(ctx))
         .await
