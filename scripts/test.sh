@@ -12,11 +12,14 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# Docker Engine for the end-to-end tests, and Caddy to validate generated
-# Caddyfiles (Debian packages). dockerd is started when not running.
+# Docker Engine for the end-to-end tests, Caddy to validate generated
+# Caddyfiles, Chromium and its WebDriver for the report and dashboard tests
+# (Debian packages). dockerd is started when not running.
 need=""
 command -v dockerd >/dev/null || need="$need docker.io"
 command -v caddy >/dev/null || need="$need caddy"
+command -v chromium >/dev/null || need="$need chromium"
+command -v chromedriver >/dev/null || need="$need chromium-driver"
 if [ -n "$need" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
