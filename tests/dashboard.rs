@@ -471,6 +471,18 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
         assert_eq!(status, "succeeded", "{progress}");
         assert!(progress.contains("release 1 is live"), "{progress}");
         shot("3-deployed").await;
+        // Status and live logs of the running service.
+        let st = request(srv.port, "GET", "/api/profiles/web-shop/status", &[BEARER], "").json();
+        assert!(st["containers"].as_array().unwrap().iter().any(|c| c["role"] == "app" && c["state"] == "running"), "{st}");
+        assert_eq!(st["proxies"][0]["routes"]["1"], 100, "{st}");
+        let logs = request(srv.port, "GET", "/api/profiles/web-shop/logs?service=web&tail=20", &[BEARER], "").json();
+        assert!(logs.to_string().contains("listening on 8080 as v1"), "{logs}");
+        c.find(Locator::Css("#logs-button")).await.unwrap().click().await.unwrap();
+        let start = Instant::now();
+        while !c.find(Locator::Css("#logs")).await.unwrap().text().await.unwrap().contains("listening on 8080") {
+            assert!(start.elapsed() < Duration::from_secs(20), "live logs did not arrive");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         assert!(request(app_port, "GET", "/", &[], "").body.contains("v1"));
 
         // A new version, deployed from the page, then rolled back with one click.

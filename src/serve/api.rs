@@ -477,6 +477,9 @@ struct LogsQuery {
     service: Option<String>,
     #[serde(default = "tail")]
     tail: usize,
+    /// Stream new lines as server-sent events until the client leaves.
+    #[serde(default)]
+    follow: bool,
 }
 
 fn tail() -> usize {
@@ -489,31 +492,55 @@ async fn logs(
     Query(q): Query<LogsQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let progress = crate::deploy::events::Progress::quiet();
-    let e = DockerEngine::connect(
-        &p.name,
-        &crate::deploy::profile_hosts(&p),
-        &progress,
-        Options::default(),
-    )
-    .await
-    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
-    let mut lines = Vec::new();
-    for host in &e.hosts {
+    let mut containers = Vec::new();
+    for h in crate::deploy::profile_hosts(&p) {
+        let host = crate::deploy::docker_host::client::connect(&h)
+            .await
+            .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
         let list = host
-            .list(&e.profile)
+            .list(&p.name)
             .await
             .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
         for c in list.into_iter().filter(|c| c.role == "app" && c.running()) {
-            if q.service.as_ref().is_some_and(|s| s != &c.service) {
-                continue;
+            if q.service.as_ref().is_none_or(|s| s == &c.service) {
+                containers.push((host.clone(), c.name));
             }
-            let text = host.tail(&c.name, q.tail).await;
-            lines.extend(
-                text.lines()
-                    .map(|l| json!({"container": c.name, "line": l})),
-            );
         }
+    }
+    if q.follow {
+        let streams = containers.into_iter().map(|(host, name)| {
+            let opts = bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                follow: true,
+                tail: q.tail.to_string(),
+                ..Default::default()
+            };
+            host.docker
+                .logs(&name, Some(opts))
+                .filter_map(move |chunk| {
+                    let name = name.clone();
+                    async move {
+                        let text = chunk.ok()?.to_string();
+                        Some(Ok::<_, Infallible>(
+                            SseEvent::default()
+                                .event("line")
+                                .json_data(json!({"container": name, "line": text.trim_end()}))
+                                .unwrap_or_default(),
+                        ))
+                    }
+                })
+                .boxed()
+        });
+        let merged = stream::select_all(streams);
+        return Ok(Sse::new(merged)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let mut lines = Vec::new();
+    for (host, name) in containers {
+        let text = host.tail(&name, q.tail).await;
+        lines.extend(text.lines().map(|l| json!({"container": name, "line": l})));
     }
     Ok(Json(lines).into_response())
 }

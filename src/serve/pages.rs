@@ -144,7 +144,7 @@ async fn profile_page(State(ctx): State<Shared>, Path(name): Path<String>) -> Re
 <p>Job: <strong id="job-status">idle</strong></p><pre id="progress"></pre>
 <h3>Releases</h3><table id="releases"><thead><tr><th>release</th><th>status</th><th>strategy</th><th>runs</th><th>started</th><th></th></tr></thead><tbody></tbody></table>
 <h3>Status</h3><pre id="status"></pre>
-<h3>Logs</h3><button id="logs-button">Show logs</button><pre id="logs"></pre>
+<h3>Logs</h3><label>Service <select id="log-service">{services}</select></label> <button id="logs-button">Follow logs</button><pre id="logs"></pre>
 <script>
 const profile = {name:?};
 async function refresh() {{
@@ -174,13 +174,26 @@ document.getElementById('deploy').addEventListener('submit', async ev => {{
   try {{ watch((await api('POST', `/api/profiles/${{profile}}/deploys`, {{strategy: document.getElementById('strategy').value}})).job, refresh); }}
   catch (e) {{ document.getElementById('job-status').textContent = 'refused: ' + e.message; }}
 }});
-document.getElementById('logs-button').addEventListener('click', async () => {{
-  const lines = await api('GET', `/api/profiles/${{profile}}/logs?tail=50`);
-  document.getElementById('logs').textContent = lines.map(l => `${{l.container}} | ${{l.line}}`).join('\n');
+let logStream;
+document.getElementById('logs-button').addEventListener('click', () => {{
+  if (logStream) logStream.close();
+  const out = document.getElementById('logs');
+  out.textContent = '';
+  const svc = encodeURIComponent(document.getElementById('log-service').value);
+  logStream = new EventSource(`/api/profiles/${{profile}}/logs?follow=true&tail=50&service=${{svc}}`);
+  logStream.addEventListener('line', e => {{
+    const d = JSON.parse(e.data);
+    out.textContent = (out.textContent + `${{d.container}} | ${{d.line}}\n`).split('\n').slice(-500).join('\n');
+  }});
 }});
 refresh();
 </script>"#,
-        name = p.name
+        name = p.name,
+        services = app
+            .services
+            .keys()
+            .map(|k| format!("<option>{}</option>", esc(k)))
+            .collect::<String>()
     );
     page(&p.name, &ctx.token, &b)
 }
