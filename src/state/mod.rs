@@ -122,7 +122,7 @@ impl Store {
                 .map_err(|e| StateError::Dir(dir.display().to_string(), e))?;
         }
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(std::time::Duration::from_secs(15))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store { conn };
@@ -130,18 +130,29 @@ impl Store {
         Ok(store)
     }
 
+    /// A write transaction that takes the write lock up front: a deferred
+    /// one that reads first and writes later fails at once with "database
+    /// is locked" when another process wrote in between (WAL snapshots
+    /// cannot be upgraded), whereas this one waits on the busy timeout.
+    fn write_tx(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+    }
+
     /// Schema migrations keyed on `PRAGMA user_version`.
     fn migrate(&mut self) -> Result<(), StateError> {
-        let current: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = self.conn.transaction()?;
+        loop {
+            // Read the version under the write lock: two processes opening
+            // an old database at once must not both run a migration.
+            let tx = self.write_tx()?;
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let Some(sql) = MIGRATIONS.get(current as usize) else {
+                return Ok(());
+            };
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.pragma_update(None, "user_version", current + 1)?;
             tx.commit()?;
         }
-        Ok(())
     }
 
     pub fn create(
@@ -167,7 +178,7 @@ impl Store {
         };
         let snap = serde_json::to_string(&profile)?;
         let t = now();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         tx.execute("INSERT INTO profiles (id, name, version, snapshot, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?4, ?4)", params![profile.id, name, snap, t])?;
         tx.execute("INSERT INTO profile_versions (profile_id, version, snapshot, change, created_at) VALUES (?1, 1, ?2, 'created', ?3)", params![profile.id, snap, t])?;
         tx.commit()?;
@@ -205,7 +216,7 @@ impl Store {
 
     /// Saves a changed profile as a new version, atomically.
     pub fn update(&mut self, mut profile: Profile, change: &str) -> Result<Profile, StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let current: u32 = tx
             .query_row(
                 "SELECT version FROM profiles WHERE id = ?1",

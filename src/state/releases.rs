@@ -93,7 +93,7 @@ pub struct NewRelease<'a> {
 impl Store {
     /// Opens a release in progress and returns its number.
     pub fn begin_release(&mut self, n: NewRelease) -> Result<u32, StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let next: u32 = tx.query_row(
             "SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE profile = ?1",
             params![n.profile],
@@ -233,5 +233,49 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes (here: connections on threads) recording releases of
+    /// one profile at once: every write waits its turn, numbers stay unique.
+    #[test]
+    fn concurrent_writers_wait_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut s = Store::open(&path).unwrap();
+                    (0..25)
+                        .map(|_| {
+                            let n = s
+                                .begin_release(NewRelease {
+                                    profile: "p",
+                                    strategy: "rolling",
+                                    runs: None,
+                                    hosts: &[],
+                                    fingerprint: "f",
+                                    images: &serde_json::json!({}),
+                                    spec: "{}",
+                                })
+                                .unwrap();
+                            s.finish_release("p", n, "succeeded", None).unwrap();
+                            n
+                        })
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u32> = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        all.sort();
+        assert_eq!(all, (1..=100).collect::<Vec<u32>>());
     }
 }
