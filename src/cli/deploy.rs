@@ -175,6 +175,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
 }
 
+/// The proxy's runtime: `DM_PROXY_THREADS` workers (default: one per CPU).
+fn proxy_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    let threads = std::env::var("DM_PROXY_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(2)
+        .max(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
+}
+
 fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
     parse_duration(text).map_err(|e| Failure::input(format!("--{flag}: {e}")))
 }
@@ -670,7 +685,7 @@ pub fn proxy_cmd(c: ProxyCmd) -> Res {
             listen,
             admin,
             state,
-        } => rt
+        } => proxy_runtime()?
             .block_on(proxy::admin::run(&service, &listen, &admin, state))
             .map_err(|e| Failure::failed(format!("proxy: {e}"))),
         ProxyCmd::Ctl {
