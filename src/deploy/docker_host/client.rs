@@ -111,6 +111,7 @@ pub struct Liveness {
     pub oom_killed: bool,
 }
 
+#[derive(Default)]
 pub struct ContainerPlan<'a> {
     pub name: &'a str,
     pub image: &'a str,

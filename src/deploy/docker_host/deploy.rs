@@ -149,19 +149,8 @@ async fn locked_deploy(
         e.progress.step("reconcile", note);
     }
     let live = store.live_release(&e.profile).map_err(|x| x.to_string())?;
-    if let Some(l) = &live
-        && l.fingerprint == fingerprint
-        && reconcile::is_serving(e, l).await?
-    {
-        return Ok(Report {
-            release: Some(l.number),
-            status: "unchanged".into(),
-            message: format!(
-                "release {} already runs this exact spec; nothing to do",
-                l.number
-            ),
-            plan: vec![],
-        });
+    if let Some(r) = unchanged(e, live.as_ref(), fingerprint, "nothing to do").await? {
+        return Ok(r);
     }
     let hosts: Vec<String> = e.hosts.iter().map(|h| h.name.clone()).collect();
     let spec_json = serde_json::to_string(&req.spec).map_err(|x| x.to_string())?;
@@ -241,6 +230,26 @@ async fn locked_deploy(
             })
         }
     }
+}
+
+/// The report for a deploy that would change nothing: the live release
+/// already runs this exact spec and serves alone.
+async fn unchanged(
+    e: &Engine<'_>,
+    live: Option<&Release>,
+    fingerprint: &str,
+    what: &str,
+) -> Result<Option<Report>, String> {
+    let Some(l) = live else { return Ok(None) };
+    if l.fingerprint != fingerprint || !reconcile::is_serving(e, l).await? {
+        return Ok(None);
+    }
+    Ok(Some(Report {
+        release: Some(l.number),
+        status: "unchanged".into(),
+        message: format!("release {} already runs this exact spec; {what}", l.number),
+        plan: vec![],
+    }))
 }
 
 /// Runs the strategy for every service, then the bake period.
@@ -453,24 +462,14 @@ async fn ensure_accessory(e: &Engine<'_>, host: &Host, a: &AccessorySpec) -> Res
         name: &name,
         image: &a.image,
         labels,
-        command: vec![],
-        entrypoint: None,
         env,
         network: &e.network(),
         aliases: vec![a.name.clone()],
         binds,
-        ports: vec![],
-        memory: None,
-        nano_cpus: None,
-        health_cmd: vec![],
-        health_interval_s: 0,
-        health_timeout_s: 0,
-        health_retries: 0,
-        health_start_s: 0,
-        user: None,
-        read_only: false,
         stop_grace: 60,
+        ..Default::default()
     };
+
     host.create(&plan).await.map_err(|x| {
         format!(
             "{x}\n(dependency {} needs image {} on {}; pull or load it there)",
@@ -508,19 +507,15 @@ async fn plan(
         .map_err(|x| x.to_string())?
         .first()
         .map_or(1, |r| r.number + 1);
-    if let Some(l) = &live
-        && l.fingerprint == fingerprint
-        && reconcile::is_serving(e, l).await?
+    if let Some(r) = unchanged(
+        e,
+        live.as_ref(),
+        fingerprint,
+        "a deploy would change nothing",
+    )
+    .await?
     {
-        return Ok(Report {
-            release: Some(l.number),
-            status: "unchanged".into(),
-            message: format!(
-                "release {} already runs this exact spec; a deploy would change nothing",
-                l.number
-            ),
-            plan: vec![],
-        });
+        return Ok(r);
     }
     let mut lines = Vec::new();
     let line = |host: &Host, action: &str, kind: &str, name: &str, detail: String| PlanLine {

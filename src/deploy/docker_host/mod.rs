@@ -234,22 +234,13 @@ impl<'a> Engine<'a> {
             image: &self.proxy_image,
             labels,
             command,
-            entrypoint: None,
-            env: vec![],
             network: &self.network(),
-            aliases: vec![],
             binds: vec![format!("{volume}:/state")],
             ports: vec![(public, PROXY_PORT)],
             memory: Some(256 << 20),
-            nano_cpus: None,
-            health_cmd: vec![],
-            health_interval_s: 0,
-            health_timeout_s: 0,
-            health_retries: 0,
-            health_start_s: 0,
-            user: None,
             read_only: true,
             stop_grace: 10,
+            ..Default::default()
         };
         host.create(&plan).await?;
         host.start(&name).await?;
