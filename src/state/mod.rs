@@ -123,7 +123,28 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(15))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching to WAL needs a moment alone with the file and does not
+        // wait on the busy timeout, so a second process opening a new
+        // database at the same time retries instead of failing.
+        let mut tries = 0;
+        loop {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                break;
+            }
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 300 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store { conn };
         store.migrate()?;
