@@ -156,6 +156,9 @@ impl Proxy {
 
     /// Puts a table in place; returns targets that left it (now draining).
     fn install(&self, table: RouteTable) -> Vec<Arc<Target>> {
+        // Lock order everywhere: table, then targets (as `pick` does), so
+        // a switch under load cannot deadlock with a request.
+        let mut current = self.table.write().unwrap();
         let mut targets = self.targets.write().unwrap();
         let wanted: HashSet<(String, String)> = table
             .targets()
@@ -185,12 +188,15 @@ impl Proxy {
                 })
             });
         }
-        let mut metrics = self.metrics.write().unwrap();
-        for r in &table.releases {
-            metrics.entry(r.release.clone()).or_default();
+        {
+            let mut metrics = self.metrics.write().unwrap();
+            for r in &table.releases {
+                metrics.entry(r.release.clone()).or_default();
+            }
         }
-        *self.table.write().unwrap() = table;
+        *current = table;
         drop(targets);
+        drop(current);
         self.changed.notify_waiters();
         removed
     }
