@@ -8,6 +8,8 @@ use crate::deploy::events::Progress;
 use crate::deploy::proxy;
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options, parse_duration};
+use crate::deploy::swarm::{self, Swarm};
+use crate::deploy::{Platform, platform};
 use crate::describe;
 use crate::state::Profile;
 use clap::{Args, Subcommand};
@@ -302,6 +304,11 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     let progress = Progress::new(ctx.json);
     let rt = runtime()?;
     let out = rt.block_on(async {
+        if platform(&profile) == Platform::Swarm {
+            let mut sw = Swarm::connect(&profile.name, &hosts, &progress, opts).await?;
+            sw.dh.secrets = secrets;
+            return swarm::deploy::deploy(&mut sw, &mut store, req).await;
+        }
         let mut e = Engine::connect(&profile.name, &hosts, &progress, opts).await?;
         e.secrets = secrets;
         dh_deploy::deploy(&mut e, &mut store, req).await
@@ -329,6 +336,20 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
     let progress = Progress::new(ctx.json);
     let rt = runtime()?;
     let out = rt.block_on(async {
+        if platform(&profile) == Platform::Swarm {
+            let mut sw =
+                Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
+            sw.dh.secrets = secrets;
+            return swarm::rollback::rollback(
+                &mut sw,
+                &mut store,
+                a.to,
+                &command_line(),
+                wait,
+                a.break_lock,
+            )
+            .await;
+        }
         let mut e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
         e.secrets = secrets;
         rollback::rollback(
@@ -358,6 +379,11 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     let progress = Progress::new(ctx.json);
     let rt = runtime()?;
     let out = rt.block_on(async {
+        if platform(&profile) == Platform::Swarm {
+            let mut sw =
+                Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
+            return swarm::rollback::promote(&mut sw, &mut store, &command_line()).await;
+        }
         let mut e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
         rollback::promote(&mut e, &mut store, &command_line(), Duration::ZERO, false).await
     });
@@ -426,6 +452,29 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
     Ok(())
 }
 
+/// True when the profile deploys to a swarm.
+fn on_swarm(ctx: &Ctx, a: &HostArgs) -> Result<bool, Failure> {
+    Ok(platform(&ctx.store()?.get(&a.profile)?) == Platform::Swarm)
+}
+
+pub(crate) fn with_swarm<T>(
+    ctx: &Ctx,
+    a: &HostArgs,
+    work: impl AsyncFnOnce(&Swarm<'_>) -> Result<T, String>,
+) -> Result<T, Failure> {
+    let store = ctx.store()?;
+    let profile = store.get(&a.profile)?;
+    let hosts = hosts_of(&profile, a);
+    let progress = Progress::new(ctx.json);
+    let rt = runtime()?;
+    let out = rt.block_on(async {
+        let sw = Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
+        work(&sw).await
+    });
+    progress.finish();
+    out.map_err(Failure::failed)
+}
+
 fn with_engine<T>(
     ctx: &Ctx,
     a: &HostArgs,
@@ -445,6 +494,9 @@ fn with_engine<T>(
 }
 
 pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
+    if on_swarm(ctx, &a)? {
+        return super::swarm::status_cmd(ctx, a);
+    }
     let st = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::status(e).await
     })?;
@@ -510,6 +562,9 @@ pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 }
 
 pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
+    if on_swarm(ctx, &a.target)? {
+        return super::swarm::logs_cmd(ctx, a);
+    }
     let json_mode = ctx.json;
     with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {
         let mut streams = Vec::new();
@@ -546,6 +601,9 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
 }
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
+    if on_swarm(ctx, &a)? {
+        return super::swarm::stop_cmd(ctx, a);
+    }
     let n = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::stop(e).await
     })?;
@@ -561,6 +619,9 @@ pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 }
 
 pub(crate) fn destroy_cmd(ctx: &Ctx, a: DestroyArgs) -> Res {
+    if on_swarm(ctx, &a.target)? {
+        return super::swarm::destroy_cmd(ctx, a);
+    }
     let volumes = a.volumes;
     let (c, v) = with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {
         status::destroy(e, volumes).await

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod output;
+pub mod swarm;
 
 use crate::analyse::cost::{self, Strategy};
 use crate::analyse::fitness::{self, Engine, Status, parse_tier, swaps};

@@ -1,12 +1,13 @@
 //! Deploy: run an app on real platforms with zero downtime. The release
 //! spec and strategies are shared; each platform has its own engine
-//! (`docker_host`), and every public service sits behind our proxy.
+//! (`docker_host`, `swarm`), and every public service sits behind our proxy.
 
 pub mod docker_host;
 pub mod events;
 pub mod proxy;
 pub mod spec;
 pub mod strategy;
+pub mod swarm;
 
 /// The Docker hosts a profile deploys to (its `hosts` setting), else local.
 pub fn profile_hosts(p: &crate::state::Profile) -> Vec<String> {
@@ -17,5 +18,23 @@ pub fn profile_hosts(p: &crate::state::Profile) -> Vec<String> {
             .collect(),
         Some(serde_json::Value::String(s)) => s.split(',').map(|h| h.trim().to_string()).collect(),
         _ => vec!["local".into()],
+    }
+}
+
+/// Which engine deploys a profile: its `platform` setting, else its
+/// chosen `target`; plain Docker hosts otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    DockerHost,
+    Swarm,
+    Kubernetes,
+}
+
+pub fn platform(p: &crate::state::Profile) -> Platform {
+    let setting = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
+    match setting("platform").or_else(|| setting("target")) {
+        Some("swarm") => Platform::Swarm,
+        Some("kubernetes" | "k8s") => Platform::Kubernetes,
+        _ => Platform::DockerHost,
     }
 }

@@ -60,7 +60,8 @@ pub async fn run(e: &Engine<'_>, s: &ServiceSpec, new: u32) -> Result<Outcome, F
                 )));
             }
         };
-        match analyse(e, s, new, pause).await? {
+        let alive = async || replicas_alive(e, s, new).await;
+        match analyse(e, s, new, pause, alive).await? {
             Verdict::Passed => {}
             Verdict::Failed(why) => {
                 return Err(Failure::from(format!(
@@ -109,12 +110,35 @@ async fn canary_metrics(
     Ok(sum)
 }
 
-/// One step's analysis run: measurements every interval for the pause.
-async fn analyse(
+/// Fails when a replica of the canary stopped or restarted.
+async fn replicas_alive(e: &Engine<'_>, s: &ServiceSpec, release: u32) -> Result<(), Failure> {
+    for host in &e.hosts {
+        for r in 0..s.replicas {
+            let name = super::app_container(&e.profile, &s.name, release, r);
+            if let Ok(l) = host.liveness(&name).await
+                && (!l.running || l.restarts > 0)
+            {
+                let f = Failure {
+                    why: format!("{name} stopped or restarted during the canary"),
+                    container: Some(name),
+                    logs: String::new(),
+                };
+                return Err(e.with_logs(host, f).await);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One step's analysis run: measurements every interval for the pause,
+/// over the proxy's metrics of the canary; `alive` checks the canary's
+/// replicas on the platform between measurements.
+pub async fn analyse(
     e: &Engine<'_>,
     s: &ServiceSpec,
     release: u32,
     pause: Duration,
+    alive: impl AsyncFn() -> Result<(), Failure>,
 ) -> Result<Verdict, Failure> {
     let a = &e.options.analysis;
     let interval = a.interval.min(pause).max(Duration::from_millis(100));
@@ -127,21 +151,7 @@ async fn analyse(
     let mut ms: Vec<Measurement> = Vec::new();
     for k in 0..count {
         tokio::time::sleep(interval).await;
-        for host in &e.hosts {
-            for r in 0..s.replicas {
-                let name = super::app_container(&e.profile, &s.name, release, r);
-                if let Ok(l) = host.liveness(&name).await
-                    && (!l.running || l.restarts > 0)
-                {
-                    let f = Failure {
-                        why: format!("{name} stopped or restarted during the canary"),
-                        container: Some(name),
-                        logs: String::new(),
-                    };
-                    return Err(e.with_logs(host, f).await);
-                }
-            }
-        }
+        alive().await?;
         let m = match canary_metrics(e, s, release).await {
             Ok(now) => {
                 let m = a.measure(&now.since(&before));

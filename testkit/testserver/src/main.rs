@@ -5,6 +5,7 @@
 //! - `/health`: 200, or 503 when `FAIL_HEALTH=1`;
 //! - `/slow?ms=N`: after N milliseconds;
 //! - `/whoami`: the container's hostname;
+//! - `/file-of/NAME_FILE`: the file that variable names (secrets as files);
 //! - `/ws`: a WebSocket that echoes each message as `VERSION:message`;
 //! - anything else: `VERSION` (500 for `ERROR_PERCENT` % of requests).
 //!
@@ -55,6 +56,12 @@ fn respond(mut s: TcpStream, version: &str) {
         if healthy { ("200 OK", "ok".to_string()) } else { ("503 Service Unavailable", "unhealthy".to_string()) }
     } else if path == "/whoami" {
         ("200 OK", std::env::var("HOSTNAME").unwrap_or_default())
+    } else if let Some(var) = path.strip_prefix("/file-of/") {
+        // The file a `<NAME>_FILE` variable points at (secrets as files).
+        match std::env::var(var).ok().and_then(|p| std::fs::read_to_string(p).ok()) {
+            Some(text) => ("200 OK", text),
+            None => ("404 Not Found", format!("no file in {var}")),
+        }
     } else if let Some(ms) = path.strip_prefix("/slow?ms=") {
         std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
         ("200 OK", format!("{version}\n"))

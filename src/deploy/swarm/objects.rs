@@ -1,0 +1,298 @@
+//! Swarm objects built from the release spec: service specs (as the Engine
+//! API's JSON, checked by bollard's model types), secrets and the overlay
+//! network. Secret values go into swarm secrets only; services name them.
+
+use super::Swarm;
+use crate::deploy::docker_host::client::{LABEL_PROFILE, LABEL_RELEASE, LABEL_ROLE, LABEL_SERVICE};
+use crate::deploy::spec::{AccessorySpec, ServiceSpec};
+use base64::Engine as _;
+use bollard::models::{NetworkCreateRequest, SecretSpec, ServiceSpec as SwarmSpec};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const SECOND: i64 = 1_000_000_000;
+
+/// A secret as a service mounts it: `/run/secrets/<file>`.
+#[derive(Clone, Debug)]
+pub struct SecretRef {
+    pub id: String,
+    pub name: String,
+    pub file: String,
+}
+
+/// The secrets a service mounts and the uid:gid their files belong to.
+#[derive(Clone, Debug, Default)]
+pub struct SecretFiles {
+    pub refs: Vec<SecretRef>,
+    pub owner: (String, String),
+}
+
+/// How a service replaces its tasks, from our strategy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Order {
+    /// New task healthy before the old one stops (rolling).
+    StartFirst,
+    /// Old tasks stop first, all at once (recreate, stateful dependencies).
+    StopFirst,
+}
+
+/// Seconds swarm watches a new task before it counts the update as good:
+/// the health check's start period plus its retries, and a margin.
+pub fn monitor_s(s: &ServiceSpec) -> u64 {
+    s.health.start_period_s + s.health.interval_s * s.health.retries as u64 + 2
+}
+
+fn labels(profile: &str, role: &str, service: &str, release: Option<u32>) -> Value {
+    let mut l = json!({LABEL_PROFILE: profile, LABEL_ROLE: role, LABEL_SERVICE: service});
+    if let Some(r) = release {
+        l[LABEL_RELEASE] = json!(r.to_string());
+    }
+    l
+}
+
+fn mounts(profile: &str, volumes: &[String]) -> Vec<Value> {
+    volumes
+        .iter()
+        .filter_map(|v| v.split_once(':'))
+        .map(|(src, dst)| {
+            if src.starts_with('/') {
+                json!({"Type": "bind", "Source": src, "Target": dst})
+            } else {
+                json!({"Type": "volume", "Source": src, "Target": dst,
+                    "VolumeOptions": {"Labels": {LABEL_PROFILE: profile}}})
+            }
+        })
+        .collect()
+}
+
+fn secret_refs(secrets: &[SecretRef], owner: (String, String)) -> Vec<Value> {
+    secrets
+        .iter()
+        .map(|r| {
+            json!({"SecretID": r.id, "SecretName": r.name,
+                "File": {"Name": r.file, "UID": owner.0, "GID": owner.1, "Mode": 0o400}})
+        })
+        .collect()
+}
+
+/// The service spec of one app service at one release. `name` is the
+/// swarm service (the stable one for rolling, `…-r<N>` for blue-green and
+/// canary). Endpoint mode is DNS round robin: our proxy resolves
+/// `tasks.<name>`, so neither the routing mesh nor IPVS is needed, and a
+/// task leaves DNS before swarm stops it.
+pub fn app_service(
+    sw: &Swarm<'_>,
+    s: &ServiceSpec,
+    name: &str,
+    release: u32,
+    replicas: u32,
+    secrets: &SecretFiles,
+    order: Order,
+) -> Result<SwarmSpec, String> {
+    let profile = &sw.dh.profile;
+    let mut env: Vec<String> = s.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for r in &secrets.refs {
+        env.push(format!("{}_FILE=/run/secrets/{}", r.file, r.file));
+    }
+    let mut container = json!({
+        "Image": s.image,
+        "Labels": labels(profile, "app", &s.name, Some(release)),
+        "Env": env,
+        "StopGracePeriod": s.stop_grace as i64 * SECOND,
+        "Mounts": mounts(profile, &s.volumes),
+        "Secrets": secret_refs(&secrets.refs, secrets.owner.clone()),
+    });
+    if !s.command.is_empty() {
+        container["Args"] = json!(s.command);
+    }
+    if !s.health.command.is_empty() {
+        let mut test = vec!["CMD".to_string()];
+        test.extend(s.health.command.iter().cloned());
+        container["HealthCheck"] = json!({
+            "Test": test,
+            "Interval": s.health.interval_s as i64 * SECOND,
+            "Timeout": s.health.timeout_s as i64 * SECOND,
+            "Retries": s.health.retries,
+            "StartPeriod": s.health.start_period_s as i64 * SECOND,
+        });
+    }
+    let mut limits = json!({});
+    if let Some(m) = s.memory_limit {
+        limits["MemoryBytes"] = json!(m);
+    }
+    if let Some(c) = s.nano_cpus {
+        limits["NanoCPUs"] = json!(c);
+    }
+    let monitor = monitor_s(s) as i64 * SECOND;
+    let (order_text, parallelism) = match order {
+        Order::StartFirst => ("start-first", 1),
+        Order::StopFirst => ("stop-first", 0),
+    };
+    let v = json!({
+        "Name": name,
+        "Labels": labels(profile, "app", &s.name, Some(release)),
+        "TaskTemplate": {
+            "ContainerSpec": container,
+            "Resources": {"Limits": limits},
+            "RestartPolicy": {"Condition": "any", "Delay": 2 * SECOND, "Window": 120 * SECOND},
+            "Networks": [{"Target": sw.network(), "Aliases": [s.name]}],
+        },
+        "Mode": {"Replicated": {"Replicas": replicas}},
+        "UpdateConfig": {
+            "Parallelism": parallelism,
+            "Delay": 0,
+            "FailureAction": "rollback",
+            "Monitor": monitor,
+            "MaxFailureRatio": 0.0,
+            "Order": order_text,
+        },
+        "RollbackConfig": {
+            "Parallelism": parallelism,
+            "Delay": 0,
+            "FailureAction": "pause",
+            "Monitor": monitor,
+            "MaxFailureRatio": 0.0,
+            "Order": order_text,
+        },
+        "EndpointSpec": {"Mode": "dnsrr"},
+    });
+    serde_json::from_value(v).map_err(|e| format!("service spec of {name}: {e}"))
+}
+
+/// A dependency (database, cache…) as a one-replica service that stops
+/// before it starts again: two copies must never share its volume.
+pub fn accessory_service(
+    sw: &Swarm<'_>,
+    a: &AccessorySpec,
+    secrets: &[SecretRef],
+) -> Result<SwarmSpec, String> {
+    let profile = &sw.dh.profile;
+    let name = sw.accessory_name(&a.name);
+    let mut env: Vec<String> = a.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for r in secrets {
+        env.push(format!("{}_FILE=/run/secrets/{}", r.file, r.file));
+    }
+    let volumes: Vec<String> = a
+        .volume
+        .iter()
+        .map(|(v, p)| format!("dm-{profile}-{v}:{p}"))
+        .collect();
+    let mut l = labels(profile, "accessory", &a.name, None);
+    l["dm.kind"] = json!(a.kind);
+    let v = json!({
+        "Name": name,
+        "Labels": l,
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": a.image,
+                "Labels": l,
+                "Env": env,
+                "StopGracePeriod": 60 * SECOND,
+                "Mounts": mounts(profile, &volumes),
+                "Secrets": secret_refs(secrets, ("0".into(), "0".into())),
+            },
+            "RestartPolicy": {"Condition": "any", "Delay": 2 * SECOND},
+            "Networks": [{"Target": sw.network(), "Aliases": [a.name]}],
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+        "UpdateConfig": {"Parallelism": 1, "Order": "stop-first", "FailureAction": "pause"},
+        "EndpointSpec": {"Mode": "dnsrr"},
+    });
+    serde_json::from_value(v).map_err(|e| format!("service spec of {name}: {e}"))
+}
+
+/// The swarm secret holding `env_name` for a release. Secrets are
+/// immutable in swarm, so each release that needs one gets its own; an
+/// existing one is reused (a rollback or a retry needs no value).
+pub async fn ensure_secret(
+    sw: &Swarm<'_>,
+    env_name: &str,
+    release: u32,
+) -> Result<SecretRef, String> {
+    let name = format!(
+        "dm-{}-{}-r{release}",
+        sw.dh.profile,
+        env_name.to_lowercase().replace('_', "-")
+    );
+    let filters = HashMap::from([("name".to_string(), vec![name.clone()])]);
+    let list = sw
+        .host()
+        .docker
+        .list_secrets(Some(bollard::query_parameters::ListSecretsOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map_err(|e| format!("list secrets: {e}"))?;
+    if let Some(s) = list
+        .into_iter()
+        .find(|s| s.spec.as_ref().and_then(|p| p.name.as_deref()) == Some(name.as_str()))
+    {
+        return Ok(SecretRef {
+            id: s.id.unwrap_or_default(),
+            name,
+            file: env_name.into(),
+        });
+    }
+    let value = sw.dh.secrets.get(env_name).ok_or_else(|| {
+        format!("secret {env_name} is needed for release {release}; provide it in the environment or with --env-file")
+    })?;
+    let spec = SecretSpec {
+        name: Some(name.clone()),
+        labels: Some(HashMap::from([
+            (LABEL_PROFILE.to_string(), sw.dh.profile.clone()),
+            ("dm.secret".to_string(), env_name.to_string()),
+        ])),
+        data: Some(base64::engine::general_purpose::STANDARD.encode(value.as_bytes())),
+        ..Default::default()
+    };
+    let id = sw
+        .host()
+        .docker
+        .create_secret(spec)
+        .await
+        .map_err(|e| format!("create secret {name}: {e}"))?
+        .id;
+    Ok(SecretRef {
+        id,
+        name,
+        file: env_name.into(),
+    })
+}
+
+/// The profile's overlay network; attachable so the proxy container on the
+/// manager can join it. A bridge of the same name (from deploys to a plain
+/// Docker host) is refused with the way out.
+pub async fn ensure_network(sw: &Swarm<'_>) -> Result<bool, String> {
+    let name = sw.network();
+    let docker = &sw.host().docker;
+    if let Ok(n) = docker
+        .inspect_network(
+            &name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    {
+        if n.driver.as_deref() != Some("overlay") {
+            return Err(format!(
+                "network {name} exists as a {} network from a deploy to a plain Docker host; run `deployment-manager destroy {}` on that platform first",
+                n.driver.unwrap_or_default(),
+                sw.dh.profile
+            ));
+        }
+        return Ok(false);
+    }
+    docker
+        .create_network(NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            labels: Some(HashMap::from([(
+                LABEL_PROFILE.to_string(),
+                sw.dh.profile.clone(),
+            )])),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("create network {name}: {e}"))?;
+    Ok(true)
+}
