@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::load::{Load, Sample, all_from, get, version};
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -116,102 +118,6 @@ fn text(o: &Output) -> String {
 fn ok(o: Output) -> Output {
     assert!(o.status.success(), "{}", text(&o));
     o
-}
-
-/// One GET; returns the status and the trimmed body.
-fn get(port: u16, path: &str, cookie: Option<&str>) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let cookie = cookie
-        .map(|c| format!("cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{cookie}connection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no status line in {out:?}"))?;
-    let body = out
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    Ok((status, body))
-}
-
-fn version(port: u16) -> String {
-    match get(port, "/", None) {
-        Ok((200, b)) => b,
-        other => panic!("GET / failed: {other:?}"),
-    }
-}
-
-type Sample = (Instant, Result<String, String>);
-
-/// Clients on loopback sending GETs back to back until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<Sample>>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(port: u16, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let threads = (0..clients)
-            .map(|_| {
-                let (stop, log) = (stop.clone(), log.clone());
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let r = match get(port, "/", None) {
-                            Ok((200, body)) => Ok(body),
-                            Ok((s, body)) => Err(format!("{s} {body}")),
-                            Err(e) => Err(e),
-                        };
-                        log.lock().unwrap().push((Instant::now(), r));
-                        std::thread::sleep(Duration::from_millis(4));
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(300));
-        Load { stop, log, threads }
-    }
-
-    fn finish(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            t.join().unwrap();
-        }
-        let log = self.log.lock().unwrap().clone();
-        assert!(log.len() > 200, "the load sent only {} requests", log.len());
-        let failed: Vec<&Sample> = log.iter().filter(|(_, r)| r.is_err()).collect();
-        assert!(
-            failed.is_empty(),
-            "{} of {} requests failed, first: {:?}",
-            failed.len(),
-            log.len(),
-            failed.first().map(|f| &f.1)
-        );
-        log
-    }
-}
-
-/// After `since`, every response came from `version`.
-fn all_from(log: &[Sample], since: Instant, version: &str) {
-    let after: Vec<&Sample> = log.iter().filter(|(t, _)| *t > since).collect();
-    assert!(!after.is_empty(), "no requests after the deploy returned");
-    for (_, r) in after {
-        assert_eq!(r.as_deref(), Ok(version));
-    }
 }
 
 /// A WebSocket opened before a deploy, pinged every 100 ms.
@@ -448,13 +354,7 @@ fn canary_analysis_rolls_back_a_failing_release_and_passes_a_good_one() {
     std::thread::sleep(Duration::from_millis(300));
     // The canary's own errors are the price of a canary; after the
     // rollback everything is v1 again.
-    load.stop.store(true, Ordering::Relaxed);
-    let log: Vec<Sample> = {
-        for t in load.threads {
-            t.join().unwrap();
-        }
-        load.log.lock().unwrap().clone()
-    };
+    let log: Vec<Sample> = load.samples();
     all_from(&log, back, "v1");
     assert!(
         log.iter()
@@ -634,11 +534,7 @@ fn a_release_that_goes_bad_during_the_bake_is_rolled_back() {
     let out = env.deploy("v2", &[("ERROR_PERCENT", "50")], &["--bake", "5s"]);
     let back = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    load.stop.store(true, Ordering::Relaxed);
-    for t in load.threads {
-        t.join().unwrap();
-    }
-    let log = load.log.lock().unwrap().clone();
+    let log = load.samples();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("during the bake period"),

@@ -1,5 +1,7 @@
 //! Shared by the integration tests that call external validators.
 
+pub mod load;
+
 use std::path::PathBuf;
 
 /// The `bin` folder of the validators' virtual environment, which

@@ -1,0 +1,441 @@
+//! Deploys for real to a single-node Docker Swarm (`docker swarm init` on
+//! the local engine) under load from loopback clients: a rolling update
+//! with swarm's start-first `update_config`, swarm's automatic rollback of
+//! an unhealthy release, blue-green and canary through our proxy, a
+//! rollback, secrets delivered as files and absent from every spec, and
+//! recovery after the tool is killed mid-deploy. Images are built FROM
+//! scratch from the project's test server.
+
+mod common;
+
+use common::load::{Load, Sample, all_from, get, version};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "dm-e2e/server:1";
+const SECRET: &str = "swarm-secret-7f3a9c";
+
+/// One swarm test at a time: the 2-core machine starts each replica with
+/// a second of start-up, and parallel updates would only measure the CPU.
+fn turn() -> MutexGuard<'static, ()> {
+    static SWARM: OnceLock<()> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    SWARM.get_or_init(|| {
+        common::build_test_image(IMAGE);
+        let state = Command::new("docker")
+            .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+            .output()
+            .expect("docker CLI");
+        if String::from_utf8_lossy(&state.stdout).trim() != "active" {
+            common::sh(Command::new("docker").args([
+                "swarm",
+                "init",
+                "--advertise-addr",
+                "127.0.0.1",
+            ]));
+        }
+    });
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes whatever an earlier, interrupted run of a test left.
+fn purge(profile: &str) {
+    let label = format!("label=dm.profile={profile}");
+    let ids = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("docker").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let services = ids(&["service", "ls", "-q", "--filter", &label]);
+    if !services.is_empty() {
+        let _ = Command::new("docker")
+            .args(["service", "rm"])
+            .args(&services)
+            .output();
+    }
+    let containers = ids(&["ps", "-aq", "--filter", &label]);
+    if !containers.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&containers)
+            .output();
+    }
+    let secrets = ids(&["secret", "ls", "-q", "--filter", &label]);
+    if !secrets.is_empty() {
+        let _ = Command::new("docker")
+            .args(["secret", "rm"])
+            .args(&secrets)
+            .output();
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    profile: String,
+    port: u16,
+}
+
+impl Env {
+    fn new(profile: &str, port: u16) -> Env {
+        purge(profile);
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            profile: profile.into(),
+            port,
+        };
+        let app = env.app("v1", &[]);
+        ok(env.dm(&["profile", "create", profile, app.to_str().unwrap()]));
+        ok(env.dm(&["profile", "set", profile, "target", "swarm"]));
+        env
+    }
+
+    /// One public service of 2 replicas with a second of start-up, gated
+    /// by the image's own probe (no shell or curl in a scratch image).
+    fn app(&self, version: &str, env: &[(&str, &str)]) -> PathBuf {
+        let extra: String = env
+            .iter()
+            .map(|(k, v)| format!("      {k}: \"{v}\"\n"))
+            .collect();
+        let yaml = format!(
+            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n      STARTUP_DELAY_MS: \"1000\"\n{extra}    secrets: [API_TOKEN]\n    replicas: 2\n    health:\n      command: [\"/server\", \"healthcheck\"]\n      interval: 1s\n      retries: 2\n      start_period: 4s\n",
+            p = self.profile,
+            port = self.port
+        );
+        let path = self.dir.path().join(format!("app-{version}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deployment-manager"));
+        c.args(args)
+            .env("DEPLOYMENT_MANAGER_STATE", self.dir.path().join("state.db"))
+            .env("API_TOKEN", SECRET)
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn dm(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run deployment-manager")
+    }
+
+    fn deploy(&self, version: &str, env: &[(&str, &str)], flags: &[&str]) -> Output {
+        let app = self.app(version, env);
+        let mut args = vec![
+            "deploy",
+            &self.profile,
+            "--app",
+            app.to_str().unwrap(),
+            "--bake",
+            "2s",
+        ];
+        args.extend_from_slice(flags);
+        self.dm(&args)
+    }
+
+    fn releases(&self) -> Vec<serde_json::Value> {
+        let out = ok(self.dm(&["releases", &self.profile, "--json"]));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = ok(self.dm(&["status", &self.profile, "--json"]));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
+    }
+
+    /// (swarm service, release, replicas) of every service of the profile.
+    fn services(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self.status()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["release"].as_str().unwrap().to_string(),
+                    s["replicas"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn routes(&self) -> serde_json::Value {
+        self.status()["proxies"][0]["routes"].clone()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.dm(&["destroy", &self.profile, "--volumes"]);
+        purge(&self.profile);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+fn answered_by(log: &[Sample], version: &str) -> usize {
+    log.iter()
+        .filter(|(_, r)| r.as_deref() == Ok(version))
+        .count()
+}
+
+#[test]
+fn rolling_update_drops_no_request_and_secrets_are_files_only() {
+    let _turn = turn();
+    let env = Env::new("swarm-roll", 18321);
+    let out = ok(env.deploy("v1", &[], &[]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("release 1 is live"));
+    assert_eq!(version(env.port), "v1");
+
+    // A dry run names the update and changes nothing.
+    let app = env.app("v2", &[]);
+    let out = ok(env.dm(&[
+        "deploy",
+        &env.profile,
+        "--app",
+        app.to_str().unwrap(),
+        "--dry-run",
+    ]));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("update") && plan.contains("dm-swarm-roll-web"),
+        "{plan}"
+    );
+    assert_eq!(env.releases().len(), 1);
+
+    let load = Load::start(env.port, 4);
+    let out = ok(env.deploy("v2", &[], &[]));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let log = load.finish();
+    all_from(&log, done, "v2");
+    assert!(
+        answered_by(&log, "v1") > 0,
+        "the load started before the update"
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("start-first"), "{said}");
+
+    // Swarm did the update: one service, its tasks on release 2.
+    assert_eq!(
+        env.services(),
+        vec![("dm-swarm-roll-web".into(), "2".into(), 2)]
+    );
+    let st = env.status();
+    let running: Vec<&serde_json::Value> = st["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["desired"] == "running" && t["state"] == "running")
+        .collect();
+    assert_eq!(running.len(), 2, "{st}");
+    assert!(
+        running
+            .iter()
+            .all(|t| t["release"] == "2" && !t["node"].as_str().unwrap().is_empty())
+    );
+    assert_eq!(env.routes(), serde_json::json!({"2": 100}));
+
+    // The secret is a file in the task, and nowhere else.
+    assert_eq!(
+        get(env.port, "/file-of/API_TOKEN_FILE", None),
+        Ok((200, SECRET.to_string()))
+    );
+    let inspect = Command::new("docker")
+        .args(["service", "inspect", "dm-swarm-roll-web"])
+        .output()
+        .unwrap();
+    let inspect = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        inspect.contains("API_TOKEN_FILE=/run/secrets/API_TOKEN"),
+        "{inspect}"
+    );
+    assert!(!inspect.contains(SECRET));
+    for f in ["state.db", "state.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.dir.path().join(f)) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SECRET),
+                "{f} holds the secret"
+            );
+        }
+    }
+    let logs = ok(env.dm(&["logs", &env.profile, "web", "--tail", "20"]));
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("listening on 8080 as v2"));
+}
+
+#[test]
+fn swarm_rolls_an_unhealthy_release_back() {
+    let _turn = turn();
+    let env = Env::new("swarm-bad", 18322);
+    ok(env.deploy("v1", &[], &[]));
+    let load = Load::start(env.port, 4);
+    let out = env.deploy("v2", &[("FAIL_HEALTH", "1")], &[]);
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let log = load.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("swarm rolled the update of dm-swarm-bad-web back"),
+        "{said}"
+    );
+    assert_eq!(
+        answered_by(&log, "v2"),
+        0,
+        "the unhealthy release got traffic"
+    );
+    all_from(&log, done, "v1");
+    let releases = env.releases();
+    assert_eq!(releases[0]["status"], "failed");
+    assert_eq!(releases[1]["status"], "succeeded");
+    assert_eq!(
+        env.services(),
+        vec![("dm-swarm-bad-web".into(), "1".into(), 2)]
+    );
+    assert_eq!(env.routes(), serde_json::json!({"1": 100}));
+}
+
+#[test]
+fn blue_green_canary_and_rollback_switch_through_the_proxy() {
+    let _turn = turn();
+    let env = Env::new("swarm-bg", 18323);
+    ok(env.deploy("v1", &[], &[]));
+    let load = Load::start(env.port, 4);
+
+    ok(env.deploy("v2", &[], &["--strategy", "blue-green"]));
+    let after_bg = Instant::now();
+    assert_eq!(version(env.port), "v2");
+    // The previous service stays warm for an instant rollback.
+    assert_eq!(
+        env.services(),
+        vec![
+            ("dm-swarm-bg-web".into(), "1".into(), 2),
+            ("dm-swarm-bg-web-r2".into(), "2".into(), 2)
+        ]
+    );
+
+    let canary = [
+        "--strategy",
+        "canary",
+        "--canary-steps",
+        "50,100",
+        "--pause",
+        "3s",
+        "--analysis-interval",
+        "1s",
+    ];
+    let out = ok(env.deploy("v3", &[], &canary));
+    let after_canary = Instant::now();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("50% of traffic on release 3"), "{said}");
+
+    let out = ok(env.dm(&["rollback", &env.profile]));
+    let after_rollback = Instant::now();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("what release 2 ran"));
+    std::thread::sleep(Duration::from_millis(500));
+    let log = load.finish();
+
+    // Between the blue-green switch and the end of the canary both v2
+    // and v3 answered; after each command only the new release did.
+    let during: Vec<Sample> = log
+        .iter()
+        .filter(|(t, _)| *t > after_bg && *t < after_canary)
+        .cloned()
+        .collect();
+    assert!(answered_by(&during, "v2") > 0 && answered_by(&during, "v3") > 0);
+    let after: Vec<Sample> = log
+        .iter()
+        .filter(|(t, _)| *t > after_rollback)
+        .cloned()
+        .collect();
+    all_from(&after, after_rollback, "v2");
+    assert_eq!(env.routes(), serde_json::json!({"2": 100}));
+    let releases = env.releases();
+    assert_eq!(releases[0]["strategy"], "rollback");
+    assert_eq!(releases[0]["runs"], 2);
+}
+
+/// Starts a deploy and SIGKILLs it after `after`.
+fn killed_deploy(env: &Env, version: &str, flags: &[&str], after: Duration) {
+    let app = env.app(version, &[]);
+    let mut args = vec!["deploy", &env.profile, "--app", app.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    let mut child = env
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_deploy_killed_midway_is_undone_by_the_next_run() {
+    let _turn = turn();
+    let env = Env::new("swarm-kill", 18324);
+    ok(env.deploy("v1", &[], &[]));
+    let load = Load::start(env.port, 4);
+
+    // Killed during swarm's rolling update, then during a blue-green.
+    killed_deploy(&env, "v2", &[], Duration::from_millis(2500));
+    let out = ok(env.deploy("v1", &[], &[]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("release 2: the deploying process stopped"),
+        "{said}"
+    );
+    assert_eq!(
+        env.services(),
+        vec![("dm-swarm-kill-web".into(), "1".into(), 2)]
+    );
+
+    killed_deploy(
+        &env,
+        "v3",
+        &["--strategy", "blue-green"],
+        Duration::from_millis(2500),
+    );
+    let out = ok(env.deploy("v1", &[], &[]));
+    let back = Instant::now();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("release 3: the deploying process stopped"),
+        "{said}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let log = load.finish();
+    all_from(&log, back, "v1");
+
+    // Only the live release is left and routed.
+    assert_eq!(
+        env.services(),
+        vec![("dm-swarm-kill-web".into(), "1".into(), 2)]
+    );
+    assert_eq!(env.routes(), serde_json::json!({"1": 100}));
+    let statuses: Vec<String> = env
+        .releases()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, vec!["interrupted", "interrupted", "succeeded"]);
+}
