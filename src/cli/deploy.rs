@@ -293,6 +293,19 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     } else {
         collect_secrets(&spec.secret_names(), a.env_file.as_deref()).map_err(Failure::input)?
     };
+    if platform(&profile) == Platform::Kubernetes {
+        return super::kubernetes::deploy(
+            ctx,
+            &mut store,
+            &profile,
+            app,
+            spec,
+            opts,
+            secrets,
+            a.dry_run,
+            &command_line(),
+        );
+    }
     let hosts = hosts_of(&profile, &a.target);
     let req = dh_deploy::Request {
         spec,
@@ -333,6 +346,16 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
         .ok()
         .and_then(|s| collect_secrets(&s.secret_names(), a.env_file.as_deref()).ok())
         .unwrap_or_default();
+    if platform(&profile) == Platform::Kubernetes {
+        return super::kubernetes::rollback(
+            ctx,
+            &mut store,
+            &profile,
+            a.to,
+            secrets,
+            &command_line(),
+        );
+    }
     let progress = Progress::new(ctx.json);
     let rt = runtime()?;
     let out = rt.block_on(async {
@@ -376,6 +399,9 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     let mut store = ctx.store()?;
     let profile = store.get(&a.profile)?;
     let hosts = hosts_of(&profile, &a);
+    if platform(&profile) == Platform::Kubernetes {
+        return super::kubernetes::promote(ctx, &mut store, &profile, &command_line());
+    }
     let progress = Progress::new(ctx.json);
     let rt = runtime()?;
     let out = rt.block_on(async {
@@ -452,9 +478,8 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
     Ok(())
 }
 
-/// True when the profile deploys to a swarm.
-fn on_swarm(ctx: &Ctx, a: &HostArgs) -> Result<bool, Failure> {
-    Ok(platform(&ctx.store()?.get(&a.profile)?) == Platform::Swarm)
+fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<Platform, Failure> {
+    Ok(platform(&ctx.store()?.get(&a.profile)?))
 }
 
 pub(crate) fn with_swarm<T>(
@@ -494,8 +519,10 @@ fn with_engine<T>(
 }
 
 pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
-    if on_swarm(ctx, &a)? {
-        return super::swarm::status_cmd(ctx, a);
+    match platform_of(ctx, &a)? {
+        Platform::Swarm => return super::swarm::status_cmd(ctx, a),
+        Platform::Kubernetes => return super::kubernetes::status_cmd(ctx, a),
+        Platform::DockerHost => {}
     }
     let st = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::status(e).await
@@ -562,8 +589,10 @@ pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 }
 
 pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
-    if on_swarm(ctx, &a.target)? {
-        return super::swarm::logs_cmd(ctx, a);
+    match platform_of(ctx, &a.target)? {
+        Platform::Swarm => return super::swarm::logs_cmd(ctx, a),
+        Platform::Kubernetes => return super::kubernetes::logs_cmd(ctx, a),
+        Platform::DockerHost => {}
     }
     let json_mode = ctx.json;
     with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {
@@ -601,8 +630,10 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
 }
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
-    if on_swarm(ctx, &a)? {
-        return super::swarm::stop_cmd(ctx, a);
+    match platform_of(ctx, &a)? {
+        Platform::Swarm => return super::swarm::stop_cmd(ctx, a),
+        Platform::Kubernetes => return super::kubernetes::stop_cmd(ctx, a),
+        Platform::DockerHost => {}
     }
     let n = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::stop(e).await
@@ -619,8 +650,10 @@ pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 }
 
 pub(crate) fn destroy_cmd(ctx: &Ctx, a: DestroyArgs) -> Res {
-    if on_swarm(ctx, &a.target)? {
-        return super::swarm::destroy_cmd(ctx, a);
+    match platform_of(ctx, &a.target)? {
+        Platform::Swarm => return super::swarm::destroy_cmd(ctx, a),
+        Platform::Kubernetes => return super::kubernetes::destroy_cmd(ctx, a),
+        Platform::DockerHost => {}
     }
     let volumes = a.volumes;
     let (c, v) = with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {

@@ -2,6 +2,7 @@
 //! made in the library.
 
 pub mod deploy;
+pub mod kubernetes;
 pub mod output;
 pub mod swarm;
 
@@ -1081,6 +1082,14 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                         .ok_or_else(|| Failure::input(format!("unknown target `{value}`")))?;
                     p.settings.insert(key.clone(), value.clone().into());
                 }
+                "platform" => {
+                    if !["docker", "swarm", "kubernetes"].contains(&value.as_str()) {
+                        return Err(Failure::input(format!(
+                            "platform must be docker, swarm or kubernetes, not `{value}`"
+                        )));
+                    }
+                    p.settings.insert(key.clone(), value.clone().into());
+                }
                 "strategy" => {
                     value.parse::<Strategy>().map_err(Failure::input)?;
                     p.settings.insert(key.clone(), value.clone().into());
@@ -1110,7 +1119,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                     }
                     p.settings.insert(key.clone(), serde_json::json!(hosts));
                 }
-                "provider" | "region" | "domain" | "name" => {
+                "provider" | "region" | "domain" | "name" | "gateway" => {
                     if key == "name" {
                         p.name = value.clone();
                     } else {

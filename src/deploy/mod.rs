@@ -4,6 +4,7 @@
 
 pub mod docker_host;
 pub mod events;
+pub mod kubernetes;
 pub mod proxy;
 pub mod spec;
 pub mod strategy;
@@ -21,8 +22,9 @@ pub fn profile_hosts(p: &crate::state::Profile) -> Vec<String> {
     }
 }
 
-/// Which engine deploys a profile: its `platform` setting, else its
-/// chosen `target`; plain Docker hosts otherwise.
+/// Which engine deploys a profile: its `platform` setting (docker, swarm,
+/// kubernetes), else its chosen `target` (swarm, or any target of the
+/// Kubernetes family); plain Docker hosts otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Platform {
     DockerHost,
@@ -32,9 +34,21 @@ pub enum Platform {
 
 pub fn platform(p: &crate::state::Profile) -> Platform {
     let setting = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
-    match setting("platform").or_else(|| setting("target")) {
-        Some("swarm") => Platform::Swarm,
-        Some("kubernetes" | "k8s") => Platform::Kubernetes,
+    if let Some(p) = setting("platform") {
+        return match p {
+            "swarm" => Platform::Swarm,
+            "kubernetes" => Platform::Kubernetes,
+            _ => Platform::DockerHost,
+        };
+    }
+    let target = setting("target").unwrap_or("");
+    let family = crate::catalog::Catalog::embedded()
+        .target(target)
+        .map(|t| t.family.clone())
+        .unwrap_or_default();
+    match (target, family.as_str()) {
+        ("swarm", _) => Platform::Swarm,
+        (_, "kubernetes") => Platform::Kubernetes,
         _ => Platform::DockerHost,
     }
 }

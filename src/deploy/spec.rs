@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 pub struct ReleaseSpec {
     pub services: Vec<ServiceSpec>,
     pub accessories: Vec<AccessorySpec>,
+    /// The whole app, kept by engines that render their objects from it
+    /// (Kubernetes) so a rollback can rebuild them; secret names only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<App>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -142,6 +146,7 @@ impl ReleaseSpec {
         Ok(ReleaseSpec {
             services,
             accessories,
+            app: None,
         })
     }
 

@@ -79,7 +79,9 @@ fn resources(cpu: f64, mem_mib: u64, cpu_limit: f64, mem_limit_mib: u64) -> Valu
     })
 }
 
-pub fn render(app: &App) -> Vec<GeneratedFile> {
+/// The objects of every file, before they become YAML; the Kubernetes
+/// engine applies these same objects.
+pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
     let ns = app.name.clone();
     let sandbox_ns = format!("{}-sandbox", app.name);
     let secrets = secrets_list(app);
@@ -261,14 +263,26 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
         files.push(("sandbox.yaml".into(), sandbox(app, &ns, &sandbox_ns)));
     }
 
+    files
+}
+
+/// Keys of the `<app>-secrets` Secret the workloads read.
+pub fn secret_keys(app: &App) -> Vec<String> {
+    let mut keys: Vec<String> = secrets_list(app).into_iter().map(|s| s.name).collect();
+    if app.dependencies.values().any(|d| d.kind == "postgres")
+        && !keys.iter().any(|k| k == "POSTGRES_PASSWORD")
+    {
+        keys.push("POSTGRES_PASSWORD".into());
+    }
+    keys
+}
+
+pub fn render(app: &App) -> Vec<GeneratedFile> {
+    let ns = app.name.clone();
+    let files = objects(app);
     let mut resources_list: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     resources_list.sort();
-    let mut secret_keys: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-    if app.dependencies.values().any(|d| d.kind == "postgres")
-        && !secret_keys.iter().any(|k| k == "POSTGRES_PASSWORD")
-    {
-        secret_keys.push("POSTGRES_PASSWORD".into());
-    }
+    let secret_keys = secret_keys(app);
     let h = header(app, "#");
     let mut out: Vec<GeneratedFile> = files
         .into_iter()
