@@ -439,3 +439,97 @@ fn a_deploy_killed_midway_is_undone_by_the_next_run() {
         .collect();
     assert_eq!(statuses, vec!["interrupted", "interrupted", "succeeded"]);
 }
+
+#[test]
+fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
+    let _turn = turn();
+    let (old, new, port) = ("swarm-mig", "swarm-mig-swarm", 18326u16);
+    purge(old);
+    purge(new);
+    let env = Env::new(old, port);
+    // Env::new set the target to swarm; this profile starts on a plain
+    // Docker host and has a dependency that keeps data in a volume.
+    ok(env.dm(&["profile", "set", old, "platform", "docker"]));
+    let yaml = std::fs::read_to_string(env.app("v1", &[])).unwrap()
+        + "dependencies:\n  cache:\n    kind: redis\n    image: dm-e2e/server:1\n";
+    let app = env.dir.path().join("app-with-cache.yaml");
+    std::fs::write(&app, yaml).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        old,
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "1s",
+    ]));
+    assert_eq!(version(port), "v1");
+    let marker = env.dir.path().join("marker.txt");
+    std::fs::write(&marker, "written before the move").unwrap();
+    common::sh(
+        Command::new("docker")
+            .arg("cp")
+            .arg(&marker)
+            .arg(format!("dm-{old}-cache:/data/marker.txt")),
+    );
+
+    // The plan names the configs, the data and the cut-over; nothing moves.
+    let out = ok(env.dm(&["migrate", old, "--to", "swarm", "--dry-run", "--json"]));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["generate", "profile", "copy", "stop", "deploy", "keep"],
+        "{plan}"
+    );
+    assert_eq!(plan["new_profile"], new);
+    assert_eq!(version(port), "v1");
+    // Without a terminal and without --yes nothing happens.
+    let refused = env.dm(&["migrate", old, "--to", "swarm"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        !env.dm(&["releases", new]).status.success(),
+        "no profile was created"
+    );
+
+    let out_dir = env.dir.path().join("configs");
+    let out = ok(env.dm(&[
+        "migrate",
+        old,
+        "--to",
+        "swarm",
+        "--yes",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("{new} now runs on swarm")), "{said}");
+    assert!(out_dir.join("stack.yaml").exists());
+    assert_eq!(version(port), "v1");
+    // The new dependency service holds the old volume's data.
+    let task = Command::new("docker")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!(
+            "label=com.docker.swarm.service.name=dm-{new}-cache"
+        ))
+        .output()
+        .unwrap();
+    let task = String::from_utf8_lossy(&task.stdout).trim().to_string();
+    let copied = Command::new("docker")
+        .args(["cp", &format!("{task}:/data/marker.txt"), "-"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&copied.stdout).contains("written before the move"));
+    // The old stack is stopped, not removed.
+    let running = Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=dm.profile={old}")])
+        .output()
+        .unwrap();
+    assert!(running.stdout.is_empty());
+    let _ = env.dm(&["destroy", new, "--volumes"]);
+    purge(new);
+}

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod kubernetes;
+pub mod migrate;
 pub mod output;
 pub mod swarm;
 
@@ -127,7 +128,7 @@ pub enum Command {
         #[arg(long)]
         env_file: Option<PathBuf>,
     },
-    /// Deploy a profile to its Docker hosts with zero downtime.
+    /// Deploy a profile with zero downtime (Docker hosts, Swarm or Kubernetes).
     Deploy(Box<deploy::DeployArgs>),
     /// Release history of a profile.
     Releases { profile: String },
@@ -149,6 +150,9 @@ pub enum Command {
     Resume(deploy::HostArgs),
     /// Check health and error rate on an interval; alert on changes.
     Monitor(deploy::MonitorArgs),
+    /// Move a profile to another target along its growth path: configs,
+    /// data and cut-over, printed first and done on confirmation.
+    Migrate(migrate::MigrateArgs),
     /// The traffic proxy (runs inside its container).
     #[command(subcommand)]
     Proxy(deploy::ProxyCmd),
@@ -410,6 +414,7 @@ pub fn run(cli: Cli) -> Res {
         Command::Pause(a) => deploy::pause_cmd(&ctx, &a.target, true, Some(a.max)),
         Command::Resume(a) => deploy::pause_cmd(&ctx, &a, false, None),
         Command::Monitor(a) => deploy::monitor_cmd(&ctx, a),
+        Command::Migrate(a) => migrate::migrate_cmd(&ctx, a),
         Command::Proxy(c) => deploy::proxy_cmd(c),
     }
 }

@@ -5,6 +5,7 @@
 pub mod docker_host;
 pub mod events;
 pub mod kubernetes;
+pub mod migrate;
 pub mod proxy;
 pub mod spec;
 pub mod strategy;

@@ -207,6 +207,18 @@ pub async fn run(
         Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS),
     ));
     tokio::spawn(serve_admin(proxy.clone(), control));
-    super::server::serve(proxy, traffic).await;
+    // As PID 1 the proxy gets no default SIGTERM handling: stop taking
+    // connections, let open requests finish (up to 10 s), then exit, so
+    // `docker stop` does not wait out its grace period.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = super::server::serve(proxy.clone(), traffic) => {}
+        _ = term.recv() => {
+            let start = std::time::Instant::now();
+            while proxy.inflight() > 0 && start.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
     Ok(())
 }

@@ -201,6 +201,16 @@ impl Proxy {
         removed
     }
 
+    /// Requests and tunnels open now, over every target.
+    pub fn inflight(&self) -> usize {
+        self.targets
+            .read()
+            .unwrap()
+            .values()
+            .map(|t| t.inflight.load(Ordering::SeqCst))
+            .sum()
+    }
+
     fn persist(&self) -> std::io::Result<()> {
         let Some(path) = &self.state_path else {
             return Ok(());

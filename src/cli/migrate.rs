@@ -1,0 +1,283 @@
+//! `migrate`: print the move to another target along the growth path and,
+//! on confirmation, carry out what our engines can (configs, a new
+//! profile, cold volume copies, stop the old stack, a health-gated deploy
+//! of the new one, and the old one started again if that fails).
+
+use super::deploy::{DeployArgs, deploy_cmd};
+use super::output::{json, table};
+use super::{Ctx, Failure, Res};
+use crate::analyse::cost::Strategy;
+use crate::analyse::plan;
+use crate::deploy::docker_host::{Engine, proxy_image, status as dh_status};
+use crate::deploy::events::Progress;
+use crate::deploy::migrate::{self, Move};
+use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::strategy::Options;
+use crate::deploy::swarm::{Swarm, status as sw_status};
+use crate::deploy::{Platform, platform, profile_hosts};
+use clap::{Args, FromArgMatches};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    pub profile: String,
+    /// Target to move to (a catalog id: swarm, k8s-gke, fly, render…).
+    #[arg(long)]
+    pub to: String,
+    /// Print the plan only.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Carry it out without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Name of the new profile (default: `<profile>-<target>`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where the generated configs go (default: `migrate-<new profile>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Secret values for the new deploy.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+}
+
+/// Our engine for a catalog target, if we have one.
+fn engine_for(ctx: &Ctx, target: &str) -> Option<Platform> {
+    let family = ctx.catalog.target(target)?.family.clone();
+    match (target, family.as_str()) {
+        ("swarm", _) => Some(Platform::Swarm),
+        (_, "kubernetes") => Some(Platform::Kubernetes),
+        ("local" | "compose", _) | (_, "vm") => Some(Platform::DockerHost),
+        _ => None,
+    }
+}
+
+fn confirmed(a: &MigrateArgs) -> Result<bool, Failure> {
+    if a.yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::input(
+            "pass --yes to carry out the move (or --dry-run to only print it); nothing was changed",
+        ));
+    }
+    eprint!("carry out the automatic steps now? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    Ok(line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes"))
+}
+
+fn deploy_args(profile: &str, env_file: Option<&PathBuf>) -> Result<DeployArgs, Failure> {
+    let mut argv = vec!["deploy".to_string(), profile.to_string()];
+    if let Some(f) = env_file {
+        argv.push("--env-file".into());
+        argv.push(f.display().to_string());
+    }
+    let cmd = <DeployArgs as Args>::augment_args(clap::Command::new("deploy"));
+    let m = cmd
+        .try_get_matches_from(argv)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    DeployArgs::from_arg_matches(&m).map_err(|e| Failure::failed(e.to_string()))
+}
+
+pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
+    let mut store = ctx.store()?;
+    let old = store.get(&a.profile)?;
+    let app =
+        crate::analyse::fitness::swaps::apply(&old.app, &old.swaps).map_err(Failure::input)?;
+    if ctx.catalog.target(&a.to).is_none() {
+        return Err(Failure::input(format!("unknown target `{}`", a.to)));
+    }
+    let from = old
+        .settings
+        .get("target")
+        .and_then(|t| t.as_str())
+        .unwrap_or("docker host")
+        .to_string();
+    let from_platform = platform(&old);
+    let to_platform = engine_for(ctx, &a.to);
+    let new_name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", old.name, a.to));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("migrate-{new_name}")));
+    let files = crate::render::render(&ctx.catalog, &app, &a.to)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    let growth: Vec<String> = plan::plan(
+        &ctx.engine(),
+        &app,
+        &plan::DEFAULT_LEVELS,
+        Strategy::Rolling,
+    )
+    .growth_path
+    .iter()
+    .filter_map(|s| s.target.clone())
+    .fold(Vec::new(), |mut v: Vec<String>, t| {
+        if v.last() != Some(&t) {
+            v.push(t);
+        }
+        v
+    });
+    let on_path = growth.contains(&a.to);
+    let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let hint = files
+        .iter()
+        .flat_map(|f| f.content.lines())
+        .find_map(|l| l.strip_prefix("# Deploy: "))
+        .map(String::from);
+    let spec = ReleaseSpec::from_app(&app).map_err(Failure::input)?;
+    let out_text = out.display().to_string();
+    let steps = migrate::plan(&Move {
+        profile: &old.name,
+        new_profile: &new_name,
+        from: &from,
+        from_platform,
+        to: &a.to,
+        to_platform,
+        out_dir: &out_text,
+        files: &names,
+        deploy_hint: hint.as_deref(),
+        accessories: &spec.accessories,
+    });
+    let path_note = if on_path {
+        format!("{} is on the growth path ({})", a.to, growth.join(" → "))
+    } else {
+        format!(
+            "{} is not on the growth path ({}); moving anyway when confirmed",
+            a.to,
+            growth.join(" → ")
+        )
+    };
+    if ctx.json && a.dry_run {
+        json(
+            &serde_json::json!({"from": from, "to": a.to, "new_profile": new_name, "on_growth_path": on_path, "growth_path": growth, "steps": steps}),
+        );
+        return Ok(());
+    }
+    if !ctx.json {
+        println!("move {} ({from}) to {}: {path_note}", old.name, a.to);
+        let mut t = table(&["phase", "step", "by", "what"]);
+        for s in &steps {
+            t.add_row(vec![
+                s.phase,
+                &s.action,
+                if s.automatic { "migrate" } else { "you" },
+                &s.detail,
+            ]);
+        }
+        println!("{t}");
+    }
+    if a.dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if !confirmed(&a)? {
+        return Err(Failure::input("not confirmed; nothing was changed"));
+    }
+    crate::render::write_all(&out, &files, false).map_err(|e| Failure::input(e.to_string()))?;
+    let mut new = store.create(&new_name, old.tier, &old.app_source, old.app.clone())?;
+    new.swaps = old.swaps.clone();
+    new.settings = old.settings.clone();
+    new.settings.insert("target".into(), a.to.clone().into());
+    new.settings.remove("platform");
+    let new = store.update(new, &format!("migrate from {}", old.name))?;
+    println!(
+        "wrote {} file(s) into {out_text}; created profile {}",
+        files.len(),
+        new.name
+    );
+    let Some(to_platform) = to_platform else {
+        println!("the remaining steps are yours (marked `you` above)");
+        return Ok(());
+    };
+    drop(store);
+
+    // Cut-over: stop the old stack, copy data cold, deploy the new one.
+    let started = Instant::now();
+    let progress = Progress::new(ctx.json);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let copied = rt.block_on(async {
+        let hosts = profile_hosts(&old);
+        let copy = steps.iter().any(|s| s.action == "copy");
+        match from_platform {
+            Platform::Swarm => {
+                let sw = Swarm::connect(&old.name, &hosts, &progress, Options::default()).await?;
+                sw_status::stop(&sw).await?;
+            }
+            Platform::Kubernetes => {}
+            Platform::DockerHost => {
+                let e = Engine::connect(&old.name, &hosts, &progress, Options::default()).await?;
+                dh_status::stop(&e).await?;
+                if copy {
+                    let dst_hosts = profile_hosts(&new);
+                    let dst = Engine::connect(&new.name, &dst_hosts, &progress, Options::default())
+                        .await?;
+                    let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
+                    let mut n = 0u64;
+                    for acc in &spec.accessories {
+                        let Some((vol, path)) = &acc.volume else {
+                            continue;
+                        };
+                        let bytes = migrate::copy_volume(
+                            &e.hosts[0],
+                            &format!("dm-{}-{}", old.name, acc.name),
+                            path,
+                            &dst.hosts[0],
+                            &format!("dm-{}-{vol}", new.name),
+                            &new.name,
+                            &helper,
+                        )
+                        .await?;
+                        progress.step(
+                            "copy",
+                            format!("{}: {bytes} bytes of {path} copied", acc.name),
+                        );
+                        n += bytes;
+                    }
+                    return Ok::<u64, String>(n);
+                }
+            }
+        }
+        Ok(0)
+    });
+    progress.finish();
+    if let Err(why) = copied {
+        eprintln!("error: {why}; starting {} again", old.name);
+        let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
+        return Err(Failure::failed(why));
+    }
+    if to_platform == Platform::Kubernetes && from_platform == Platform::Kubernetes {
+        eprintln!(
+            "note: both profiles are on Kubernetes; the old one keeps running until you stop it"
+        );
+    }
+    match deploy_cmd(ctx, deploy_args(&new.name, a.env_file.as_ref())?) {
+        Ok(()) => {
+            println!(
+                "{} now runs on {} ({:.1}s from stopping {}); {} is stopped and kept for a way back",
+                new.name,
+                a.to,
+                started.elapsed().as_secs_f64(),
+                old.name,
+                old.name
+            );
+            Ok(())
+        }
+        Err(f) => {
+            eprintln!("the new deploy failed; starting {} again", old.name);
+            let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
+            Err(f)
+        }
+    }
+}
