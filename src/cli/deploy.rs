@@ -3,13 +3,14 @@
 
 use super::output::{json, table};
 use super::{Ctx, Failure, Res};
-use crate::deploy::docker_host::{self, Engine, deploy as dh_deploy, monitor, rollback, status};
+use crate::deploy::docker_host::{self, Engine, deploy as dh_deploy, monitor, status};
 use crate::deploy::events::Progress;
+use crate::deploy::platform;
 use crate::deploy::proxy;
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options, parse_duration};
-use crate::deploy::swarm::{self, Swarm};
-use crate::deploy::{Platform, platform};
+use crate::deploy::swarm::Swarm;
+use crate::deploy::{Platform, platform as platform_of_profile};
 use crate::describe;
 use crate::state::Profile;
 use clap::{Args, Subcommand};
@@ -293,39 +294,18 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     } else {
         collect_secrets(&spec.secret_names(), a.env_file.as_deref()).map_err(Failure::input)?
     };
-    if platform(&profile) == Platform::Kubernetes {
-        return super::kubernetes::deploy(
-            ctx,
-            &mut store,
-            &profile,
-            app,
-            spec,
-            opts,
-            secrets,
-            a.dry_run,
-            &command_line(),
-        );
-    }
-    let hosts = hosts_of(&profile, &a.target);
-    let req = dh_deploy::Request {
+    let req = platform::DeployRequest {
         spec,
+        options: opts,
+        secrets,
+        hosts: a.target.hosts.clone(),
         dry_run: a.dry_run,
         lock_wait: duration("lock-wait", &a.lock_wait)?,
         break_lock: a.break_lock,
         command: command_line(),
     };
     let progress = Progress::new(ctx.json);
-    let rt = runtime()?;
-    let out = rt.block_on(async {
-        if platform(&profile) == Platform::Swarm {
-            let mut sw = Swarm::connect(&profile.name, &hosts, &progress, opts).await?;
-            sw.dh.secrets = secrets;
-            return swarm::deploy::deploy(&mut sw, &mut store, req).await;
-        }
-        let mut e = Engine::connect(&profile.name, &hosts, &progress, opts).await?;
-        e.secrets = secrets;
-        dh_deploy::deploy(&mut e, &mut store, req).await
-    });
+    let out = runtime()?.block_on(platform::deploy(&profile, &mut store, &progress, req));
     progress.finish();
     match out {
         Ok(r) => {
@@ -339,52 +319,22 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
 pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
     let mut store = ctx.store()?;
     let profile = store.get(&a.target.profile)?;
-    let hosts = hosts_of(&profile, &a.target);
     let wait = duration("lock-wait", &a.lock_wait)?;
     // Only needed when the release's containers are gone and are rebuilt.
     let secrets = ReleaseSpec::from_app(&profile.app)
         .ok()
         .and_then(|s| collect_secrets(&s.secret_names(), a.env_file.as_deref()).ok())
         .unwrap_or_default();
-    if platform(&profile) == Platform::Kubernetes {
-        return super::kubernetes::rollback(
-            ctx,
-            &mut store,
-            &profile,
-            a.to,
-            secrets,
-            &command_line(),
-        );
-    }
     let progress = Progress::new(ctx.json);
-    let rt = runtime()?;
-    let out = rt.block_on(async {
-        if platform(&profile) == Platform::Swarm {
-            let mut sw =
-                Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-            sw.dh.secrets = secrets;
-            return swarm::rollback::rollback(
-                &mut sw,
-                &mut store,
-                a.to,
-                &command_line(),
-                wait,
-                a.break_lock,
-            )
-            .await;
-        }
-        let mut e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-        e.secrets = secrets;
-        rollback::rollback(
-            &mut e,
-            &mut store,
-            a.to,
-            &command_line(),
-            wait,
-            a.break_lock,
-        )
-        .await
-    });
+    let req = platform::RollbackRequest {
+        to: a.to,
+        secrets,
+        hosts: a.target.hosts.clone(),
+        command: command_line(),
+        lock_wait: wait,
+        break_lock: a.break_lock,
+    };
+    let out = runtime()?.block_on(platform::rollback(&profile, &mut store, &progress, req));
     progress.finish();
     match out {
         Ok(r) => {
@@ -398,21 +348,14 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
 pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     let mut store = ctx.store()?;
     let profile = store.get(&a.profile)?;
-    let hosts = hosts_of(&profile, &a);
-    if platform(&profile) == Platform::Kubernetes {
-        return super::kubernetes::promote(ctx, &mut store, &profile, &command_line());
-    }
     let progress = Progress::new(ctx.json);
-    let rt = runtime()?;
-    let out = rt.block_on(async {
-        if platform(&profile) == Platform::Swarm {
-            let mut sw =
-                Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-            return swarm::rollback::promote(&mut sw, &mut store, &command_line()).await;
-        }
-        let mut e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-        rollback::promote(&mut e, &mut store, &command_line(), Duration::ZERO, false).await
-    });
+    let out = runtime()?.block_on(platform::promote(
+        &profile,
+        &mut store,
+        &progress,
+        &a.hosts,
+        &command_line(),
+    ));
     progress.finish();
     match out {
         Ok(r) => {
@@ -479,7 +422,7 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
 }
 
 fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<Platform, Failure> {
-    Ok(platform(&ctx.store()?.get(&a.profile)?))
+    Ok(platform_of_profile(&ctx.store()?.get(&a.profile)?))
 }
 
 pub(crate) fn with_swarm<T>(
@@ -589,44 +532,27 @@ pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 }
 
 pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
-    match platform_of(ctx, &a.target)? {
-        Platform::Swarm => return super::swarm::logs_cmd(ctx, a),
-        Platform::Kubernetes => return super::kubernetes::logs_cmd(ctx, a),
-        Platform::DockerHost => {}
-    }
     let json_mode = ctx.json;
-    with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {
-        let mut streams = Vec::new();
-        for host in &e.hosts {
-            for c in host.list(&e.profile).await? {
-                let wanted = match &a.service {
-                    Some(s) => &c.service == s,
-                    None => c.role == "app" || c.role == "accessory",
-                };
-                if wanted && (c.running() || !a.follow) {
-                    streams.push((host, c.name));
-                }
+    let store = ctx.store()?;
+    let profile = store.get(&a.target.profile)?;
+    let progress = Progress::new(ctx.json);
+    let out = runtime()?.block_on(platform::logs(
+        &profile,
+        &progress,
+        &a.target.hosts,
+        a.service.as_deref(),
+        a.follow,
+        a.tail,
+        |source, line| {
+            if json_mode {
+                println!("{}", serde_json::json!({"source": source, "line": line}));
+            } else {
+                println!("{source} | {line}");
             }
-        }
-        if streams.is_empty() {
-            return Err(format!("no containers of {} match", e.profile));
-        }
-        let tasks = streams.iter().map(|(host, name)| {
-            host.stream_logs(name, a.follow, a.tail, move |line| {
-                for l in line.lines() {
-                    if json_mode {
-                        println!("{}", serde_json::json!({"container": name, "line": l}));
-                    } else {
-                        println!("{name} | {l}");
-                    }
-                }
-            })
-        });
-        for r in futures_util::future::join_all(tasks).await {
-            r?;
-        }
-        Ok(())
-    })
+        },
+    ));
+    progress.finish();
+    out.map_err(Failure::failed)
 }
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {

@@ -1,7 +1,7 @@
 //! Status, logs, stop and destroy for profiles that deploy to a swarm.
 //! Deploy, rollback and promote choose their engine in `cli::deploy`.
 
-use super::deploy::{DestroyArgs, HostArgs, LogsArgs, with_swarm};
+use super::deploy::{DestroyArgs, HostArgs, with_swarm};
 use super::output::{json, table};
 use super::{Ctx, Res};
 use crate::deploy::swarm::{Swarm, status};
@@ -65,24 +65,6 @@ pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
         println!("proxy {} on {}: {}", p.service, p.host, routes.join(", "));
     }
     Ok(())
-}
-
-pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
-    let json_mode = ctx.json;
-    with_swarm(ctx, &a.target, async |sw: &Swarm<'_>| {
-        status::logs(sw, a.service.as_deref(), a.follow, a.tail, |line| {
-            if json_mode {
-                let (svc, l) = line.split_once(" | ").unwrap_or(("", line));
-                println!(
-                    "{}",
-                    serde_json::json!({"service": svc, "line": l.trim_end()})
-                );
-            } else {
-                print!("{line}");
-            }
-        })
-        .await
-    })
 }
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {

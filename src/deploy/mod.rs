@@ -6,6 +6,7 @@ pub mod docker_host;
 pub mod events;
 pub mod kubernetes;
 pub mod migrate;
+pub mod platform;
 pub mod proxy;
 pub mod spec;
 pub mod strategy;

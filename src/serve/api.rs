@@ -4,7 +4,6 @@ use super::jobs::JobEvent;
 use super::{MAX_UPLOAD, Shared};
 use crate::analyse::cost::Strategy;
 use crate::analyse::fitness::{Engine, swaps};
-use crate::deploy::docker_host::{Engine as DockerEngine, deploy as dh_deploy, rollback, status};
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options};
 use crate::describe::{self, app::App};
@@ -385,23 +384,22 @@ async fn start_deploy(
     let profile_name = p.name.clone();
     let id = ctx.jobs.start("deploy", &profile_name, move |progress| {
         let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-        runtime()?.block_on(async {
-            let mut e =
-                DockerEngine::connect(&p.name, &crate::deploy::profile_hosts(&p), progress, opts)
-                    .await?;
-            e.secrets = secrets;
-            let req = dh_deploy::Request {
-                spec,
-                dry_run: false,
-                lock_wait: std::time::Duration::from_secs(0),
-                break_lock: false,
-                command: "serve: deploy".into(),
-            };
-            dh_deploy::deploy(&mut e, &mut store, req)
-                .await
-                .map(|r| (r.status, r.message))
-                .map_err(|f| f.to_string())
-        })
+        let req = crate::deploy::platform::DeployRequest {
+            spec,
+            options: opts,
+            secrets,
+            hosts: Vec::new(),
+            dry_run: false,
+            lock_wait: std::time::Duration::ZERO,
+            break_lock: false,
+            command: "serve: deploy".into(),
+        };
+        runtime()?
+            .block_on(crate::deploy::platform::deploy(
+                &p, &mut store, progress, req,
+            ))
+            .map(|r| (r.status, r.message))
+            .map_err(|f| f.to_string())
     });
     Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
 }
@@ -423,26 +421,22 @@ async fn start_rollback(
     let profile_name = p.name.clone();
     let id = ctx.jobs.start("rollback", &profile_name, move |progress| {
         let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-        runtime()?.block_on(async {
-            let mut e = DockerEngine::connect(
-                &p.name,
-                &crate::deploy::profile_hosts(&p),
-                progress,
-                Options::default(),
-            )
-            .await?;
-            rollback::rollback(
-                &mut e,
+        runtime()?
+            .block_on(crate::deploy::platform::rollback(
+                &p,
                 &mut store,
-                to,
-                "serve: rollback",
-                std::time::Duration::ZERO,
-                false,
-            )
-            .await
+                progress,
+                crate::deploy::platform::RollbackRequest {
+                    to,
+                    secrets: Default::default(),
+                    hosts: Vec::new(),
+                    command: "serve: rollback".into(),
+                    lock_wait: std::time::Duration::ZERO,
+                    break_lock: false,
+                },
+            ))
             .map(|r| (r.status, r.message))
             .map_err(|f| f.to_string())
-        })
     });
     Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
 }
@@ -458,15 +452,7 @@ async fn releases(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiRes
 async fn status_of(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
     let progress = crate::deploy::events::Progress::quiet();
-    let e = DockerEngine::connect(
-        &p.name,
-        &crate::deploy::profile_hosts(&p),
-        &progress,
-        Options::default(),
-    )
-    .await
-    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
-    let st = status::status(&e)
+    let st = crate::deploy::platform::status(&p, &progress, &[])
         .await
         .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
     Ok(Json(st).into_response())
@@ -492,56 +478,50 @@ async fn logs(
     Query(q): Query<LogsQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let mut containers = Vec::new();
-    for h in crate::deploy::profile_hosts(&p) {
-        let host = crate::deploy::docker_host::client::connect(&h)
-            .await
-            .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
-        let list = host
-            .list(&p.name)
-            .await
-            .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
-        for c in list.into_iter().filter(|c| c.role == "app" && c.running()) {
-            if q.service.as_ref().is_none_or(|s| s == &c.service) {
-                containers.push((host.clone(), c.name));
-            }
-        }
-    }
     if q.follow {
-        let streams = containers.into_iter().map(|(host, name)| {
-            let opts = bollard::query_parameters::LogsOptions {
-                stdout: true,
-                stderr: true,
-                follow: true,
-                tail: q.tail.to_string(),
-                ..Default::default()
-            };
-            host.docker
-                .logs(&name, Some(opts))
-                .filter_map(move |chunk| {
-                    let name = name.clone();
-                    async move {
-                        let text = chunk.ok()?.to_string();
-                        Some(Ok::<_, Infallible>(
-                            SseEvent::default()
-                                .event("line")
-                                .json_data(json!({"container": name, "line": text.trim_end()}))
-                                .unwrap_or_default(),
-                        ))
-                    }
-                })
-                .boxed()
+        // The engine pushes lines into a channel; the client reads them as
+        // server-sent events until it leaves (the task ends with the stream).
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        tokio::spawn(async move {
+            let progress = crate::deploy::events::Progress::quiet();
+            let _ = crate::deploy::platform::logs(
+                &p,
+                &progress,
+                &[],
+                q.service.as_deref(),
+                true,
+                q.tail,
+                |source, line| {
+                    let _ = tx.send(json!({"container": source, "line": line}));
+                },
+            )
+            .await;
         });
-        let merged = stream::select_all(streams);
-        return Ok(Sse::new(merged)
+        let events = stream::unfold(rx, |mut rx| async move {
+            let v = rx.recv().await?;
+            let ev = SseEvent::default()
+                .event("line")
+                .json_data(v)
+                .unwrap_or_default();
+            Some((Ok::<_, Infallible>(ev), rx))
+        });
+        return Ok(Sse::new(events)
             .keep_alive(KeepAlive::default())
             .into_response());
     }
+    let progress = crate::deploy::events::Progress::quiet();
     let mut lines = Vec::new();
-    for (host, name) in containers {
-        let text = host.tail(&name, q.tail).await;
-        lines.extend(text.lines().map(|l| json!({"container": name, "line": l})));
-    }
+    crate::deploy::platform::logs(
+        &p,
+        &progress,
+        &[],
+        q.service.as_deref(),
+        false,
+        q.tail,
+        |source, line| lines.push(json!({"container": source, "line": line})),
+    )
+    .await
+    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
     Ok(Json(lines).into_response())
 }
 

@@ -54,6 +54,33 @@ pub fn plan_report(app: &App, steps: &[Step], context: &str, next: u32) -> Repor
     }
 }
 
+/// The plan when no cluster answers: everything is new.
+pub fn offline_plan(
+    app: &App,
+    opts: &crate::deploy::strategy::Options,
+    next: u32,
+    why: &str,
+) -> Report {
+    let current = Current::default();
+    let steps = plan::plan(&Input {
+        app,
+        release: next,
+        strategy: opts.strategy,
+        canary_steps: &opts.canary_steps,
+        pause: &opts.pause,
+        traffic: Traffic::ReplicaRatio,
+        gateway: None,
+        cleanup: opts.cleanup,
+        current: &current,
+    });
+    let mut r = plan_report(app, &steps, "(no cluster)", next);
+    r.message = format!(
+        "{} (no cluster reachable, so planned as a first deploy: {why})",
+        r.message
+    );
+    r
+}
+
 /// A Lease per profile in the app's namespace: creating it is atomic in
 /// the API server, so two operators cannot deploy at once.
 async fn lock(k: &Kube<'_>, ns: &str, command: &str) -> Result<(), Failure> {

@@ -14,7 +14,7 @@ pub async fn start(sw: &Swarm<'_>, s: &ServiceSpec, release: u32) -> Result<Stri
     let name = sw.release_name(&s.name, release);
     let secrets = release_secrets(sw, s, release).await?;
     let spec = objects::app_service(
-        sw,
+        &sw.placement(),
         s,
         &name,
         release,

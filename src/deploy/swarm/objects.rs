@@ -27,6 +27,21 @@ pub struct SecretFiles {
     pub owner: (String, String),
 }
 
+/// The profile and overlay network services belong to.
+pub struct Placement {
+    pub profile: String,
+    pub network: String,
+}
+
+impl Swarm<'_> {
+    pub fn placement(&self) -> Placement {
+        Placement {
+            profile: self.dh.profile.clone(),
+            network: self.network(),
+        }
+    }
+}
+
 /// How a service replaces its tasks, from our strategy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Order {
@@ -81,7 +96,7 @@ fn secret_refs(secrets: &[SecretRef], owner: (String, String)) -> Vec<Value> {
 /// `tasks.<name>`, so neither the routing mesh nor IPVS is needed, and a
 /// task leaves DNS before swarm stops it.
 pub fn app_service(
-    sw: &Swarm<'_>,
+    on: &Placement,
     s: &ServiceSpec,
     name: &str,
     release: u32,
@@ -89,7 +104,7 @@ pub fn app_service(
     secrets: &SecretFiles,
     order: Order,
 ) -> Result<SwarmSpec, String> {
-    let profile = &sw.dh.profile;
+    let profile = &on.profile;
     let mut env: Vec<String> = s.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for r in &secrets.refs {
         env.push(format!("{}_FILE=/run/secrets/{}", r.file, r.file));
@@ -135,7 +150,7 @@ pub fn app_service(
             "ContainerSpec": container,
             "Resources": {"Limits": limits},
             "RestartPolicy": {"Condition": "any", "Delay": 2 * SECOND, "Window": 120 * SECOND},
-            "Networks": [{"Target": sw.network(), "Aliases": [s.name]}],
+            "Networks": [{"Target": on.network, "Aliases": [s.name]}],
         },
         "Mode": {"Replicated": {"Replicas": replicas}},
         "UpdateConfig": {
@@ -295,4 +310,103 @@ pub async fn ensure_network(sw: &Swarm<'_>) -> Result<bool, String> {
         .await
         .map_err(|e| format!("create network {name}: {e}"))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::spec::HealthSpec;
+
+    fn web() -> ServiceSpec {
+        ServiceSpec {
+            name: "web".into(),
+            image: "example/web:2".into(),
+            command: vec!["--port".into(), "8080".into()],
+            env: [("MODE".to_string(), "prod".to_string())].into(),
+            secrets: vec!["API_TOKEN".into()],
+            replicas: 3,
+            port: Some(8080),
+            public_port: Some(80),
+            health: HealthSpec {
+                command: vec!["/bin/probe".into()],
+                interval_s: 2,
+                timeout_s: 3,
+                retries: 3,
+                start_period_s: 10,
+                ..Default::default()
+            },
+            memory_limit: Some(256 << 20),
+            volumes: vec!["uploads:/srv/uploads".into()],
+            stop_grace: 20,
+            ..Default::default()
+        }
+    }
+
+    fn spec(order: Order) -> Value {
+        let on = Placement {
+            profile: "shop".into(),
+            network: "dm-shop".into(),
+        };
+        let secrets = SecretFiles {
+            refs: vec![SecretRef {
+                id: "sid1".into(),
+                name: "dm-shop-api-token-r4".into(),
+                file: "API_TOKEN".into(),
+            }],
+            owner: ("10001".into(), "10001".into()),
+        };
+        let s = app_service(&on, &web(), "dm-shop-web", 4, 3, &secrets, order).unwrap();
+        serde_json::to_value(s).unwrap()
+    }
+
+    #[test]
+    fn rolling_maps_to_a_start_first_update_that_rolls_itself_back() {
+        let v = spec(Order::StartFirst);
+        let u = &v["UpdateConfig"];
+        assert_eq!(u["Order"], "start-first");
+        assert_eq!(u["Parallelism"], 1);
+        assert_eq!(u["FailureAction"], "rollback");
+        assert_eq!(u["MaxFailureRatio"], 0.0);
+        // start period 10 s + 2 s × 3 retries + 2 s margin
+        assert_eq!(u["Monitor"], 18 * SECOND);
+        assert_eq!(v["RollbackConfig"]["Order"], "start-first");
+        assert_eq!(v["EndpointSpec"]["Mode"], "dnsrr");
+        let c = &v["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(c["HealthCheck"]["Test"], json!(["CMD", "/bin/probe"]));
+        assert_eq!(c["Labels"]["dm.release"], "4");
+        assert_eq!(c["Args"], json!(["--port", "8080"]));
+        // Labels are hash maps in bollard's model: sort for a stable file.
+        insta::with_settings!({sort_maps => true}, {
+            insta::assert_json_snapshot!(v);
+        });
+    }
+
+    #[test]
+    fn recreate_stops_everything_first() {
+        let v = spec(Order::StopFirst);
+        assert_eq!(v["UpdateConfig"]["Order"], "stop-first");
+        assert_eq!(v["UpdateConfig"]["Parallelism"], 0);
+    }
+
+    #[test]
+    fn secrets_are_named_files_and_never_values() {
+        let v = spec(Order::StartFirst);
+        let c = &v["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(
+            c["Secrets"],
+            json!([{"SecretID": "sid1", "SecretName": "dm-shop-api-token-r4",
+                "File": {"Name": "API_TOKEN", "UID": "10001", "GID": "10001", "Mode": 0o400}}])
+        );
+        assert!(
+            c["Env"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("API_TOKEN_FILE=/run/secrets/API_TOKEN"))
+        );
+        assert_eq!(c["Mounts"][0]["Source"], "uploads");
+        assert_eq!(
+            c["Mounts"][0]["VolumeOptions"]["Labels"]["dm.profile"],
+            "shop"
+        );
+    }
 }

@@ -18,7 +18,15 @@ pub async fn run(
 ) -> Result<Outcome, Failure> {
     let name = sw.stable_name(&s.name);
     let secrets = release_secrets(sw, s, release).await?;
-    let spec = objects::app_service(sw, s, &name, release, s.replicas, &secrets, order)?;
+    let spec = objects::app_service(
+        &sw.placement(),
+        s,
+        &name,
+        release,
+        s.replicas,
+        &secrets,
+        order,
+    )?;
     let since = Instant::now();
     let created = sw.apply(spec).await?;
     sw.progress().step(
