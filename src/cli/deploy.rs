@@ -222,6 +222,17 @@ fn failed(ctx: &Ctx, f: docker_host::Failure) -> Failure {
     Failure::failed(f.why)
 }
 
+/// Prints a deploy, rollback or promote outcome; a failure exits 1.
+fn answer(ctx: &Ctx, out: Result<dh_deploy::Report, docker_host::Failure>) -> Res {
+    match out {
+        Ok(r) => {
+            print_report(ctx, &r);
+            Ok(())
+        }
+        Err(f) => Err(failed(ctx, f)),
+    }
+}
+
 fn print_report(ctx: &Ctx, r: &dh_deploy::Report) {
     if ctx.json {
         println!("{}", serde_json::to_string(r).unwrap_or_default());
@@ -307,13 +318,7 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     let progress = Progress::new(ctx.json);
     let out = runtime()?.block_on(platform::deploy(&profile, &mut store, &progress, req));
     progress.finish();
-    match out {
-        Ok(r) => {
-            print_report(ctx, &r);
-            Ok(())
-        }
-        Err(f) => Err(failed(ctx, f)),
-    }
+    answer(ctx, out)
 }
 
 pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
@@ -336,13 +341,7 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
     };
     let out = runtime()?.block_on(platform::rollback(&profile, &mut store, &progress, req));
     progress.finish();
-    match out {
-        Ok(r) => {
-            print_report(ctx, &r);
-            Ok(())
-        }
-        Err(f) => Err(failed(ctx, f)),
-    }
+    answer(ctx, out)
 }
 
 pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
@@ -357,13 +356,7 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
         &command_line(),
     ));
     progress.finish();
-    match out {
-        Ok(r) => {
-            print_report(ctx, &r);
-            Ok(())
-        }
-        Err(f) => Err(failed(ctx, f)),
-    }
+    answer(ctx, out)
 }
 
 pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {

@@ -8,7 +8,6 @@ use crate::deploy::events::Progress;
 use crate::deploy::kubernetes::{Kube, status};
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
-use crate::state::Profile;
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -16,20 +15,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
-}
-
-async fn connect<'a>(
-    p: &Profile,
-    progress: &'a Progress,
-    options: Options,
-) -> Result<Kube<'a>, String> {
-    let mut k = Kube::connect(&p.name, progress, options).await?;
-    k.gateway = p
-        .settings
-        .get("gateway")
-        .and_then(|g| g.as_str())
-        .map(String::from);
-    Ok(k)
 }
 
 fn with_kube<T>(
@@ -41,7 +26,7 @@ fn with_kube<T>(
     let profile = store.get(&a.profile)?;
     let progress = Progress::new(ctx.json);
     let out = runtime()?.block_on(async {
-        let k = connect(&profile, &progress, Options::default()).await?;
+        let k = crate::deploy::platform::kube(&profile, &progress, Options::default()).await?;
         work(&k, &profile.app).await
     });
     progress.finish();

@@ -34,7 +34,8 @@ fn hosts_or_profile(hosts: &[String], p: &Profile) -> Vec<String> {
     }
 }
 
-async fn kube<'a>(
+/// The profile's cluster, with its Gateway setting.
+pub async fn kube<'a>(
     p: &Profile,
     progress: &'a Progress,
     options: Options,
@@ -56,9 +57,8 @@ pub async fn deploy(
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
     match platform(p) {
-        Platform::DockerHost => {
-            let mut e = Engine::connect(&p.name, &hosts, progress, r.options).await?;
-            e.secrets = r.secrets;
+        Platform::DockerHost | Platform::Swarm => {
+            let swarm = platform(p) == Platform::Swarm;
             let req = dh_deploy::Request {
                 spec: r.spec,
                 dry_run: r.dry_run,
@@ -66,19 +66,15 @@ pub async fn deploy(
                 break_lock: r.break_lock,
                 command: r.command,
             };
-            dh_deploy::deploy(&mut e, store, req).await
-        }
-        Platform::Swarm => {
-            let mut sw = Swarm::connect(&p.name, &hosts, progress, r.options).await?;
-            sw.dh.secrets = r.secrets;
-            let req = dh_deploy::Request {
-                spec: r.spec,
-                dry_run: r.dry_run,
-                lock_wait: r.lock_wait,
-                break_lock: r.break_lock,
-                command: r.command,
-            };
-            swarm::deploy::deploy(&mut sw, store, req).await
+            if swarm {
+                let mut sw = Swarm::connect(&p.name, &hosts, progress, r.options).await?;
+                sw.dh.secrets = r.secrets;
+                swarm::deploy::deploy(&mut sw, store, req).await
+            } else {
+                let mut e = Engine::connect(&p.name, &hosts, progress, r.options).await?;
+                e.secrets = r.secrets;
+                dh_deploy::deploy(&mut e, store, req).await
+            }
         }
         Platform::Kubernetes => {
             let app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;

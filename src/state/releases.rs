@@ -177,6 +177,36 @@ impl Store {
             .optional()?)
     }
 
+    /// Closes what an earlier run left open: a release still in progress
+    /// was interrupted (its process died), a paused canary is superseded by
+    /// the new deploy. Returns (release, runs, what was said) per release.
+    pub fn settle_unfinished(
+        &mut self,
+        profile: &str,
+    ) -> Result<Vec<(u32, u32, String)>, StateError> {
+        let mut out = Vec::new();
+        for r in self.releases(profile)? {
+            let (status, why) = match r.status.as_str() {
+                "in_progress" => (
+                    "interrupted",
+                    "the deploying process stopped before it finished",
+                ),
+                "paused" => (
+                    "rolled_back",
+                    "a paused canary was superseded by a new deploy",
+                ),
+                _ => continue,
+            };
+            self.finish_release(profile, r.number, status, Some(why))?;
+            out.push((
+                r.number,
+                r.runs,
+                format!("release {}: {why}; marked {status}", r.number),
+            ));
+        }
+        Ok(out)
+    }
+
     /// The release serving now: the newest one that succeeded.
     pub fn live_release(&self, profile: &str) -> Result<Option<Release>, StateError> {
         Ok(self

@@ -73,25 +73,14 @@ pub async fn is_serving(e: &Engine<'_>, live: &Release) -> Result<bool, String> 
 /// Finishes what an earlier run left; returns what it did, in words.
 pub async fn reconcile(e: &Engine<'_>, store: &mut Store) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
-    let releases = store.releases(&e.profile).map_err(|x| x.to_string())?;
     let mut stale = Vec::new();
-    for r in &releases {
-        let (status, why) = match r.status.as_str() {
-            "in_progress" => (
-                "interrupted",
-                "the deploying process stopped before it finished",
-            ),
-            "paused" => (
-                "rolled_back",
-                "a paused canary was superseded by a new deploy",
-            ),
-            _ => continue,
-        };
-        store
-            .finish_release(&e.profile, r.number, status, Some(why))
-            .map_err(|x| x.to_string())?;
-        notes.push(format!("release {}: {why}; marked {status}", r.number));
-        stale.push(r.number.to_string());
+    // By number: an interrupted rollback's `runs` is a good release.
+    for (number, _, note) in store
+        .settle_unfinished(&e.profile)
+        .map_err(|x| x.to_string())?
+    {
+        notes.push(note);
+        stale.push(number.to_string());
     }
     let live = store.live_release(&e.profile).map_err(|x| x.to_string())?;
     let serving = match &live {

@@ -219,25 +219,11 @@ async fn locked_deploy(
     fingerprint: &str,
 ) -> Result<Report, Failure> {
     let profile = k.profile.clone();
-    for r in store.releases(&profile).map_err(|x| x.to_string())? {
-        let (status, why) = match r.status.as_str() {
-            "in_progress" => (
-                "interrupted",
-                "the deploying process stopped before it finished",
-            ),
-            "paused" => (
-                "rolled_back",
-                "a paused canary was superseded by a new deploy",
-            ),
-            _ => continue,
-        };
-        store
-            .finish_release(&profile, r.number, status, Some(why))
-            .map_err(|x| x.to_string())?;
-        k.progress.step(
-            "reconcile",
-            format!("release {}: {why}; marked {status}", r.number),
-        );
+    for (_, _, note) in store
+        .settle_unfinished(&profile)
+        .map_err(|x| x.to_string())?
+    {
+        k.progress.step("reconcile", note);
     }
     let live = store.live_release(&profile).map_err(|x| x.to_string())?;
     if let Some(l) = live.as_ref().filter(|l| l.fingerprint == fingerprint) {

@@ -378,23 +378,13 @@ pub async fn reconcile(sw: &Swarm<'_>, store: &mut Store) -> Result<Vec<String>,
     let profile = sw.dh.profile.clone();
     let mut notes = Vec::new();
     let mut stale = Vec::new();
-    for r in store.releases(&profile).map_err(|x| x.to_string())? {
-        let (status, why) = match r.status.as_str() {
-            "in_progress" => (
-                "interrupted",
-                "the deploying process stopped before it finished",
-            ),
-            "paused" => (
-                "rolled_back",
-                "a paused canary was superseded by a new deploy",
-            ),
-            _ => continue,
-        };
-        store
-            .finish_release(&profile, r.number, status, Some(why))
-            .map_err(|x| x.to_string())?;
-        notes.push(format!("release {}: {why}; marked {status}", r.number));
-        stale.push(r.runs);
+    // By number: an interrupted rollback's `runs` is a good release.
+    for (number, _, note) in store
+        .settle_unfinished(&profile)
+        .map_err(|x| x.to_string())?
+    {
+        notes.push(note);
+        stale.push(number);
     }
     let live = store.live_release(&profile).map_err(|x| x.to_string())?;
     if let Some(l) = &live
@@ -454,23 +444,9 @@ async fn cleanup(
             }
         }
     }
-    let secrets = sw
-        .host()
-        .docker
-        .list_secrets(None::<bollard::query_parameters::ListSecretsOptions>)
-        .await
-        .map_err(|x| x.to_string())?;
-    for s in secrets {
-        let ours = s
-            .spec
-            .as_ref()
-            .and_then(|p| p.labels.as_ref())
-            .and_then(|l| l.get(crate::deploy::docker_host::client::LABEL_PROFILE))
-            == Some(&sw.dh.profile);
-        if ours && let Some(id) = &s.id {
-            // In use by a kept service: swarm refuses, which is what we want.
-            let _ = sw.host().docker.delete_secret(id).await;
-        }
+    for id in sw.secret_ids().await? {
+        // In use by a kept service: swarm refuses, which is what we want.
+        let _ = sw.host().docker.delete_secret(&id).await;
     }
     Ok(())
 }

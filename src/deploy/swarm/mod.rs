@@ -188,6 +188,23 @@ impl<'a> Swarm<'a> {
             .collect())
     }
 
+    /// Ids of the swarm secrets this profile created.
+    pub async fn secret_ids(&self) -> Result<Vec<String>, String> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROFILE}={}", self.dh.profile)],
+        )]);
+        let list = self
+            .host()
+            .docker
+            .list_secrets(Some(bollard::query_parameters::ListSecretsOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| format!("list secrets: {e}"))?;
+        Ok(list.into_iter().filter_map(|s| s.id).collect())
+    }
+
     pub async fn tasks(&self, swarm_service: &str) -> Result<Vec<Task>, String> {
         let filters = HashMap::from([("service".to_string(), vec![swarm_service.to_string()])]);
         self.host()

@@ -204,26 +204,12 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
-    let secrets = sw
-        .host()
-        .docker
-        .list_secrets(None::<bollard::query_parameters::ListSecretsOptions>)
-        .await
-        .map_err(|e| e.to_string())?;
-    for s in secrets {
-        let ours = s
-            .spec
-            .as_ref()
-            .and_then(|p| p.labels.as_ref())
-            .and_then(|l| l.get(crate::deploy::docker_host::client::LABEL_PROFILE))
-            == Some(&sw.dh.profile);
-        if ours && let Some(id) = &s.id {
-            sw.host()
-                .docker
-                .delete_secret(id)
-                .await
-                .map_err(|e| format!("remove secret {id}: {e}"))?;
-        }
+    for id in sw.secret_ids().await? {
+        sw.host()
+            .docker
+            .delete_secret(&id)
+            .await
+            .map_err(|e| format!("remove secret {id}: {e}"))?;
     }
     let (containers, vols) = dh_status::destroy(&sw.dh, volumes).await?;
     Ok((n + containers, vols))
