@@ -165,7 +165,12 @@ async function refresh() {{
   }}
   try {{
     const st = await api('GET', `/api/profiles/${{profile}}/status`);
-    document.getElementById('status').textContent = st.containers.map(c => `${{c.name}} ${{c.state}} ${{c.health}} restarts=${{c.restarts}}`).join('\n');
+    const lines = st.platform === 'swarm'
+      ? st.tasks.filter(t => t.desired === 'running').map(t => `${{t.swarm_service}}.${{t.slot}} on ${{t.node}} release ${{t.release}} ${{t.state}} ${{t.error}}`)
+      : st.platform === 'kubernetes'
+      ? st.pods.map(p => `${{p.name}} release ${{p.release}} ${{p.phase}} ready=${{p.ready}} restarts=${{p.restarts}} ${{p.events.join('; ')}}`)
+      : st.containers.map(c => `${{c.name}} ${{c.state}} ${{c.health}} restarts=${{c.restarts}}`);
+    document.getElementById('status').textContent = lines.join('\n');
   }} catch (e) {{ document.getElementById('status').textContent = e.message; }}
 }}
 document.getElementById('deploy').addEventListener('submit', async ev => {{
