@@ -103,10 +103,13 @@ stack_ready() {
   return 1
 }
 
+# `docker stack rm` returns before its containers and network are gone; a
+# new deploy of the same stack fails while the network still exists.
 stack_gone() {
   docker stack rm dmbs >/dev/null 2>&1 || true
-  for _ in $(seq 1 150); do
-    [ -z "$(docker ps -aq --filter label=com.docker.stack.namespace=dmbs)" ] && return 0
+  for _ in $(seq 1 300); do
+    [ -z "$(docker ps -aq --filter label=com.docker.stack.namespace=dmbs)" ] &&
+      [ -z "$(docker network ls -q --filter name=dmbs_default)" ] && return 0
     sleep 0.2
   done
 }
@@ -129,12 +132,12 @@ D=()
 for _ in 1 2 3; do
   stack_gone
   t0=$(now)
-  docker stack deploy -c "$WORK/stack-v1.yaml" dmbs >/dev/null 2>&1
+  docker stack deploy -c "$WORK/stack-v1.yaml" dmbs >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
   stack_ready v1
   S+=("$(elapsed "$t0" "$(now)")")
   fresh_profile
   t0=$(now)
-  "$DM" deploy bench-swarm --bake 0s >/dev/null 2>&1
+  "$DM" deploy bench-swarm --bake 0s >/dev/null
   D+=("$(elapsed "$t0" "$(now)")")
 done
 
@@ -157,14 +160,14 @@ if [ -e /proc/net/ip_vs ]; then
   pid=$(load $PORT_STACK "$WORK/stack.json")
   sleep 10
   t0=$(now)
-  docker stack deploy -c "$WORK/stack-v2.yaml" dmbs >/dev/null 2>&1
+  docker stack deploy -c "$WORK/stack-v2.yaml" dmbs >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
   stack_ready v2
   SU=$(elapsed "$t0" "$(now)")
   wait "$pid" || true
   read -r SF SN < <(failed "$WORK/stack.json")
 else
   t0=$(now)
-  docker stack deploy -c "$WORK/stack-v2.yaml" dmbs >/dev/null 2>&1
+  docker stack deploy -c "$WORK/stack-v2.yaml" dmbs >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
   stack_ready v2
   SU=$(elapsed "$t0" "$(now)")
   SF="n/a: no IPVS"
@@ -173,7 +176,7 @@ fi
 pid=$(load $PORT_DM "$WORK/dm.json")
 sleep 10
 t0=$(now)
-"$DM" deploy bench-swarm --app "$WORK/app-v2.yaml" --bake 0s >/dev/null 2>&1
+"$DM" deploy bench-swarm --app "$WORK/app-v2.yaml" --bake 0s >/dev/null
 DU=$(elapsed "$t0" "$(now)")
 wait "$pid" || true
 read -r DF DN < <(failed "$WORK/dm.json")

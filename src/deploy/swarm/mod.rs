@@ -225,11 +225,33 @@ impl<'a> Swarm<'a> {
                 Ok(false)
             }
             None => {
-                self.host()
-                    .docker
-                    .create_service(spec, None)
-                    .await
-                    .map_err(|e| format!("create service {name}: {e}"))?;
+                let docker = &self.host().docker;
+                if let Err(e) = docker.create_service(spec.clone(), None).await {
+                    // A network removed just before (a destroy) can still be
+                    // listed for a moment; make it again and retry once.
+                    let text = e.to_string();
+                    if !(text.contains("network") && text.contains("not found")) {
+                        return Err(format!("create service {name}: {e}"));
+                    }
+                    let net = self.network();
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_secs(10)
+                        && docker
+                            .inspect_network(
+                                &net,
+                                None::<bollard::query_parameters::InspectNetworkOptions>,
+                            )
+                            .await
+                            .is_ok()
+                    {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    objects::ensure_network(self).await?;
+                    docker
+                        .create_service(spec, None)
+                        .await
+                        .map_err(|e| format!("create service {name}: {e}"))?;
+                }
                 Ok(true)
             }
         }

@@ -204,6 +204,25 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+    // Swarm removes an overlay network asynchronously; the next deploy
+    // must not find a network that is about to disappear.
+    let net = sw.network();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        let docker = &sw.host().docker;
+        if docker
+            .inspect_network(
+                &net,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let _ = docker.remove_network(&net).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     for id in sw.secret_ids().await? {
         sw.host()
             .docker
