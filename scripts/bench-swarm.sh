@@ -141,10 +141,9 @@ for _ in 1 2 3; do
   D+=("$(elapsed "$t0" "$(now)")")
 done
 
-load() { # port, output file
+load() { # port, output file; runs in the background ($! is its pid)
   "$OHA" -z "${DURATION}s" -q "$RATE" -c 16 --no-tui --wait-ongoing-requests-after-deadline \
     --output-format json "http://127.0.0.1:$1/" > "$2" 2>/dev/null &
-  echo $!
 }
 failed() {
   python3 -c "
@@ -157,7 +156,8 @@ print(bad, codes.get('200', 0) + bad)" "$1"
 
 echo "updates..." >&2
 if [ -e /proc/net/ip_vs ]; then
-  pid=$(load $PORT_STACK "$WORK/stack.json")
+  load $PORT_STACK "$WORK/stack.json"
+  pid=$!
   sleep 10
   t0=$(now)
   docker stack deploy -c "$WORK/stack-v2.yaml" dmbs >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
@@ -173,7 +173,8 @@ else
   SF="n/a: no IPVS"
   SN="-"
 fi
-pid=$(load $PORT_DM "$WORK/dm.json")
+load $PORT_DM "$WORK/dm.json"
+pid=$!
 sleep 10
 t0=$(now)
 "$DM" deploy bench-swarm --app "$WORK/app-v2.yaml" --bake 0s >/dev/null
