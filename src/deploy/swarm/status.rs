@@ -204,25 +204,6 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
-    // Swarm removes an overlay network asynchronously; the next deploy
-    // must not find a network that is about to disappear.
-    let net = sw.network();
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(30) {
-        let docker = &sw.host().docker;
-        if docker
-            .inspect_network(
-                &net,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-            .is_err()
-        {
-            break;
-        }
-        let _ = docker.remove_network(&net).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
     for id in sw.secret_ids().await? {
         sw.host()
             .docker
@@ -230,6 +211,32 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
             .await
             .map_err(|e| format!("remove secret {id}: {e}"))?;
     }
+    // The proxy and lock containers go with the Docker-host part; only
+    // then can the network go.
     let (containers, vols) = dh_status::destroy(&sw.dh, volumes).await?;
-    Ok((n + containers, vols))
+    // Swarm removes an overlay network asynchronously; the next deploy
+    // must not find a network that is about to disappear.
+    let net = sw.network();
+    let start = std::time::Instant::now();
+    loop {
+        let docker = &sw.host().docker;
+        let gone = docker
+            .inspect_network(
+                &net,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_err();
+        if gone {
+            return Ok((n + containers, vols));
+        }
+        let removed = docker.remove_network(&net).await;
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let why = removed
+                .err()
+                .map_or("it is still listed".into(), |e| e.to_string());
+            return Err(format!("network {net} could not be removed: {why}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
