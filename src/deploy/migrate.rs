@@ -233,3 +233,90 @@ pub async fn copy_volume(
     up?;
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> AccessorySpec {
+        AccessorySpec {
+            name: "db".into(),
+            kind: "postgres".into(),
+            image: "postgres:16".into(),
+            volume: Some(("db-data".into(), "/var/lib/postgresql/data".into())),
+            ..Default::default()
+        }
+    }
+
+    fn plan_to(to: &str, to_platform: Option<Platform>) -> Vec<MigrationStep> {
+        let files = vec!["fly.toml".to_string()];
+        plan(&Move {
+            profile: "shop",
+            new_profile: "shop-next",
+            from: "compose",
+            from_platform: Platform::DockerHost,
+            to,
+            to_platform,
+            out_dir: "migrate-shop-next",
+            files: &files,
+            deploy_hint: Some("flyctl deploy -c fly.toml"),
+            accessories: &[db()],
+        })
+    }
+
+    fn actions(steps: &[MigrationStep]) -> Vec<(&str, &str, bool)> {
+        steps
+            .iter()
+            .map(|s| (s.phase, s.action.as_str(), s.automatic))
+            .collect()
+    }
+
+    #[test]
+    fn between_docker_engines_everything_but_the_last_word_is_done_for_you() {
+        let steps = plan_to("swarm", Some(Platform::Swarm));
+        assert_eq!(
+            actions(&steps),
+            vec![
+                ("prepare", "generate", true),
+                ("prepare", "profile", true),
+                ("data", "copy", true),
+                ("cut-over", "stop", true),
+                ("cut-over", "deploy", true),
+                ("after", "keep", false),
+            ]
+        );
+        assert!(
+            steps[2]
+                .detail
+                .contains("dm-shop-db-data into dm-shop-next-db-data")
+        );
+    }
+
+    #[test]
+    fn towards_a_paas_the_data_and_the_deploy_are_commands_for_a_person() {
+        let steps = plan_to("fly", None);
+        assert_eq!(
+            actions(&steps),
+            vec![
+                ("prepare", "generate", true),
+                ("prepare", "profile", true),
+                ("data", "dump-restore", false),
+                ("cut-over", "stop", false),
+                ("cut-over", "deploy", false),
+                ("cut-over", "dns", false),
+                ("after", "keep", false),
+            ]
+        );
+        assert!(steps[2].detail.contains("pg_dumpall") && steps[2].detail.contains("psql"));
+        assert!(steps[4].detail.contains("flyctl deploy -c fly.toml"));
+    }
+
+    #[test]
+    fn to_kubernetes_the_deploy_is_ours_and_the_data_is_a_dump() {
+        let steps = plan_to("k8s-gke", Some(Platform::Kubernetes));
+        let a = actions(&steps);
+        assert!(a.contains(&("data", "dump-restore", false)));
+        assert!(a.contains(&("cut-over", "deploy", true)));
+        assert!(a.contains(&("cut-over", "dns", false)));
+    }
+}
