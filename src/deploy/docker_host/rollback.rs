@@ -6,7 +6,7 @@ use super::deploy::{Report, images_json};
 use super::{Engine, Failure, lock, proxy_image, reconcile};
 use crate::deploy::spec::ReleaseSpec;
 use crate::state::Store;
-use crate::state::releases::NewRelease;
+use crate::state::releases::{NewRelease, RollbackChoice};
 use std::time::Duration;
 
 async fn with_lock<'a, T>(
@@ -51,39 +51,12 @@ pub async fn rollback(
     wait: Duration,
     force: bool,
 ) -> Result<Report, Failure> {
-    let live = store.live_release(&e.profile).map_err(|x| x.to_string())?;
-    let releases = store.releases(&e.profile).map_err(|x| x.to_string())?;
     // A canary waiting for a human: rolling back aborts it.
-    let paused = releases.iter().find(|r| r.status == "paused").cloned();
-    let target = match to {
-        None if paused.is_some() && live.is_some() => live.as_ref().unwrap(),
-        Some(n) => releases
-            .iter()
-            .find(|r| r.number == n)
-            .ok_or_else(|| format!("profile {} has no release {n}", e.profile))?,
-        None => releases
-            .iter()
-            .find(|r| {
-                r.status == "succeeded"
-                    && live
-                        .as_ref()
-                        .is_some_and(|l| r.runs != l.runs && r.number < l.number)
-            })
-            .ok_or_else(|| {
-                format!(
-                    "profile {} has no earlier good release to return to",
-                    e.profile
-                )
-            })?,
-    }
-    .clone();
-    if target.status == "failed" || target.status == "interrupted" {
-        return Err(format!(
-            "release {} {}; roll back to a release that went live",
-            target.number, target.status
-        )
-        .into());
-    }
+    let RollbackChoice {
+        target,
+        live,
+        paused,
+    } = store.rollback_target(&e.profile, to, true)?;
     let spec: ReleaseSpec = serde_json::from_str(&target.spec).map_err(|x| x.to_string())?;
     let profile = e.profile.clone();
     with_lock(e, command, wait, force, async |e: &Engine<'_>| {

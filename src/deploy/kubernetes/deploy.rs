@@ -373,26 +373,8 @@ pub async fn rollback(
     command: &str,
 ) -> Result<Report, Failure> {
     let profile = k.profile.clone();
-    let live = store.live_release(&profile).map_err(|x| x.to_string())?;
-    let releases = store.releases(&profile).map_err(|x| x.to_string())?;
-    let target = match to {
-        Some(n) => releases.iter().find(|r| r.number == n),
-        None => releases.iter().find(|r| {
-            r.status == "succeeded"
-                && live
-                    .as_ref()
-                    .is_some_and(|l| r.runs != l.runs && r.number < l.number)
-        }),
-    }
-    .cloned()
-    .ok_or_else(|| format!("profile {profile} has no such earlier good release"))?;
-    if target.status == "failed" || target.status == "interrupted" {
-        return Err(format!(
-            "release {} {}; roll back to a release that went live",
-            target.number, target.status
-        )
-        .into());
-    }
+    let choice = store.rollback_target(&profile, to, false)?;
+    let (target, live) = (choice.target, choice.live);
     let spec: ReleaseSpec = serde_json::from_str(&target.spec).map_err(|x| x.to_string())?;
     let app = spec
         .app

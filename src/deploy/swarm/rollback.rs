@@ -9,7 +9,7 @@ use crate::deploy::docker_host::Failure;
 use crate::deploy::docker_host::deploy::{Report, images_json};
 use crate::deploy::spec::ReleaseSpec;
 use crate::state::Store;
-use crate::state::releases::{NewRelease, Release};
+use crate::state::releases::{NewRelease, Release, RollbackChoice};
 use std::time::Duration;
 
 pub async fn rollback(
@@ -21,34 +21,11 @@ pub async fn rollback(
     force: bool,
 ) -> Result<Report, Failure> {
     let profile = sw.dh.profile.clone();
-    let live = store.live_release(&profile).map_err(|x| x.to_string())?;
-    let releases = store.releases(&profile).map_err(|x| x.to_string())?;
-    let paused = releases.iter().find(|r| r.status == "paused").cloned();
-    let target = match to {
-        None if paused.is_some() && live.is_some() => live.clone().unwrap(),
-        Some(n) => releases
-            .iter()
-            .find(|r| r.number == n)
-            .cloned()
-            .ok_or_else(|| format!("profile {profile} has no release {n}"))?,
-        None => releases
-            .iter()
-            .find(|r| {
-                r.status == "succeeded"
-                    && live
-                        .as_ref()
-                        .is_some_and(|l| r.runs != l.runs && r.number < l.number)
-            })
-            .cloned()
-            .ok_or_else(|| format!("profile {profile} has no earlier good release to return to"))?,
-    };
-    if target.status == "failed" || target.status == "interrupted" {
-        return Err(format!(
-            "release {} {}; roll back to a release that went live",
-            target.number, target.status
-        )
-        .into());
-    }
+    let RollbackChoice {
+        target,
+        live,
+        paused,
+    } = store.rollback_target(&profile, to, true)?;
     with_lock(sw, command, wait, force, async |sw: &Swarm<'_>| {
         switch_to(
             sw,
