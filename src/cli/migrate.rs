@@ -255,7 +255,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     if let Err(why) = copied {
         eprintln!("error: {why}; starting {} again", old.name);
         let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
-        return Err(Failure::failed(why));
+        return Err(Failure::explained(why));
     }
     if to_platform == Platform::Kubernetes && from_platform == Platform::Kubernetes {
         eprintln!(

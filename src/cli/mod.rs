@@ -170,6 +170,9 @@ pub enum Command {
         /// Users for the bar chart (default: the app's expected users).
         #[arg(long)]
         users: Option<u32>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// The local web dashboard and its JSON API.
     Serve {
@@ -238,20 +241,32 @@ pub enum ProfileCmd {
     },
 }
 
-/// A failure with its exit code: 2 for bad input, 1 for blockers found.
+/// A failure with its exit code: 2 for bad input, 1 for blockers found or
+/// an operation that failed.
 pub struct Failure {
     pub code: i32,
     pub spec: Option<Box<SpecError>>,
     pub message: String,
+    /// Already printed with its details; `main` only sets the exit code.
+    pub shown: bool,
 }
 
 impl Failure {
-    /// An operation that ran and failed (exit 1), already explained.
+    /// An operation that ran and failed (exit 1); `main` prints why.
     pub fn failed(msg: impl Into<String>) -> Self {
         Failure {
             code: 1,
             spec: None,
             message: msg.into(),
+            shown: false,
+        }
+    }
+
+    /// An operation that failed (exit 1) and has already said why.
+    pub fn explained(msg: impl Into<String>) -> Self {
+        Failure {
+            shown: true,
+            ..Failure::failed(msg)
         }
     }
 
@@ -260,6 +275,7 @@ impl Failure {
             code: 2,
             spec: None,
             message: msg.into(),
+            shown: false,
         }
     }
 }
@@ -270,6 +286,7 @@ impl From<Box<SpecError>> for Failure {
             code: 2,
             message: e.to_string(),
             spec: Some(e),
+            shown: false,
         }
     }
 }
@@ -398,7 +415,8 @@ pub fn run(cli: Cli) -> Res {
             output,
             target,
             users,
-        } => report_cmd(&ctx, &app, &output, target.as_deref(), users),
+            force,
+        } => report_cmd(&ctx, &app, &output, target.as_deref(), users, force),
         Command::Serve {
             addr,
             token_file,
@@ -602,11 +620,7 @@ fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, f
         }
     }
     if fail && blocked {
-        return Err(Failure {
-            code: 1,
-            spec: None,
-            message: "blockers found".into(),
-        });
+        return Err(Failure::explained("blockers found"));
     }
     Ok(())
 }
@@ -1025,15 +1039,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
     match cmd {
         ProfileCmd::Create { name, app, tier } => {
             let tier = parse_tier(&tier).map_err(Failure::input)?;
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(Failure::input(
-                    "profile names use letters, digits, `-` and `_`",
-                ));
-            }
+            state::check_profile_name(&name)?;
             let loaded = describe::load_path(&app, &ctx.compose_profiles)?;
             let p = store.create(&name, tier.number, &app.display().to_string(), loaded.app)?;
             if ctx.json {
@@ -1368,11 +1374,7 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
         return if issues.is_empty() {
             Ok(())
         } else {
-            Err(Failure {
-                code: 1,
-                spec: None,
-                message: "invalid manifest".into(),
-            })
+            Err(Failure::explained("invalid manifest"))
         };
     }
     let store = ctx.store()?;
@@ -1420,11 +1422,7 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
     if v.ok {
         Ok(())
     } else {
-        Err(Failure {
-            code: 1,
-            spec: None,
-            message: "validation failed".into(),
-        })
+        Err(Failure::explained("validation failed"))
     }
 }
 
@@ -1465,11 +1463,7 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
                     }
                 }
             }
-            return Err(Failure {
-                code: 1,
-                spec: None,
-                message: "blocked".into(),
-            });
+            return Err(Failure::explained("blocked"));
         }
         Err(e) => return Err(Failure::input(e.to_string())),
     };
@@ -1497,6 +1491,7 @@ fn report_cmd(
     output: &Path,
     target: Option<&str>,
     users: Option<u32>,
+    force: bool,
 ) -> Res {
     let (app, profile, _) = ctx.load_app(key)?;
     let chosen = target.map(String::from).or_else(|| {
@@ -1514,6 +1509,13 @@ fn report_cmd(
     let engine = ctx.engine();
     let report = crate::report::build(&ctx.catalog, &engine, &app, chosen.as_deref(), users);
     let files = crate::report::files(&report, output).map_err(Failure::input)?;
+    // All or nothing: refuse before writing any file.
+    if !force && let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(Failure::input(format!(
+            "{} exists; pass --force to overwrite",
+            p.display()
+        )));
+    }
     for (path, content) in &files {
         write_atomic(path, content)
             .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))?;

@@ -5,10 +5,11 @@
 
 use super::app::*;
 use super::diagnostic::{SpanIndex, SpecError};
+use super::files;
 use super::findings::{Findings, Severity};
 use super::interpolate::interpolate;
 use super::known::{image_repository, image_tag, known};
-use super::load::{MAX_SPEC_BYTES, check_app, from_yaml_error, yaml_options};
+use super::load::{MAX_COMPONENTS, MAX_SPEC_BYTES, check_app, from_yaml_error, yaml_options};
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
 use indexmap::IndexMap;
@@ -32,6 +33,11 @@ pub struct ComposeOptions {
     pub profiles: Vec<String>,
     /// Folder used to resolve `env_file` paths.
     pub base_dir: Option<std::path::PathBuf>,
+    /// An upload's files by name: when set, `env_file` may name only these
+    /// and nothing is read from disk.
+    pub sealed_files: Option<HashMap<String, String>>,
+    /// The app's name when the file has no `name:` (instead of its folder).
+    pub default_name: Option<String>,
 }
 
 pub fn import_compose(
@@ -75,10 +81,20 @@ pub fn import_compose(
             )
         })?;
 
+    if services.len() > MAX_COMPONENTS {
+        return Err(err(
+            "services",
+            format!(
+                "the file has {} services; the limit is {MAX_COMPONENTS}",
+                services.len()
+            ),
+        ));
+    }
     let name = root
         .get("name")
         .and_then(Value::as_str)
         .map(sanitize_name)
+        .or_else(|| opts.default_name.as_deref().map(sanitize_name))
         .or_else(|| file_stem_name(file))
         .unwrap_or_else(|| "app".into());
     let mut app = App::new(&name);
@@ -701,11 +717,28 @@ fn import_service(
                     _ => Vec::new(),
                 };
                 for (p, required) in files {
-                    let full = opts
-                        .base_dir
-                        .as_ref()
-                        .map_or_else(|| Path::new(&p).to_path_buf(), |b| b.join(&p));
-                    match std::fs::read_to_string(&full) {
+                    let read = match &opts.sealed_files {
+                        Some(sent) => match sent.get(p.trim_start_matches("./")) {
+                            Some(text) => Ok(text.clone()),
+                            None if required => {
+                                return Err((
+                                    at.clone(),
+                                    format!(
+                                        "env_file `{p}` was not sent with the upload: an uploaded compose file may name only files uploaded with it (the server reads none of its own)"
+                                    ),
+                                ));
+                            }
+                            None => Err("not sent with the upload".to_string()),
+                        },
+                        None => {
+                            let full = opts
+                                .base_dir
+                                .as_ref()
+                                .map_or_else(|| Path::new(&p).to_path_buf(), |b| b.join(&p));
+                            files::read_text(&full, files::MAX_ENV_FILE)
+                        }
+                    };
+                    match read {
                         Ok(text) => {
                             take_env(parse_env_file(&text), &at, f, &mut env, &mut secret_names)
                         }

@@ -6,6 +6,7 @@
 use super::app::*;
 use super::compose::sanitize_name;
 use super::diagnostic::SpecError;
+use super::files;
 use super::findings::{Findings, Severity};
 use super::known::{image_tag, known};
 use super::load::{from_yaml_error, yaml_options};
@@ -45,63 +46,90 @@ impl Doc {
 }
 
 /// Reads every `.yaml`/`.yml`/`.json` under `path` (sorted, so output is
-/// deterministic) and imports the objects found.
+/// deterministic; see [`files::manifest_files`] for links) and imports the
+/// objects found.
 pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
-    let mut files = Vec::new();
-    if path.is_dir() {
-        collect(path, &mut files).map_err(|e| io_err(path, e))?;
+    let files = if path.is_dir() {
+        files::manifest_files(path).map_err(|e| located(path, e))?
     } else {
-        files.push(path.to_path_buf());
-    }
-    files.sort();
+        vec![path.to_path_buf()]
+    };
     let mut docs = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|e| io_err(f, e))?;
-        let name = f.display().to_string();
-        let values: Vec<Value> =
-            serde_saphyr::from_str_multiple_with_options(&text, yaml_options())
-                .map_err(|e| Box::new(from_yaml_error(&name, &text, &e)))?;
-        for v in values.into_iter().filter(|v| !v.is_null()) {
-            if v.get("kind").and_then(Value::as_str) == Some("List") {
-                for item in v
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    docs.push(Doc {
-                        file: name.clone(),
-                        value: item.clone(),
-                    });
-                }
-            } else {
-                docs.push(Doc {
-                    file: name.clone(),
-                    value: v,
-                });
-            }
-        }
-    }
-    if docs.is_empty() {
-        return Err(Box::new(SpecError::at(
-            &path.display().to_string(),
-            "",
-            0,
-            0,
-            "no Kubernetes objects found",
-        )));
+        let text = super::read_spec(f)?;
+        parse_docs(&f.display().to_string(), &text, &mut docs)?;
     }
     let app_name = path
         .file_stem()
         .and_then(|s| s.to_str())
         .map(sanitize_name)
         .unwrap_or_else(|| "app".into());
-    let k = import_docs(&app_name, &docs);
+    finish(&path.display().to_string(), &app_name, &docs)
+}
+
+/// Imports the manifests of one text (an upload), naming the app `app_name`.
+pub fn import_text(file: &str, text: &str, app_name: &str) -> Result<K8sImport, Box<SpecError>> {
+    let mut docs = Vec::new();
+    parse_docs(file, text, &mut docs)?;
+    finish(file, &sanitize_name(app_name), &docs)
+}
+
+fn parse_docs(name: &str, text: &str, docs: &mut Vec<Doc>) -> Result<(), Box<SpecError>> {
+    let values: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, yaml_options())
+        .map_err(|e| Box::new(from_yaml_error(name, text, &e)))?;
+    for v in values.into_iter().filter(|v| !v.is_null()) {
+        if v.get("kind").and_then(Value::as_str) == Some("List") {
+            for item in v
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                docs.push(Doc {
+                    file: name.to_string(),
+                    value: item.clone(),
+                });
+            }
+        } else {
+            docs.push(Doc {
+                file: name.to_string(),
+                value: v,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn finish(what: &str, app_name: &str, docs: &[Doc]) -> Result<K8sImport, Box<SpecError>> {
+    // Each workload takes a few objects; far more than that is no app.
+    if docs.len() > 10 * super::load::MAX_COMPONENTS {
+        return Err(Box::new(SpecError::at(
+            what,
+            "",
+            0,
+            0,
+            format!(
+                "{} objects; the limit is {}",
+                docs.len(),
+                10 * super::load::MAX_COMPONENTS
+            ),
+        )));
+    }
+    if docs.is_empty() {
+        return Err(Box::new(SpecError::at(
+            what,
+            "",
+            0,
+            0,
+            "no Kubernetes objects found",
+        )));
+    }
+    let k = import_docs(app_name, docs);
     // Never hand back an app.yaml that would not read back.
     let yaml = serde_saphyr::to_string(&k.app).unwrap_or_default();
     if let Err(e) = super::load::check_app(&k.app, "app.yaml", &yaml) {
         return Err(Box::new(SpecError::at(
-            &path.display().to_string(),
+            what,
             "",
             0,
             0,
@@ -114,28 +142,13 @@ pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
     Ok(k)
 }
 
-fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-fn io_err(path: &Path, e: std::io::Error) -> Box<SpecError> {
+fn located(path: &Path, message: String) -> Box<SpecError> {
     Box::new(SpecError::at(
         &path.display().to_string(),
         "",
         0,
         0,
-        format!("cannot read: {e}"),
+        format!("cannot read: {message}"),
     ))
 }
 

@@ -10,6 +10,10 @@ use std::sync::LazyLock;
 
 /// Largest description we accept; real ones are a few KiB.
 pub const MAX_SPEC_BYTES: usize = 8 * 1024 * 1024;
+/// Most services and dependencies one app may have. Real apps have tens;
+/// the bound keeps a plan (which prices every target at every user level)
+/// from running for minutes on a hostile upload.
+pub const MAX_COMPONENTS: usize = 2_000;
 
 static DNS_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$").expect("valid regex"));
@@ -37,6 +41,12 @@ pub fn from_yaml_error(file: &str, src: &str, err: &serde_saphyr::Error) -> Spec
             ))
         })
         .unwrap_or((0, 0));
+    // Some parser errors carry no position (or 1:1): find the spot.
+    let (offset, len) = if offset == 0 {
+        unplaced_error_offset(&raw, src).map_or((offset, len), |o| (o, 1))
+    } else {
+        (offset, len)
+    };
     let found = src.get(offset..offset + len).unwrap_or("").trim();
     let message = clean_message(&raw, found);
     let mut e = SpecError::at(file, src, offset, len.max(1), message.clone());
@@ -44,6 +54,38 @@ pub fn from_yaml_error(file: &str, src: &str, err: &serde_saphyr::Error) -> Spec
         e = e.with_help(help);
     }
     e
+}
+
+/// The parser's nesting limit (serde-saphyr's default budget).
+const YAML_MAX_DEPTH: usize = 64;
+
+/// Where an error the parser could not place most likely is: the first
+/// control character the YAML spec forbids (NUL and friends), or the point
+/// where flow collections nest past the depth limit.
+fn unplaced_error_offset(raw: &str, src: &str) -> Option<usize> {
+    if raw.contains("recursion limit") || raw.contains("Depth") {
+        let mut depth = 0usize;
+        let mut quote: Option<char> = None;
+        for (i, c) in src.char_indices() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > YAML_MAX_DEPTH {
+                        return Some(i);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                (None, '\n') if depth == 0 => {}
+                _ => {}
+            }
+        }
+    }
+    src.char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        .map(|(i, _)| i)
 }
 
 /// Rewrites the parser's wording for people: drops its own position tail and
@@ -58,6 +100,11 @@ fn clean_message(raw: &str, found: &str) -> String {
         .to_string();
     if let Some(i) = s.find(", set DuplicateKeyPolicy") {
         s.truncate(i);
+    }
+    if s.starts_with("budget breached: Depth") || s.contains("recursion limit exceeded") {
+        return format!(
+            "nested deeper than {YAML_MAX_DEPTH} levels of mappings and lists; refusing to read it"
+        );
     }
     if s.starts_with("budget breached") {
         return "the document expands to too many nodes (alias or anchor bomb?); refusing to read it".into();
@@ -150,6 +197,15 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
     }
     if app.services.is_empty() {
         return Err(err("services", "an app needs at least one service".into()));
+    }
+    let components = app.services.len() + app.dependencies.len();
+    if components > MAX_COMPONENTS {
+        return Err(err(
+            "services",
+            format!(
+                "the app has {components} services and dependencies; the limit is {MAX_COMPONENTS}"
+            ),
+        ));
     }
 
     let mut names: HashMap<&str, &str> = HashMap::new();

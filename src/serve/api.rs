@@ -20,17 +20,64 @@ use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 
-/// An API failure: a status and a JSON body `{"error": {...}}`.
-pub struct ApiError(pub StatusCode, pub serde_json::Value);
+/// An API failure: a status and a JSON body `{"error": {...}}`, plus any
+/// headers the status calls for (`Retry-After`).
+pub struct ApiError(
+    pub StatusCode,
+    pub serde_json::Value,
+    pub Vec<(header::HeaderName, String)>,
+);
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+impl ApiError {
+    fn with_headers<const N: usize>(
+        status: StatusCode,
+        message: &str,
+        headers: [(header::HeaderName, String); N],
+    ) -> Self {
+        ApiError(
+            status,
+            json!({"error": {"message": message}}),
+            headers.into(),
+        )
     }
 }
 
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(self.1)).into_response();
+        for (k, v) in self.2 {
+            if let Ok(v) = header::HeaderValue::from_str(&v) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
+    }
+}
+
+/// Runs CPU-heavy or blocking work (plans, reports, generated files,
+/// parsing uploads) on the blocking pool, a few at a time, so that the
+/// async workers keep answering everything else.
+pub async fn heavy<T, F>(ctx: &Shared, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let permit = ctx
+        .heavy
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
+
 pub fn error(status: StatusCode, message: &str) -> ApiError {
-    ApiError(status, json!({"error": {"message": message}}))
+    ApiError(status, json!({"error": {"message": message}}), Vec::new())
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -136,12 +183,22 @@ pub struct Upload {
     /// it is a compose file or an app.yaml.
     pub filename: String,
     pub content: String,
+    /// Values for `${VAR}` sent with the upload; the server's own
+    /// environment is never used.
+    #[serde(default)]
+    pub env: std::collections::HashMap<String, String>,
+    /// Files sent with the upload, by name (`.env`, files `env_file` names).
+    #[serde(default)]
+    pub files: std::collections::HashMap<String, String>,
 }
 
-/// Parses an upload as the CLI would parse the file; nothing is stored on
-/// failure.
-fn parse_upload(u: &Upload) -> Result<App, ApiError> {
-    if u.content.len() > MAX_UPLOAD {
+/// Parses an upload as sealed: only what was sent with it is read, never
+/// the server's environment or files. Nothing is stored on failure.
+fn parse_upload(u: &Upload, profile: &str) -> Result<App, ApiError> {
+    let sent = u.content.len()
+        + u.files.values().map(String::len).sum::<usize>()
+        + u.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if sent > MAX_UPLOAD {
         return Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "upload larger than 1 MiB",
@@ -150,39 +207,29 @@ fn parse_upload(u: &Upload) -> Result<App, ApiError> {
     let base = std::path::Path::new(&u.filename)
         .file_name()
         .and_then(|n| n.to_str())
+        .filter(|n| !n.chars().any(char::is_control))
         .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
         .ok_or_else(|| {
             error(
                 StatusCode::BAD_REQUEST,
-                "upload a .yml or .yaml file (compose file or app.yaml)",
+                "upload a .yml or .yaml file (compose file or app.yaml) whose name has no control characters",
             )
         })?;
-    let dir = tempfile::tempdir()
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
-    let path = dir.path().join(base);
-    std::fs::write(&path, &u.content)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
-    describe::load_path(&path, &[]).map(|l| l.app).map_err(|e| {
-        let mut j = serde_json::to_value(e.to_json()).unwrap_or_default();
-        // Name the file as the user uploaded it, not our scratch copy.
-        j["file"] = json!(base);
-        ApiError(StatusCode::BAD_REQUEST, json!({"error": j}))
-    })
+    let sealed = describe::Sealed {
+        env: u.env.clone(),
+        files: u.files.clone(),
+    };
+    describe::load_upload(base, &u.content, &sealed, profile)
+        .map(|l| l.app)
+        .map_err(|e| {
+            let j = serde_json::to_value(e.to_json()).unwrap_or_default();
+            ApiError(StatusCode::BAD_REQUEST, json!({"error": j}), Vec::new())
+        })
 }
 
 fn valid_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty()
-        || name.len() > 60
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "profile names use letters, digits, `-` and `_` (at most 60)",
-        ));
-    }
-    Ok(())
+    crate::state::check_profile_name(name)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))
 }
 
 async fn create_profile(
@@ -191,7 +238,7 @@ async fn create_profile(
 ) -> ApiResult {
     let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
     valid_name(&u.name)?;
-    let app = parse_upload(&u)?;
+    let (app, u) = heavy(&ctx, move || parse_upload(&u, &u.name).map(|a| (a, u))).await??;
     let p = store(&ctx)?
         .create(&u.name, 4, &u.filename, app)
         .map_err(|e| error(StatusCode::CONFLICT, &e.to_string()))?;
@@ -209,7 +256,9 @@ async fn replace_app(
 ) -> ApiResult {
     let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
     let mut p = profile(&ctx, &name)?;
-    p.app = parse_upload(&u)?;
+    let pname = p.name.clone();
+    let (app, u) = heavy(&ctx, move || parse_upload(&u, &pname).map(|a| (a, u))).await??;
+    p.app = app;
     p.app_source = u.filename.clone();
     let p = store(&ctx)?
         .update(p, &format!("upload {}", u.filename))
@@ -244,23 +293,31 @@ fn build_report(ctx: &Shared, p: &Profile) -> Result<crate::report::Report, ApiE
 
 async fn plan(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let r = build_report(&ctx, &p)?;
-    let bar = crate::report::charts::cost_by_target(&r.bars, r.users)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    let line = crate::report::charts::cost_by_users(&r.series, &r.plan.growth_path)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    let mut v = serde_json::to_value(&r).unwrap_or_default();
-    v["charts"] = json!({"cost_by_target": bar, "cost_by_users": line});
-    Ok(Json(v).into_response())
+    let c = ctx.clone();
+    heavy(&ctx, move || {
+        let r = build_report(&c, &p)?;
+        let bar = crate::report::charts::cost_by_target(&r.bars, r.users)
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let line = crate::report::charts::cost_by_users(&r.series, &r.plan.growth_path)
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let mut v = serde_json::to_value(&r).unwrap_or_default();
+        v["charts"] = json!({"cost_by_target": bar, "cost_by_users": line});
+        Ok(Json(v).into_response())
+    })
+    .await?
 }
 
 async fn report(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let r = build_report(&ctx, &p)?;
-    let files = crate::report::files(&r, std::path::Path::new("report.html"))
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    let html = files.into_iter().next().map(|f| f.1).unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+    let c = ctx.clone();
+    heavy(&ctx, move || {
+        let r = build_report(&c, &p)?;
+        let files = crate::report::files(&r, std::path::Path::new("report.html"))
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let html = files.into_iter().next().map(|f| f.1).unwrap_or_default();
+        Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+    })
+    .await?
 }
 
 #[derive(Deserialize)]
@@ -291,7 +348,8 @@ async fn files(
     Query(q): Query<TargetQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let (target, files) = generated(&ctx, &p, q.target.as_deref())?;
+    let c = ctx.clone();
+    let (target, files) = heavy(&ctx, move || generated(&c, &p, q.target.as_deref())).await??;
     let list: Vec<_> = files
         .iter()
         .map(|f| json!({"path": f.path, "bytes": f.content.len()}))
@@ -305,12 +363,19 @@ async fn file(
     Query(q): Query<TargetQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let (_, files) = generated(&ctx, &p, q.target.as_deref())?;
+    let c = ctx.clone();
+    let (_, files) = heavy(&ctx, move || generated(&c, &p, q.target.as_deref())).await??;
     let f = files
         .into_iter()
         .find(|f| f.path == path)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("no generated file {path}")))?;
-    let base = path.rsplit('/').next().unwrap_or("file").replace('"', "");
+    let base: String = path
+        .rsplit('/')
+        .next()
+        .unwrap_or("file")
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+        .collect();
     Ok((
         [
             (
@@ -360,6 +425,15 @@ fn options(r: &DeployRequest) -> Result<Options, String> {
     Ok(o)
 }
 
+/// A job refused for capacity: 429, with a hint when to try again.
+fn busy(b: super::jobs::Busy) -> ApiError {
+    ApiError::with_headers(
+        StatusCode::TOO_MANY_REQUESTS,
+        &b.0,
+        [(header::RETRY_AFTER, "5".to_string())],
+    )
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -382,25 +456,28 @@ async fn start_deploy(
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
     let state = ctx.state.clone();
     let profile_name = p.name.clone();
-    let id = ctx.jobs.start("deploy", &profile_name, move |progress| {
-        let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-        let req = crate::deploy::platform::DeployRequest {
-            spec,
-            options: opts,
-            secrets,
-            hosts: Vec::new(),
-            dry_run: false,
-            lock_wait: std::time::Duration::ZERO,
-            break_lock: false,
-            command: "serve: deploy".into(),
-        };
-        runtime()?
-            .block_on(crate::deploy::platform::deploy(
-                &p, &mut store, progress, req,
-            ))
-            .map(|r| (r.status, r.message))
-            .map_err(|f| f.to_string())
-    });
+    let id = ctx
+        .jobs
+        .start("deploy", &profile_name, move |progress| {
+            let mut store = Store::open(&state).map_err(|e| e.to_string())?;
+            let req = crate::deploy::platform::DeployRequest {
+                spec,
+                options: opts,
+                secrets,
+                hosts: Vec::new(),
+                dry_run: false,
+                lock_wait: std::time::Duration::ZERO,
+                break_lock: false,
+                command: "serve: deploy".into(),
+            };
+            runtime()?
+                .block_on(crate::deploy::platform::deploy(
+                    &p, &mut store, progress, req,
+                ))
+                .map(|r| (r.status, r.message))
+                .map_err(|f| f.to_string())
+        })
+        .map_err(busy)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
 }
 
@@ -419,25 +496,28 @@ async fn start_rollback(
     let to = body.and_then(|b| b.0.to);
     let state = ctx.state.clone();
     let profile_name = p.name.clone();
-    let id = ctx.jobs.start("rollback", &profile_name, move |progress| {
-        let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-        runtime()?
-            .block_on(crate::deploy::platform::rollback(
-                &p,
-                &mut store,
-                progress,
-                crate::deploy::platform::RollbackRequest {
-                    to,
-                    secrets: Default::default(),
-                    hosts: Vec::new(),
-                    command: "serve: rollback".into(),
-                    lock_wait: std::time::Duration::ZERO,
-                    break_lock: false,
-                },
-            ))
-            .map(|r| (r.status, r.message))
-            .map_err(|f| f.to_string())
-    });
+    let id = ctx
+        .jobs
+        .start("rollback", &profile_name, move |progress| {
+            let mut store = Store::open(&state).map_err(|e| e.to_string())?;
+            runtime()?
+                .block_on(crate::deploy::platform::rollback(
+                    &p,
+                    &mut store,
+                    progress,
+                    crate::deploy::platform::RollbackRequest {
+                        to,
+                        secrets: Default::default(),
+                        hosts: Vec::new(),
+                        command: "serve: rollback".into(),
+                        lock_wait: std::time::Duration::ZERO,
+                        break_lock: false,
+                    },
+                ))
+                .map(|r| (r.status, r.message))
+                .map_err(|f| f.to_string())
+        })
+        .map_err(busy)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response())
 }
 
@@ -472,6 +552,11 @@ fn tail() -> usize {
     200
 }
 
+/// Most log lines one request may ask for.
+const MAX_TAIL: usize = 10_000;
+/// A streaming answer ends after this long without an event.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 async fn logs(
     State(ctx): State<Shared>,
     Path(name): Path<String>,
@@ -481,24 +566,33 @@ async fn logs(
     if q.follow {
         // The engine pushes lines into a channel; the client reads them as
         // server-sent events until it leaves (the task ends with the stream).
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(256);
+        // The engine connection lives only as long as the client listens:
+        // when the stream is dropped, `closed()` ends the task and with it
+        // the engine's log stream.
         tokio::spawn(async move {
             let progress = crate::deploy::events::Progress::quiet();
-            let _ = crate::deploy::platform::logs(
+            let sender = tx.clone();
+            let follow = crate::deploy::platform::logs(
                 &p,
                 &progress,
                 &[],
                 q.service.as_deref(),
                 true,
-                q.tail,
+                q.tail.min(MAX_TAIL),
                 |source, line| {
-                    let _ = tx.send(json!({"container": source, "line": line}));
+                    let _ = sender.try_send(json!({"container": source, "line": line}));
                 },
-            )
-            .await;
+            );
+            tokio::select! {
+                _ = follow => {}
+                _ = tx.closed() => {}
+            }
         });
         let events = stream::unfold(rx, |mut rx| async move {
-            let v = rx.recv().await?;
+            // A stream with nothing to say for this long is ended, so an
+            // abandoned tab does not hold an engine connection for ever.
+            let v = tokio::time::timeout(STREAM_IDLE, rx.recv()).await.ok()??;
             let ev = SseEvent::default()
                 .event("line")
                 .json_data(v)
@@ -517,7 +611,7 @@ async fn logs(
         &[],
         q.service.as_deref(),
         false,
-        q.tail,
+        q.tail.min(MAX_TAIL),
         |source, line| lines.push(json!({"container": source, "line": line})),
     )
     .await
@@ -565,7 +659,8 @@ async fn job_events(
             return None;
         }
         loop {
-            match rx.recv().await {
+            let next = tokio::time::timeout(STREAM_IDLE, rx.recv()).await.ok()?;
+            match next {
                 Ok(e) => {
                     let done = matches!(e, JobEvent::Done { .. });
                     return Some((e, (rx, done)));

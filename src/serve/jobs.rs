@@ -47,6 +47,15 @@ impl Job {
     }
 }
 
+/// Jobs running at once, all profiles together (one per profile).
+pub const MAX_RUNNING: usize = 4;
+/// Finished jobs kept for watchers.
+pub const MAX_KEPT: usize = 100;
+
+/// A job refused because too many run; answered 429 with `Retry-After`.
+#[derive(Debug)]
+pub struct Busy(pub String);
+
 #[derive(Default)]
 pub struct Jobs {
     next: AtomicU64,
@@ -65,11 +74,38 @@ impl Jobs {
     }
 
     /// Runs `work` on a thread of its own with a progress reporter that
-    /// feeds the job; its result becomes the final event.
-    pub fn start<F>(&self, kind: &str, profile: &str, work: F) -> u64
+    /// feeds the job; its result becomes the final event. Refused when the
+    /// profile already has a job running, or [`MAX_RUNNING`] jobs run.
+    pub fn start<F>(&self, kind: &str, profile: &str, work: F) -> Result<u64, Busy>
     where
         F: FnOnce(&Progress) -> Result<(String, String), String> + Send + 'static,
     {
+        let mut map = self.map.lock().unwrap();
+        let running: Vec<&Arc<Job>> = map.values().filter(|j| j.done().is_none()).collect();
+        if let Some(j) = running.iter().find(|j| j.profile == profile) {
+            return Err(Busy(format!(
+                "profile {profile} already has job {} ({}) running; wait for it to finish",
+                j.id, j.kind
+            )));
+        }
+        if running.len() >= MAX_RUNNING {
+            return Err(Busy(format!(
+                "{MAX_RUNNING} jobs are running; try again when one has finished"
+            )));
+        }
+        // Keep the newest finished jobs only: history is for watchers, and
+        // an unbounded map is memory anyone with the token could grow.
+        let mut finished: Vec<u64> = map
+            .values()
+            .filter(|j| j.done().is_some())
+            .map(|j| j.id)
+            .collect();
+        if finished.len() >= MAX_KEPT {
+            finished.sort_unstable();
+            for id in &finished[..finished.len() + 1 - MAX_KEPT] {
+                map.remove(id);
+            }
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, _) = broadcast::channel(1024);
         let job = Arc::new(Job {
@@ -79,7 +115,8 @@ impl Jobs {
             history: Mutex::new(Vec::new()),
             tx,
         });
-        self.map.lock().unwrap().insert(id, job.clone());
+        map.insert(id, job.clone());
+        drop(map);
         std::thread::spawn(move || {
             let sink_job = job.clone();
             let progress =
@@ -90,6 +127,6 @@ impl Jobs {
             };
             job.push(JobEvent::Done { status, message });
         });
-        id
+        Ok(id)
     }
 }

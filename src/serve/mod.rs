@@ -27,9 +27,49 @@ pub struct Ctx {
     pub catalog: Catalog,
     pub token: String,
     pub jobs: jobs::Jobs,
-    /// (method, route, status) → count, for /metrics.
-    pub requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// (method, route, status) → count, for /metrics. Every label comes
+    /// from a closed set, so junk requests cannot grow it.
+    pub requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
     pub started: std::time::Instant,
+    /// Slots for CPU-heavy work (see [`api::heavy`]).
+    pub heavy: Arc<tokio::sync::Semaphore>,
+}
+
+impl Ctx {
+    pub fn new(state: PathBuf, catalog: Catalog, token: String) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ctx {
+            state,
+            catalog,
+            token,
+            jobs: jobs::Jobs::default(),
+            requests: Mutex::new(BTreeMap::new()),
+            started: std::time::Instant::now(),
+            heavy: Arc::new(tokio::sync::Semaphore::new(cores.max(1))),
+        }
+    }
+}
+
+/// Longest a request may take to answer (streams are bounded by their
+/// own idle timeout once answered).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The Content-Security-Policy of every answer: script only from this
+/// server's own files (no inline script, so injected markup cannot run),
+/// nothing framed, nothing sent elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 pub type Shared = Arc<Ctx>;
@@ -63,20 +103,23 @@ pub fn check_addr(addr: &SocketAddr, insecure: bool) -> Result<(), String> {
     ))
 }
 
-fn token_ok(ctx: &Ctx, headers: &HeaderMap) -> bool {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let cookie = headers
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == "dm_token")
-        .map(|(_, v)| v);
-    [bearer, cookie]
+        .map(|(_, v)| v)
+}
+
+fn token_ok(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    [bearer, cookie_token(headers)]
         .into_iter()
         .flatten()
         .any(|t| constant_time_eq(t.as_bytes(), ctx.token.as_bytes()))
@@ -93,25 +136,25 @@ async fn guard(State(ctx): State<Shared>, req: Request, next: Next) -> Response 
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let headers = req.headers().clone();
-    // `/?token=…` logs a browser in: the token moves into a cookie.
-    if method == Method::GET
+    let mut resp = if method == Method::GET
         && let Some(t) = req
             .uri()
             .query()
             .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
         && constant_time_eq(t.as_bytes(), ctx.token.as_bytes())
     {
+        // `/?token=…` logs a browser in: the token moves into a cookie and
+        // the browser comes back to the same path on this server.
         let cookie = format!("dm_token={t}; Path=/; HttpOnly; SameSite=Strict");
-        return (
+        (
             StatusCode::SEE_OTHER,
             [
                 (header::SET_COOKIE, cookie),
-                (header::LOCATION, req.uri().path().to_string()),
+                (header::LOCATION, local_path(req.uri().path()).to_string()),
             ],
         )
-            .into_response();
-    }
-    let resp = if !token_ok(&ctx, &headers) {
+            .into_response()
+    } else if !token_ok(&ctx, &headers) {
         api::error(
             StatusCode::UNAUTHORIZED,
             "a token is required: open the link printed by `deployment-manager serve`, or send `Authorization: Bearer TOKEN`",
@@ -124,27 +167,60 @@ async fn guard(State(ctx): State<Shared>, req: Request, next: Next) -> Response 
         )
         .into_response()
     } else {
-        next.run(req).await
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => api::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "no answer within {} s; the server is busy, try again",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response(),
+        }
     };
+    let h = resp.headers_mut();
+    for (k, v) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        h.insert(k, header::HeaderValue::from_static(v));
+    }
     *ctx.requests
         .lock()
         .unwrap()
-        .entry((method.to_string(), route, resp.status().as_u16()))
+        .entry((method_label(&method), route, resp.status().as_u16()))
         .or_insert(0) += 1;
     resp
 }
 
-/// A state-changing request must carry the token in a header (forms and
-/// cross-site requests cannot set one) and, when the browser names an
-/// origin, come from this very host.
+/// A path on this server: `//host/…` (or `/\\host`) would send a browser
+/// to another site, so anything not plainly local becomes `/`.
+fn local_path(path: &str) -> &str {
+    if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') {
+        path
+    } else {
+        "/"
+    }
+}
+
+/// A state-changing request must prove it is not a cross-site one: the
+/// token itself in a header (`X-DM-Token` or `Authorization: Bearer`), which
+/// a form or another site cannot send; the cookie alone is not proof, and a
+/// header that merely looks like one is not either. A browser-named foreign
+/// origin is refused whatever the headers.
 fn same_site(ctx: &Ctx, headers: &HeaderMap) -> bool {
-    let header_token = headers
-        .get("x-dm-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), ctx.token.as_bytes()));
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("Bearer ")));
+    let matches =
+        |v: Option<&str>| v.is_some_and(|t| constant_time_eq(t.as_bytes(), ctx.token.as_bytes()));
+    let header_token = matches(headers.get("x-dm-token").and_then(|v| v.to_str().ok()));
+    let bearer = matches(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ")),
+    );
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -175,14 +251,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let ctx = Arc::new(Ctx {
-        state: opts.state,
-        catalog: opts.catalog,
-        token: token.clone(),
-        jobs: jobs::Jobs::default(),
-        requests: Mutex::new(BTreeMap::new()),
-        started: std::time::Instant::now(),
-    });
+    let ctx = Arc::new(Ctx::new(opts.state, opts.catalog, token.clone()));
     // A closed stdout (a supervisor that stopped reading) must not stop us.
     use std::io::Write;
     let mut out = std::io::stdout();

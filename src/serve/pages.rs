@@ -8,7 +8,7 @@ use crate::report::html::{STYLE, esc, matrix};
 use crate::state::Store;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::fmt::Write;
@@ -17,31 +17,53 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/", get(index))
         .route("/profiles/{name}", get(profile_page))
+        .route("/static/dashboard.js", get(script))
+        .route("/static/dashboard.css", get(style))
 }
 
-const SCRIPT: &str = r#"
-const token = document.querySelector('meta[name=dm-token]').content;
-async function api(method, path, body) {
-  const r = await fetch(path, {method, headers: {'content-type': 'application/json', 'x-dm-token': token},
-                               body: body === undefined ? undefined : JSON.stringify(body)});
-  const j = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error((j.error && (j.error.message || JSON.stringify(j.error))) || r.statusText);
-  return j;
-}
-function watch(job, done) {
-  const out = document.getElementById('progress');
-  const status = document.getElementById('job-status');
-  status.textContent = 'running';
-  const es = new EventSource('/api/jobs/' + job + '/events');
-  es.addEventListener('step', e => { const d = JSON.parse(e.data); out.textContent += `${(d.elapsed_ms/1000).toFixed(1)}s ${d.phase} ${d.message}\n`; });
-  es.addEventListener('done', e => { const d = JSON.parse(e.data); status.textContent = d.status; out.textContent += d.message + '\n'; es.close(); if (done) done(d); });
-}
-"#;
+/// The pages' script and its data element: no page carries inline script,
+/// so the Content-Security-Policy can forbid it.
+const SCRIPT: &str = include_str!("static/dashboard.js");
 
-fn page(title: &str, token: &str, body: &str) -> Response {
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        format!("{STYLE} button, select, input {{ font: inherit; }}"),
+    )
+        .into_response()
+}
+
+/// Data for the script as JSON in a non-executable element. `<`, `>` and
+/// `&` are written as escapes so no value can close the element.
+fn data_element(v: &serde_json::Value) -> String {
+    let json = v
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    format!("<script type=\"application/json\" id=\"dm-data\">{json}</script>")
+}
+
+fn page(title: &str, token: &str, body: &str, data: &serde_json::Value) -> Response {
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"dm-token\" content=\"{token}\"><title>{t} · deployment-manager</title><style>{STYLE} button, select, input {{ font: inherit; }}</style></head><body><p><a href=\"/\">deployment-manager</a></p>{body}<script>{SCRIPT}</script></body></html>",
-        t = esc(title)
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"dm-token\" content=\"{token}\"><title>{t} · deployment-manager</title><link rel=\"stylesheet\" href=\"/static/dashboard.css\"></head><body><p><a href=\"/\">deployment-manager</a></p>{body}{d}<script src=\"/static/dashboard.js\"></script></body></html>",
+        t = esc(title),
+        token = esc(token),
+        d = data_element(data),
     ))
     .into_response()
 }
@@ -67,23 +89,19 @@ async fn index(State(ctx): State<Shared>) -> Response {
     b.push_str(r#"<h2>New profile</h2>
 <form id="upload"><label>Name <input id="name" required pattern="[A-Za-z0-9_-]+"></label>
 <label>docker-compose.yml or app.yaml <input id="file" type="file" accept=".yml,.yaml" required></label>
-<button type="submit">Create</button></form><p id="upload-error" role="alert"></p>
-<script>
-document.getElementById('upload').addEventListener('submit', async ev => {
-  ev.preventDefault();
-  const f = document.getElementById('file').files[0];
-  const name = document.getElementById('name').value;
-  try {
-    await api('POST', '/api/profiles', {name, filename: f.name, content: await f.text()});
-    location.href = '/profiles/' + encodeURIComponent(name);
-  } catch (e) { document.getElementById('upload-error').textContent = e.message; }
-});
-</script>"#);
-    page("Profiles", &ctx.token, &b)
+<button type="submit">Create</button></form><p id="upload-error" role="alert"></p>"#);
+    page("Profiles", &ctx.token, &b, &serde_json::json!({}))
 }
 
 async fn profile_page(State(ctx): State<Shared>, Path(name): Path<String>) -> Response {
-    let p = match Store::open(&ctx.state).and_then(|s| s.get(&name)) {
+    let c = ctx.clone();
+    super::api::heavy(&ctx, move || render_profile(&c, &name))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn render_profile(ctx: &Shared, name: &str) -> Response {
+    let p = match Store::open(&ctx.state).and_then(|s| s.get(name)) {
         Ok(p) => p,
         Err(e) => return (StatusCode::NOT_FOUND, Html(esc(&e.to_string()))).into_response(),
     };
@@ -145,60 +163,17 @@ async fn profile_page(State(ctx): State<Shared>, Path(name): Path<String>) -> Re
 <h3>Releases</h3><table id="releases"><thead><tr><th>release</th><th>status</th><th>strategy</th><th>runs</th><th>started</th><th></th></tr></thead><tbody></tbody></table>
 <h3>Status</h3><pre id="status"></pre>
 <h3>Logs</h3><label>Service <select id="log-service">{services}</select></label> <button id="logs-button">Follow logs</button><pre id="logs"></pre>
-<script>
-const profile = {name:?};
-async function refresh() {{
-  const rel = await api('GET', `/api/profiles/${{profile}}/releases`);
-  const body = document.querySelector('#releases tbody');
-  body.innerHTML = '';
-  for (const r of rel) {{
-    const tr = document.createElement('tr');
-    tr.dataset.release = r.number;
-    for (const v of [r.number, r.status, r.strategy, r.runs, r.started_at.slice(0, 19)]) {{ const td = document.createElement('td'); td.textContent = v; tr.appendChild(td); }}
-    const td = document.createElement('td');
-    if (r.status === 'succeeded' || r.status === 'rolled_back') {{
-      const b = document.createElement('button'); b.textContent = 'Roll back to ' + r.runs; b.className = 'rollback';
-      b.onclick = async () => watch((await api('POST', `/api/profiles/${{profile}}/rollback`, {{to: r.number}})).job, refresh);
-      td.appendChild(b);
-    }}
-    tr.appendChild(td); body.appendChild(tr);
-  }}
-  try {{
-    const st = await api('GET', `/api/profiles/${{profile}}/status`);
-    const lines = st.platform === 'swarm'
-      ? st.tasks.filter(t => t.desired === 'running').map(t => `${{t.swarm_service}}.${{t.slot}} on ${{t.node}} release ${{t.release}} ${{t.state}} ${{t.error}}`)
-      : st.platform === 'kubernetes'
-      ? st.pods.map(p => `${{p.name}} release ${{p.release}} ${{p.phase}} ready=${{p.ready}} restarts=${{p.restarts}} ${{p.events.join('; ')}}`)
-      : st.containers.map(c => `${{c.name}} ${{c.state}} ${{c.health}} restarts=${{c.restarts}}`);
-    document.getElementById('status').textContent = lines.join('\n');
-  }} catch (e) {{ document.getElementById('status').textContent = e.message; }}
-}}
-document.getElementById('deploy').addEventListener('submit', async ev => {{
-  ev.preventDefault();
-  document.getElementById('progress').textContent = '';
-  try {{ watch((await api('POST', `/api/profiles/${{profile}}/deploys`, {{strategy: document.getElementById('strategy').value}})).job, refresh); }}
-  catch (e) {{ document.getElementById('job-status').textContent = 'refused: ' + e.message; }}
-}});
-let logStream;
-document.getElementById('logs-button').addEventListener('click', () => {{
-  if (logStream) logStream.close();
-  const out = document.getElementById('logs');
-  out.textContent = '';
-  const svc = encodeURIComponent(document.getElementById('log-service').value);
-  logStream = new EventSource(`/api/profiles/${{profile}}/logs?follow=true&tail=50&service=${{svc}}`);
-  logStream.addEventListener('line', e => {{
-    const d = JSON.parse(e.data);
-    out.textContent = (out.textContent + `${{d.container}} | ${{d.line}}\n`).split('\n').slice(-500).join('\n');
-  }});
-}});
-refresh();
-</script>"#,
-        name = p.name,
+"#,
         services = app
             .services
             .keys()
             .map(|k| format!("<option>{}</option>", esc(k)))
             .collect::<String>()
     );
-    page(&p.name, &ctx.token, &b)
+    page(
+        &p.name,
+        &ctx.token,
+        &b,
+        &serde_json::json!({"profile": p.name}),
+    )
 }

@@ -97,6 +97,32 @@ pub enum StateError {
     NoVersion(String, u32),
     #[error("cannot create state directory {0}: {1}")]
     Dir(String, std::io::Error),
+    #[error("{0}")]
+    BadName(String),
+}
+
+/// Longest profile name: it becomes part of container, network and DNS
+/// names (`dm-<profile>-<service>`), which allow 63 characters a label.
+pub const MAX_PROFILE_NAME: usize = 40;
+
+/// The one rule for profile names, however a profile enters (create,
+/// import, upload, migrate, rename): letters, digits, `-` and `_`, starting
+/// with a letter or digit. Anything else could break out of the places a
+/// name is written (pages, scripts, container names, shell lines).
+pub fn check_profile_name(name: &str) -> Result<(), StateError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_PROFILE_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(60).flat_map(char::escape_debug).collect();
+    Err(StateError::BadName(format!(
+        "invalid profile name \"{shown}\": profile names use letters, digits, `-` and `_`, starting with a letter or digit, at most {MAX_PROFILE_NAME} characters"
+    )))
 }
 
 pub struct Store {
@@ -183,6 +209,7 @@ impl Store {
         app_source: &str,
         app: App,
     ) -> Result<Profile, StateError> {
+        check_profile_name(name)?;
         if self.find(name)?.is_some() {
             return Err(StateError::Exists(name.into()));
         }
@@ -237,6 +264,7 @@ impl Store {
 
     /// Saves a changed profile as a new version, atomically.
     pub fn update(&mut self, mut profile: Profile, change: &str) -> Result<Profile, StateError> {
+        check_profile_name(&profile.name)?;
         let tx = self.write_tx()?;
         let current: u32 = tx
             .query_row(

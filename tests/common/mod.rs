@@ -1,6 +1,7 @@
 //! Shared by the integration tests that call external validators.
 
 pub mod load;
+pub mod server;
 
 use std::path::PathBuf;
 

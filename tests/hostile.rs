@@ -1,0 +1,660 @@
+//! Hostile input against `serve` and the CLI: what a malicious colleague or
+//! a poisoned repository could send. Each test names the attack it repels;
+//! each failed on the code before the hardening (crash, read of the
+//! server's environment or files, stored script, unbounded growth, hang,
+//! stall, silent failure).
+
+mod common;
+
+use common::server::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn dm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn post_upload(srv: &Server, body: &serde_json::Value) -> Resp {
+    request(
+        srv.port,
+        "POST",
+        "/api/profiles",
+        &[BEARER, JSON],
+        &body.to_string(),
+    )
+}
+
+/// Runs a command that must end on its own; a hang fails the test (the
+/// bound detects a hang, it measures nothing).
+fn finishes(cmd: &mut Command) -> (std::process::Output, Duration) {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Pipes are drained by wait_with_output on a thread of its own, so a
+    // chatty child never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(o) => (o.unwrap(), start.elapsed()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{cmd:?} did not finish within 30 s");
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+const NESTING: usize = 5_000;
+
+fn nested_compose(levels: usize) -> String {
+    format!(
+        "services:\n  web:\n    image: nginx-app:1\n    environment:\n      X: \"{}v{}\"\n",
+        "${X:-".repeat(levels),
+        "}".repeat(levels)
+    )
+}
+
+#[test]
+fn nested_interpolation_is_refused_with_a_location_and_the_server_lives() {
+    let srv = Server::start();
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "deep", "filename": "docker-compose.yml", "content": nested_compose(NESTING)}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper than 32"),
+        "{e}"
+    );
+    assert_eq!(e["line"], 5, "{e}");
+    assert_eq!(
+        request(srv.port, "GET", "/health", &[BEARER], "").status,
+        200
+    );
+
+    // The CLI: 10,000 levels (60 KB) end with the same located error.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("docker-compose.yml");
+    std::fs::write(&f, nested_compose(10_000)).unwrap();
+    let (o, _) = finishes(
+        Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+            .arg("import")
+            .arg(&f),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nested deeper than 32") && err.contains("docker-compose.yml:5:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn uploads_never_read_the_servers_environment_or_files() {
+    let canary = "canary-env-5f1e2d9c";
+    let dir = tempfile::tempdir().unwrap();
+    let canary_file = dir.path().join("secret.env");
+    std::fs::write(&canary_file, "STOLEN=canary-file-8a7b6c5d\n").unwrap();
+    let srv = Server::start_with(&[("DM_CANARY", canary)]);
+    let compose = |extra: &str| {
+        format!(
+            "services:\n  web:\n    image: shop/web:1\n    ports: [\"8080:8080\"]\n    environment:\n      GREETING: \"${{DM_CANARY}}\"\n{extra}"
+        )
+    };
+    // Interpolation: the server's variable is unknown to the upload.
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "envread", "filename": "compose.yml", "content": compose("")}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let stored = request(srv.port, "GET", "/api/profiles/envread", &[BEARER], "").body;
+    assert!(!stored.contains(canary), "{stored}");
+    // Values sent with the upload are used, the .env sent with it too.
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "sent", "filename": "compose.yml",
+            "content": compose("    env_file: [app.env]\n"),
+            "env": {"DM_CANARY": "from-the-form"},
+            "files": {"app.env": "FROM_FILE=sent-file\n"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let stored = request(srv.port, "GET", "/api/profiles/sent", &[BEARER], "").json();
+    let env = &stored["app"]["services"]["web"]["env"];
+    assert_eq!(env["GREETING"], "from-the-form", "{stored}");
+    assert_eq!(env["FROM_FILE"], "sent-file", "{stored}");
+    // env_file naming anything that did not come with the upload.
+    let canary_path = canary_file.display().to_string();
+    for path in [
+        "/proc/self/environ",
+        "../../../../etc/os-release",
+        "/dev/zero",
+        canary_path.as_str(),
+    ] {
+        let r = post_upload(
+            &srv,
+            &serde_json::json!({"name": "files", "filename": "compose.yml",
+                "content": compose(&format!("    env_file: \"{path}\"\n"))}),
+        );
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let e = &r.json()["error"];
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("not sent with the upload"),
+            "{path}: {e}"
+        );
+        assert_eq!(e["line"], 7, "{path}: {e}");
+        for leak in [canary, "canary-file-8a7b6c5d", "PRETTY_NAME", "HOME="] {
+            assert!(!r.body.contains(leak), "{path}: {}", r.body);
+        }
+    }
+    assert_eq!(
+        request(srv.port, "GET", "/api/profiles/files", &[BEARER], "").status,
+        404
+    );
+}
+
+#[test]
+fn profile_names_are_checked_however_they_enter() {
+    let srv = Server::start();
+    let evil = "x</script><script>alert(1)</script>";
+    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": evil, "filename": "compose.yml", "content": app}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let too_long = "a".repeat(41);
+    for bad in ["-starts-with-dash", too_long.as_str(), "a b", "é"] {
+        let r = post_upload(
+            &srv,
+            &serde_json::json!({"name": bad, "filename": "compose.yml", "content": app}),
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    // The CLI refuses the same names, for create and import alike.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let compose = dir.path().join("compose.yml");
+    std::fs::write(&compose, app).unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+            .args(args)
+            .env("DEPLOYMENT_MANAGER_STATE", &state)
+            .output()
+            .unwrap()
+    };
+    let c = compose.to_str().unwrap();
+    for bad in [evil, too_long.as_str(), "-starts-with-dash"] {
+        let o = cli(&["profile", "create", "--", bad, c]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("invalid profile name"));
+    }
+    assert!(cli(&["profile", "create", "good", c]).status.success());
+    let export = dir.path().join("p.json");
+    assert!(
+        cli(&["profile", "export", "good", "-o", export.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    p["name"] = evil.into();
+    std::fs::write(&export, p.to_string()).unwrap();
+    let o = cli(&["profile", "import", export.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid profile name"));
+}
+
+/// A name that got in before the rules (an old database) still cannot run
+/// script in the dashboard: pages escape it by context and the CSP forbids
+/// inline script. Checked in headless Chromium.
+#[test]
+fn a_hostile_stored_name_runs_no_script_in_the_dashboard() {
+    let srv = Server::start();
+    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    assert_eq!(
+        post_upload(
+            &srv,
+            &serde_json::json!({"name": "victim", "filename": "compose.yml", "content": app}),
+        )
+        .status,
+        201
+    );
+    let evil = "v</script><script>window.pwned=document.querySelector('meta[name=dm-token]').content</script><img src=x onerror=\"window.pwned2=1\">";
+    let db = rusqlite::Connection::open(srv.dir.path().join("state.db")).unwrap();
+    db.execute(
+        "UPDATE profiles SET name = ?1, snapshot = json_set(snapshot, '$.name', ?1) WHERE name = 'victim'",
+        [evil],
+    )
+    .unwrap();
+    drop(db);
+    let page = request(
+        srv.port,
+        "GET",
+        &format!("/profiles/{}", urlencode(evil)),
+        &[BEARER],
+        "",
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("<script>window.pwned"), "{}", page.body);
+    let csp = page
+        .headers
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("content-security-policy:")
+        })
+        .unwrap_or_default()
+        .to_string();
+    let script_src = csp
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap_or("");
+    assert_eq!(script_src.trim(), "script-src 'self'", "{csp}");
+    for h in [
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+    ] {
+        assert!(page.headers.to_ascii_lowercase().contains(h), "{h}");
+    }
+
+    let (driver, driver_port) = chromedriver();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _driver = Reap(driver);
+    let base = format!("http://127.0.0.1:{}", srv.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use fantoccini::{ClientBuilder, Locator};
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]}),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("WebDriver session");
+        c.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
+        // The list shows the name as text.
+        let listed = c.find(Locator::Css("#profiles td a")).await.unwrap().text().await.unwrap();
+        assert_eq!(listed, evil);
+        c.goto(&format!("{base}/profiles/{}", urlencode(evil))).await.unwrap();
+        let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+        assert!(h1.starts_with(evil), "{h1}");
+        // Our own script ran (it fills the releases table from the API)...
+        c.wait()
+            .for_element(Locator::Css("#status"))
+            .await
+            .unwrap();
+        // ...and none from the name did.
+        let pwned = c
+            .execute("return [window.pwned === undefined, window.pwned2 === undefined, typeof api];", vec![])
+            .await
+            .unwrap();
+        assert_eq!(pwned, serde_json::json!([true, true, "function"]));
+        c.close().await.unwrap();
+    });
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn junk_requests_do_not_grow_the_server() {
+    let srv = Server::start();
+    let warm = |n: usize, tag: &str| {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let port = srv.port;
+                let tag = tag.to_string();
+                std::thread::spawn(move || {
+                    for i in 0..n / 4 {
+                        // Unauthenticated, a made-up method each time.
+                        request(port, &format!("X{tag}{t}N{i}"), "/health", &[], "");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    };
+    warm(2_000, "a");
+    let before = rss_kib(srv.child.id());
+    warm(20_000, "b");
+    let after = rss_kib(srv.child.id());
+    let metrics = request(srv.port, "GET", "/metrics", &[BEARER], "").body;
+    eprintln!(
+        "RSS {before} KiB → {after} KiB after 20,000 junk requests; /metrics {} bytes",
+        metrics.len()
+    );
+    assert!(metrics.len() < 16 * 1024, "{} bytes", metrics.len());
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    assert!(after < before + 20 * 1024, "RSS {before} KiB → {after} KiB");
+}
+
+#[test]
+fn symlink_loops_and_fifos_end_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("manifests");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(
+        m.join("web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: shop/web:1\n          ports: [{containerPort: 8080}]\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(".", m.join("a")).unwrap();
+    std::os::unix::fs::symlink(".", m.join("b")).unwrap();
+    let (o, took) = finishes(
+        Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+            .args(["import", "--json"])
+            .arg(&m),
+    );
+    eprintln!("manifests with two links to `.`: {took:?}");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["app"]["services"].as_object().unwrap().len(), 1, "{v}");
+
+    // An env_file that is a FIFO is refused, not waited on.
+    let c = dir.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(c.join("app.env"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(
+        c.join("compose.yml"),
+        "services:\n  web:\n    image: shop/web:1\n    env_file: app.env\n",
+    )
+    .unwrap();
+    let (o, took) = finishes(
+        Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+            .args(["import", "--json"])
+            .arg(c.join("compose.yml")),
+    );
+    eprintln!("env_file FIFO: {took:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("not a regular file"), "{text}");
+}
+
+/// A 2,000-service app: the largest accepted, so the heaviest plan.
+fn heavy_compose() -> String {
+    let mut s = String::from("name: heavy\nservices:\n");
+    for i in 0..1_999 {
+        s.push_str(&format!(
+            "  s{i}:\n    image: shop/s{i}:1\n    ports: [\"{}:8080\"]\n",
+            10_000 + i
+        ));
+    }
+    s
+}
+
+#[test]
+fn heavy_plans_do_not_stall_other_requests() {
+    let srv = Server::start();
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "heavy", "filename": "compose.yml", "content": heavy_compose()}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let port = srv.port;
+    let plans: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                request(port, "GET", "/api/profiles/heavy/plan", &[BEARER], "").status
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut worst = Duration::ZERO;
+    let mut probes = 0;
+    while !plans.iter().all(|p| p.is_finished()) {
+        let t = Instant::now();
+        assert_eq!(request(port, "GET", "/health", &[BEARER], "").status, 200);
+        worst = worst.max(t.elapsed());
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "slowest of {probes} /health requests while four plans of 1,999 services ran ({:?}): {worst:?}",
+        started.elapsed()
+    );
+    // The plans must have been running while /health was asked.
+    assert!(probes >= 3, "plans ended too soon to tell: {probes} probes");
+    for p in plans {
+        assert_eq!(p.join().unwrap(), 200);
+    }
+    assert!(worst < Duration::from_secs(1), "{worst:?}");
+
+    // More components than the limit: a clear, located refusal.
+    let too_many = heavy_compose() + "  extra1:\n    image: a/b:1\n  extra2:\n    image: a/b:1\n";
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "toomany", "filename": "compose.yml", "content": too_many}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("the limit is 2000"), "{}", r.body);
+}
+
+#[test]
+fn jobs_are_capped_with_retry_after() {
+    let srv = Server::start();
+    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    assert_eq!(
+        post_upload(
+            &srv,
+            &serde_json::json!({"name": "jobs", "filename": "compose.yml", "content": app}),
+        )
+        .status,
+        201
+    );
+    // The profile points at an engine that never answers, so the first job
+    // runs for a while; every other one is refused at once.
+    let o = srv.dm(&["profile", "set", "jobs", "hosts", "tcp://127.0.0.1:9"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut retry_after = 0;
+    for _ in 0..50 {
+        let r = request(
+            srv.port,
+            "POST",
+            "/api/profiles/jobs/rollback",
+            &[BEARER, JSON],
+            "{}",
+        );
+        *statuses.entry(r.status).or_insert(0) += 1;
+        if r.status == 429 && r.headers.to_ascii_lowercase().contains("retry-after: 5") {
+            retry_after += 1;
+        }
+    }
+    eprintln!("50 rollback requests: {statuses:?}");
+    let started = statuses.get(&202).copied().unwrap_or(0);
+    assert!(started >= 1, "{statuses:?}");
+    assert_eq!(retry_after, statuses.get(&429).copied().unwrap_or(0));
+    let jobs = request(srv.port, "GET", "/api/jobs", &[BEARER], "").json();
+    let running = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["done"].is_null())
+        .count();
+    assert!(running <= 1, "{jobs}");
+}
+
+#[test]
+fn small_ones_redirects_csrf_names_and_silent_failures() {
+    let srv = Server::start();
+    // No open redirect after the token login.
+    let r = request(
+        srv.port,
+        "GET",
+        &format!("//evil.example/?token={TOKEN}"),
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 303);
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("\r\nlocation: /\r\n")
+            || r.headers.to_ascii_lowercase().ends_with("\r\nlocation: /"),
+        "{}",
+        r.headers
+    );
+    // A cookie plus a junk bearer header is no proof against CSRF.
+    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    let body =
+        serde_json::json!({"name": "csrf", "filename": "compose.yml", "content": app}).to_string();
+    let cookie = format!("dm_token={TOKEN}");
+    let r = request(
+        srv.port,
+        "POST",
+        "/api/profiles",
+        &[("cookie", &cookie), ("authorization", "Bearer junk"), JSON],
+        &body,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Bearer-only clients keep working; an uploaded file without `name:`
+    // is named after its profile (Compose's rule, with no folder to use).
+    let r = request(srv.port, "POST", "/api/profiles", &[BEARER, JSON], &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["app"], "csrf");
+    // A NUL in the file name is a bad request, not a crash.
+    let r = post_upload(
+        &srv,
+        &serde_json::json!({"name": "nul", "filename": "a\u{0}.yml", "content": app}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // `serve` on a busy port says so.
+    let o = srv.dm(&["serve", "--addr", &format!("127.0.0.1:{}", srv.port)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot listen"),
+        "{o:?}"
+    );
+    // `status` and `logs` with the engine unreachable say so.
+    assert!(
+        srv.dm(&["profile", "set", "csrf", "hosts", "tcp://127.0.0.1:9"])
+            .status
+            .success()
+    );
+    for cmd in [&["status", "csrf"][..], &["logs", "csrf"]] {
+        let o = srv.dm(cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("error:") && err.len() > 20, "{cmd:?}: {err:?}");
+    }
+
+    // `report -o` keeps an existing file unless told.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    std::fs::write(&out, "mine").unwrap();
+    let o = dm(&[
+        "report",
+        "examples/picker-wheel/app.yaml",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+    let o = dm(&[
+        "report",
+        "examples/picker-wheel/app.yaml",
+        "-o",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(o.status.success());
+}
+
+#[test]
+fn unreadable_yaml_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str, &str); 4] = [
+        (
+            "utf8.yml",
+            b"services:\n  web:\n    image: \"caf\xe9\"\n".to_vec(),
+            ":3:",
+            "UTF-8",
+        ),
+        (
+            "nul.yml",
+            b"services:\n  web:\n    image: a\x00b\n".to_vec(),
+            ":3:",
+            "",
+        ),
+        (
+            "deep.yml",
+            format!(
+                "services:\n  web: {}{}\n",
+                "[".repeat(3000),
+                "]".repeat(3000)
+            )
+            .into_bytes(),
+            ":2:",
+            "nested deeper than 64",
+        ),
+        (
+            "block.yml",
+            ("services:\n  web:\n".to_string()
+                + &(0..200)
+                    .map(|i| format!("{}k{i}:\n", "  ".repeat(i + 2)))
+                    .collect::<String>())
+                .into_bytes(),
+            ":",
+            "nested deeper than 64",
+        ),
+    ];
+    for (name, bytes, at, word) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let o = dm(&["import", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("{name}{at}")), "{name}: {err}");
+        assert!(err.contains(word), "{name}: {err}");
+        assert!(!err.contains("bomb"), "{name}: {err}");
+    }
+}
