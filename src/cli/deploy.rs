@@ -545,7 +545,7 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
         },
     ));
     progress.finish();
-    out.map_err(Failure::failed)
+    out.map_err(|e| Failure::failed(e.to_string()))
 }
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {

@@ -201,6 +201,29 @@ pub async fn status(
 
 /// Log lines of the profile's services (one, or all) to `sink`, as
 /// `(source, line)`; followed until the source ends when `follow`.
+/// Why no logs came.
+#[derive(Debug)]
+pub enum LogsError {
+    /// Nothing of the profile (or of that service) runs to read logs from.
+    NothingMatches(String),
+    /// The engine could not be reached or failed.
+    Engine(String),
+}
+
+impl std::fmt::Display for LogsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogsError::NothingMatches(m) | LogsError::Engine(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for LogsError {
+    fn from(m: String) -> Self {
+        LogsError::Engine(m)
+    }
+}
+
 pub async fn logs(
     p: &Profile,
     progress: &Progress,
@@ -209,7 +232,7 @@ pub async fn logs(
     follow: bool,
     tail: usize,
     mut sink: impl FnMut(&str, &str),
-) -> Result<(), String> {
+) -> Result<(), LogsError> {
     let hosts = hosts_or_profile(hosts, p);
     let mut split = |line: &str| {
         let (src, l) = line.split_once(" | ").unwrap_or(("", line));
@@ -231,7 +254,10 @@ pub async fn logs(
                 }
             }
             if streams.is_empty() {
-                return Err(format!("no containers of {} match", e.profile));
+                return Err(LogsError::NothingMatches(format!(
+                    "no containers of {} match",
+                    e.profile
+                )));
             }
             let lines = std::sync::Mutex::new(&mut split);
             let tasks = streams.iter().map(|(host, name)| {
@@ -249,11 +275,11 @@ pub async fn logs(
         }
         Platform::Swarm => {
             let sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
-            swarm::status::logs(&sw, service, follow, tail, split).await
+            Ok(swarm::status::logs(&sw, service, follow, tail, split).await?)
         }
         Platform::Kubernetes => {
             let k = kube(p, progress, Options::default()).await?;
-            kubernetes::status::logs(&k, &p.app, service, follow, tail, split).await
+            Ok(kubernetes::status::logs(&k, &p.app, service, follow, tail, split).await?)
         }
     }
 }

@@ -4,6 +4,7 @@ use super::jobs::JobEvent;
 use super::{MAX_UPLOAD, Shared};
 use crate::analyse::cost::Strategy;
 use crate::analyse::fitness::{Engine, swaps};
+use crate::deploy::platform::LogsError;
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options};
 use crate::describe::{self, app::App};
@@ -599,8 +600,10 @@ async fn logs(
                 .unwrap_or_default();
             Some((Ok::<_, Infallible>(ev), rx))
         });
+        // Frequent keep-alives: writing is how a client that left is
+        // noticed, and that is what releases the engine connection.
         return Ok(Sse::new(events)
-            .keep_alive(KeepAlive::default())
+            .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(5)))
             .into_response());
     }
     let progress = crate::deploy::events::Progress::quiet();
@@ -615,7 +618,10 @@ async fn logs(
         |source, line| lines.push(json!({"container": source, "line": line})),
     )
     .await
-    .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+    .map_err(|e| match e {
+        LogsError::NothingMatches(m) => error(StatusCode::NOT_FOUND, &m),
+        LogsError::Engine(m) => error(StatusCode::BAD_GATEWAY, &m),
+    })?;
     Ok(Json(lines).into_response())
 }
 
