@@ -659,6 +659,16 @@ fn unreadable_yaml_is_located() {
     }
 }
 
+/// method, OpenAPI path, request path, headers, body, expected status.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    String,
+    u16,
+);
+
 /// The statuses the OpenAPI file documents for one operation.
 fn documented(method: &str, template: &str) -> Vec<u16> {
     let doc: serde_json::Value =
@@ -697,7 +707,7 @@ fn every_status_the_server_answers_is_documented() {
     );
     let huge = serde_json::json!({"name": "big", "filename": "compose.yml", "content": "x".repeat(2 << 20)}).to_string();
     let cookie = format!("dm_token={TOKEN}");
-    let cases: Vec<(&str, &str, &str, Vec<(&str, &str)>, String, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/health", "/health", vec![], String::new(), 401),
         (
             "GET",
