@@ -89,7 +89,9 @@ async fn index(State(ctx): State<Shared>) -> Response {
     b.push_str(r#"<h2>New profile</h2>
 <form id="upload"><label>Name <input id="name" required pattern="[A-Za-z0-9_-]+"></label>
 <label>docker-compose.yml or app.yaml <input id="file" type="file" accept=".yml,.yaml" required></label>
-<button type="submit">Create</button></form><p id="upload-error" role="alert"></p>"#);
+<label>.env for its variables (optional) <input id="envfile" type="file"></label>
+<button type="submit">Create</button></form><p id="upload-error" role="alert"></p>
+<p class="muted">A compose file's <code>${VAR}</code> values come only from the .env sent with it; the server's own environment and files are never read.</p>"#);
     page("Profiles", &ctx.token, &b, &serde_json::json!({}))
 }
 

@@ -27,7 +27,9 @@ function indexPage() {
     const f = document.getElementById('file').files[0];
     const name = document.getElementById('name').value;
     try {
-      await api('POST', '/api/profiles', {name, filename: f.name, content: await f.text()});
+      const env = document.getElementById('envfile').files[0];
+      const files = env ? {'.env': await env.text()} : {};
+      await api('POST', '/api/profiles', {name, filename: f.name, content: await f.text(), files});
       location.href = '/profiles/' + encodeURIComponent(name);
     } catch (e) { document.getElementById('upload-error').textContent = e.message; }
   });
