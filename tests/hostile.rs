@@ -415,6 +415,30 @@ fn symlink_loops_and_fifos_end_with_a_clear_error() {
     eprintln!("env_file FIFO: {took:?}");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("not a regular file"), "{text}");
+
+    // Devices and /proc are no descriptions, catalogs or env files either.
+    let fifo = c.join("app.env");
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        vec!["import", "/dev/zero"],
+        vec!["import", fifo],
+        vec!["profile", "import", "/proc/self/environ"],
+        vec![
+            "plan",
+            "examples/picker-wheel/app.yaml",
+            "--catalog",
+            "/dev/zero",
+        ],
+        vec!["plan", "examples/picker-wheel/app.yaml", "--rules", fifo],
+    ] {
+        let (o, _) = finishes(Command::new(env!("CARGO_BIN_EXE_deployment-manager")).args(&args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("not a regular file") || err.contains("refusing to read"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// A 2,000-service app: the largest accepted, so the heaviest plan.

@@ -153,7 +153,7 @@ pub struct Catalog {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot read catalog {0}: {1}")]
-    Read(String, std::io::Error),
+    Read(String, String),
     #[error("{0}")]
     Parse(String),
 }
@@ -179,8 +179,9 @@ impl Catalog {
     pub fn with_overrides(path: Option<&Path>) -> Result<Catalog, CatalogError> {
         let mut cat = Catalog::embedded();
         if let Some(p) = path {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| CatalogError::Read(p.display().to_string(), e))?;
+            let text =
+                crate::describe::files::read_text(p, crate::describe::load::MAX_SPEC_BYTES as u64)
+                    .map_err(|e| CatalogError::Read(p.display().to_string(), e))?;
             let user: Catalog = serde_saphyr::from_str(&text).map_err(|e| {
                 CatalogError::Parse(
                     crate::describe::load::from_yaml_error(&p.display().to_string(), &text, &e)

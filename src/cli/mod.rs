@@ -299,6 +299,14 @@ impl From<state::StateError> for Failure {
 
 type Res = Result<(), Failure>;
 
+const SPEC_LIMIT: u64 = crate::describe::load::MAX_SPEC_BYTES as u64;
+
+/// A file the user named: a regular file, bounded in size.
+fn read_user_file(path: &Path, limit: u64) -> Result<String, Failure> {
+    crate::describe::files::read_text(path, limit)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+}
+
 pub(crate) struct Ctx {
     pub(crate) json: bool,
     pub(crate) catalog: Catalog,
@@ -345,8 +353,7 @@ pub fn run(cli: Cli) -> Res {
         .map_err(|e| Failure::input(e.to_string()))?;
     let rules = match &cli.rules {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Failure::input(format!("cannot read {}: {e}", p.display())))?;
+            let text = read_user_file(p, SPEC_LIMIT)?;
             fitness::rules::parse_rules(&p.display().to_string(), &text)?
         }
         None => Vec::new(),
@@ -1220,8 +1227,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
             }
         }
         ProfileCmd::Import { file, name } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+            let text = read_user_file(&file, SPEC_LIMIT)?;
             let p: state::Profile = serde_json::from_str(&text).map_err(|e| {
                 Failure::input(format!(
                     "{}:{}:{}: {e}",
@@ -1308,8 +1314,7 @@ fn provided_secrets(
     let mut names: std::collections::HashMap<String, bool> =
         std::env::vars().map(|(k, v)| (k, !v.is_empty())).collect();
     if let Some(f) = env_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        let text = read_user_file(f, crate::describe::files::MAX_ENV_FILE)?;
         for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
             if let Some((k, v)) = line.split_once('=') {
                 names.insert(
@@ -1325,8 +1330,7 @@ fn provided_secrets(
 fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -> Res {
     let path = Path::new(what);
     if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("cannot read {what}: {e}")))?;
+        let text = read_user_file(path, SPEC_LIMIT)?;
         let m: crate::manifest::Manifest = serde_json::from_str(&text).map_err(|e| {
             let offset = text
                 .lines()
@@ -1538,8 +1542,7 @@ fn serve_cmd(
     crate::serve::check_addr(&addr, insecure).map_err(Failure::input)?;
     let token = match token_file {
         Some(f) => {
-            let t = std::fs::read_to_string(f)
-                .map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?
+            let t = read_user_file(f, crate::describe::files::MAX_ENV_FILE)?
                 .trim()
                 .to_string();
             if t.len() < 16 {

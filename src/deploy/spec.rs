@@ -184,8 +184,8 @@ pub fn collect_secrets(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut from_file = BTreeMap::new();
     if let Some(f) = env_file {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text = crate::describe::files::read_text(f, crate::describe::files::MAX_ENV_FILE)
+            .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         for line in text.lines().map(str::trim) {
             if line.is_empty() || line.starts_with('#') {
                 continue;
