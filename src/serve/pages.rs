@@ -47,6 +47,21 @@ async fn style() -> Response {
         .into_response()
 }
 
+/// Percent-encodes text for a URL path segment or query value (keeping
+/// `/` when asked, for file paths), so a name cannot change the link's
+/// shape; the result is also safe inside a quoted HTML attribute.
+fn url_part(text: &str, keep_slash: bool) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b'/' if keep_slash => "/".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Data for the script as JSON in a non-executable element. `<`, `>` and
 /// `&` are written as escapes so no value can close the element.
 fn data_element(v: &serde_json::Value) -> String {
@@ -78,7 +93,8 @@ async fn index(State(ctx): State<Shared>) -> Response {
     for p in &list {
         let _ = write!(
             b,
-            "<tr><td><a href=\"/profiles/{n}\">{n}</a></td><td>{a}</td><td>{s}</td><td>{v}</td></tr>",
+            "<tr><td><a href=\"/profiles/{u}\">{n}</a></td><td>{a}</td><td>{s}</td><td>{v}</td></tr>",
+            u = url_part(&p.name, false),
             n = esc(&p.name),
             a = esc(&p.app.name),
             s = p.app.services.len(),
@@ -150,9 +166,11 @@ fn render_profile(ctx: &Shared, name: &str) -> Response {
     for f in &r.files {
         let _ = write!(
             b,
-            "<li><a download href=\"/api/profiles/{n}/files/{p}?target={t}\">{p}</a></li>",
+            "<li><a download href=\"/api/profiles/{u}/files/{fu}?target={t}\">{p}</a></li>",
+            u = url_part(&p.name, false),
+            fu = url_part(f, true),
             p = esc(f),
-            t = esc(r.chosen.as_deref().unwrap_or(""))
+            t = url_part(r.chosen.as_deref().unwrap_or(""), false)
         );
     }
     b.push_str("</ul>");
