@@ -8,7 +8,6 @@ mod common;
 
 use common::server::*;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 fn upload(name: &str, filename: &str, content: &str) -> String {
@@ -246,30 +245,11 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
     let compose_path = dir.path().join("docker-compose.yml");
     std::fs::write(&compose_path, compose("v1", app_port)).unwrap();
     let _ = srv.dm(&["destroy", "web-shop", "--volumes"]);
-    let (driver, driver_port) = chromedriver();
-    // Stops chromedriver however the test ends.
-    struct Reap(Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _driver = Reap(driver);
     let base = format!("http://127.0.0.1:{}", srv.port);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use fantoccini::{ClientBuilder, Locator};
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,2400"]}),
-        );
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{driver_port}"))
-            .await
-            .expect("WebDriver session");
+        use fantoccini::Locator;
+        let (_driver, c) = chromium().await;
         let shots = shot_dir();
         let shot = |name: &'static str| {
             let c = c.clone();
@@ -278,23 +258,66 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
         };
         // Without the token the page is refused.
         c.goto(&format!("{base}/")).await.unwrap();
-        let refused = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+        let refused = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(refused.contains("token is required"), "{refused}");
         c.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
         shot("1-profiles").await;
-        c.find(Locator::Css("#name")).await.unwrap().send_keys("web-shop").await.unwrap();
-        c.find(Locator::Css("#file")).await.unwrap().send_keys(compose_path.to_str().unwrap()).await.unwrap();
-        c.find(Locator::Css("#upload button")).await.unwrap().click().await.unwrap();
-        c.wait().for_url(&url::Url::parse(&format!("{base}/profiles/web-shop")).unwrap()).await.unwrap();
+        c.find(Locator::Css("#name"))
+            .await
+            .unwrap()
+            .send_keys("web-shop")
+            .await
+            .unwrap();
+        c.find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(compose_path.to_str().unwrap())
+            .await
+            .unwrap();
+        c.find(Locator::Css("#upload button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_url(&url::Url::parse(&format!("{base}/profiles/web-shop")).unwrap())
+            .await
+            .unwrap();
         shot("2-profile").await;
 
         // The matrix and charts carry what the API says.
-        let plan = request(srv.port, "GET", "/api/profiles/web-shop/plan", &[BEARER], "").json();
-        let rows = c.find_all(Locator::Css("table.matrix tr[data-id]")).await.unwrap().len();
-        assert_eq!(rows, plan["fitness"]["tiers"].as_array().unwrap().len() + plan["fitness"]["targets"].as_array().unwrap().len());
+        let plan = request(
+            srv.port,
+            "GET",
+            "/api/profiles/web-shop/plan",
+            &[BEARER],
+            "",
+        )
+        .json();
+        let rows = c
+            .find_all(Locator::Css("table.matrix tr[data-id]"))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            rows,
+            plan["fitness"]["tiers"].as_array().unwrap().len()
+                + plan["fitness"]["targets"].as_array().unwrap().len()
+        );
         let texts: Vec<String> = {
             let mut v = Vec::new();
-            for t in c.find_all(Locator::Css("#cost-by-target svg text")).await.unwrap() {
+            for t in c
+                .find_all(Locator::Css("#cost-by-target svg text"))
+                .await
+                .unwrap()
+            {
                 v.push(t.text().await.unwrap().trim().to_string());
             }
             v
@@ -303,60 +326,158 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
             let label = format!("${:.2}", b["total"].as_f64().unwrap());
             assert!(texts.contains(&label), "bar {label} not drawn: {texts:?}");
         }
-        let marks = c.find_all(Locator::Css("#cost-by-users svg circle")).await.unwrap().len();
+        let marks = c
+            .find_all(Locator::Css("#cost-by-users svg circle"))
+            .await
+            .unwrap()
+            .len();
         assert!(marks >= plan["plan"]["growth_path"].as_array().unwrap().len());
 
         async fn deploy_and_wait(c: &fantoccini::Client) -> String {
-            c.find(Locator::Css("#deploy-button")).await.unwrap().click().await.unwrap();
+            c.find(Locator::Css("#deploy-button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
             let start = Instant::now();
             loop {
-                let s = c.find(Locator::Css("#job-status")).await.unwrap().text().await.unwrap();
+                let s = c
+                    .find(Locator::Css("#job-status"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
                 if s != "running" && s != "idle" {
                     return s;
                 }
-                assert!(start.elapsed() < Duration::from_secs(180), "the deploy did not finish");
+                assert!(
+                    start.elapsed() < Duration::from_secs(180),
+                    "the deploy did not finish"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
         let status = deploy_and_wait(&c).await;
-        let progress = c.find(Locator::Css("#progress")).await.unwrap().text().await.unwrap();
+        let progress = c
+            .find(Locator::Css("#progress"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(status, "succeeded", "{progress}");
         assert!(progress.contains("release 1 is live"), "{progress}");
         shot("3-deployed").await;
         // Status and live logs of the running service.
-        let st = request(srv.port, "GET", "/api/profiles/web-shop/status", &[BEARER], "").json();
-        assert!(st["containers"].as_array().unwrap().iter().any(|c| c["role"] == "app" && c["state"] == "running"), "{st}");
+        let st = request(
+            srv.port,
+            "GET",
+            "/api/profiles/web-shop/status",
+            &[BEARER],
+            "",
+        )
+        .json();
+        assert!(
+            st["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["role"] == "app" && c["state"] == "running"),
+            "{st}"
+        );
         assert_eq!(st["proxies"][0]["routes"]["1"], 100, "{st}");
-        let logs = request(srv.port, "GET", "/api/profiles/web-shop/logs?service=web&tail=20", &[BEARER], "").json();
-        assert!(logs.to_string().contains("listening on 8080 as v1"), "{logs}");
-        c.find(Locator::Css("#logs-button")).await.unwrap().click().await.unwrap();
+        let logs = request(
+            srv.port,
+            "GET",
+            "/api/profiles/web-shop/logs?service=web&tail=20",
+            &[BEARER],
+            "",
+        )
+        .json();
+        assert!(
+            logs.to_string().contains("listening on 8080 as v1"),
+            "{logs}"
+        );
+        c.find(Locator::Css("#logs-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let start = Instant::now();
-        while !c.find(Locator::Css("#logs")).await.unwrap().text().await.unwrap().contains("listening on 8080") {
-            assert!(start.elapsed() < Duration::from_secs(20), "live logs did not arrive");
+        while !c
+            .find(Locator::Css("#logs"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("listening on 8080")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "live logs did not arrive"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         assert!(request(app_port, "GET", "/", &[], "").body.contains("v1"));
 
         // A new version, deployed from the page, then rolled back with one click.
         let v2 = upload("web-shop", "docker-compose.yml", &compose("v2", app_port));
-        assert_eq!(request(srv.port, "POST", "/api/profiles/web-shop/app", &[BEARER, JSON], &v2).status, 200);
+        assert_eq!(
+            request(
+                srv.port,
+                "POST",
+                "/api/profiles/web-shop/app",
+                &[BEARER, JSON],
+                &v2
+            )
+            .status,
+            200
+        );
         assert_eq!(deploy_and_wait(&c).await, "succeeded");
         assert!(request(app_port, "GET", "/", &[], "").body.contains("v2"));
-        c.wait().for_element(Locator::Css("tr[data-release='1'] button.rollback")).await.unwrap().click().await.unwrap();
+        c.wait()
+            .for_element(Locator::Css("tr[data-release='1'] button.rollback"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let start = Instant::now();
         loop {
-            let s = c.find(Locator::Css("#job-status")).await.unwrap().text().await.unwrap();
-            let done = c.find(Locator::Css("#progress")).await.unwrap().text().await.unwrap();
+            let s = c
+                .find(Locator::Css("#job-status"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let done = c
+                .find(Locator::Css("#progress"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             if s == "succeeded" && done.contains("serves again") {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "rollback did not finish: {s} {done}");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "rollback did not finish: {s} {done}"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         shot("4-rolled-back").await;
         assert!(request(app_port, "GET", "/", &[], "").body.contains("v1"));
         let page = c.source().await.unwrap();
-        assert!(!page.contains("supersecret-value-77"), "the page shows a secret's value");
+        assert!(
+            !page.contains("supersecret-value-77"),
+            "the page shows a secret's value"
+        );
         c.close().await.unwrap();
     });
     let _ = srv.dm(&["destroy", "web-shop", "--volumes"]);

@@ -17,6 +17,18 @@ fn dm(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The small app most tests upload: one public web service.
+const WEB_APP: &str = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+
+/// Creates profile `name` from [`WEB_APP`] through the API.
+fn create_profile(srv: &Server, name: &str) {
+    let r = post_upload(
+        srv,
+        &serde_json::json!({"name": name, "filename": "compose.yml", "content": WEB_APP}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 fn post_upload(srv: &Server, body: &serde_json::Value) -> Resp {
     request(
         srv.port,
@@ -178,7 +190,7 @@ fn uploads_never_read_the_servers_environment_or_files() {
 fn profile_names_are_checked_however_they_enter() {
     let srv = Server::start();
     let evil = "x</script><script>alert(1)</script>";
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    let app = WEB_APP;
     let r = post_upload(
         &srv,
         &serde_json::json!({"name": evil, "filename": "compose.yml", "content": app}),
@@ -232,15 +244,7 @@ fn profile_names_are_checked_however_they_enter() {
 #[test]
 fn a_hostile_stored_name_runs_no_script_in_the_dashboard() {
     let srv = Server::start();
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
-    assert_eq!(
-        post_upload(
-            &srv,
-            &serde_json::json!({"name": "victim", "filename": "compose.yml", "content": app}),
-        )
-        .status,
-        201
-    );
+    create_profile(&srv, "victim");
     let evil = "v</script><script>window.pwned=document.querySelector('meta[name=dm-token]').content</script><img src=x onerror=\"window.pwned2=1\">";
     let db = rusqlite::Connection::open(srv.dir.path().join("state.db")).unwrap();
     db.execute(
@@ -279,45 +283,33 @@ fn a_hostile_stored_name_runs_no_script_in_the_dashboard() {
         assert!(page.headers.to_ascii_lowercase().contains(h), "{h}");
     }
 
-    let (driver, driver_port) = chromedriver();
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _driver = Reap(driver);
     let base = format!("http://127.0.0.1:{}", srv.port);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use fantoccini::{ClientBuilder, Locator};
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]}),
-        );
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{driver_port}"))
-            .await
-            .expect("WebDriver session");
+        use fantoccini::Locator;
+        let (_driver, c) = chromium().await;
         c.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
         // The list shows the name as text.
         let link = c.find(Locator::Css("#profiles td a")).await.unwrap();
         assert_eq!(link.text().await.unwrap(), evil);
         // Its link leads to its page: the name is percent-encoded in it.
         link.click().await.unwrap();
-        let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
-        assert!(h1.starts_with(evil), "{h1}");
-        // Our own script ran (it fills the releases table from the API)...
-        c.wait()
-            .for_element(Locator::Css("#status"))
+        let h1 = c
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
             .await
             .unwrap();
+        assert!(h1.starts_with(evil), "{h1}");
+        // Our own script ran (it fills the releases table from the API)...
+        c.wait().for_element(Locator::Css("#status")).await.unwrap();
         // ...and none from the name did.
         let pwned = c
-            .execute("return [window.pwned === undefined, window.pwned2 === undefined, typeof api];", vec![])
+            .execute(
+                "return [window.pwned === undefined, window.pwned2 === undefined, typeof api];",
+                vec![],
+            )
             .await
             .unwrap();
         assert_eq!(pwned, serde_json::json!([true, true, "function"]));
@@ -505,15 +497,7 @@ fn heavy_plans_do_not_stall_other_requests() {
 #[test]
 fn jobs_are_capped_with_retry_after() {
     let srv = Server::start();
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
-    assert_eq!(
-        post_upload(
-            &srv,
-            &serde_json::json!({"name": "jobs", "filename": "compose.yml", "content": app}),
-        )
-        .status,
-        201
-    );
+    create_profile(&srv, "jobs");
     // The profile points at an engine that accepts and never answers, so
     // the first job runs for a while; every other one is refused at once.
     let (_silent, engine) = silent_engine();
@@ -568,7 +552,7 @@ fn small_ones_redirects_csrf_names_and_silent_failures() {
         r.headers
     );
     // A cookie plus a junk bearer header is no proof against CSRF.
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    let app = WEB_APP;
     let body =
         serde_json::json!({"name": "csrf", "filename": "compose.yml", "content": app}).to_string();
     let cookie = format!("dm_token={TOKEN}");
@@ -709,7 +693,7 @@ fn documented(method: &str, template: &str) -> Vec<u16> {
 #[test]
 fn every_status_the_server_answers_is_documented() {
     let srv = Server::start();
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
+    let app = WEB_APP;
     let up = |name: &str| {
         serde_json::json!({"name": name, "filename": "compose.yml", "content": app}).to_string()
     };
@@ -938,13 +922,7 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_status() {
     let bin = common::venv_bin().join("schemathesis");
     assert!(bin.is_file(), "schemathesis missing: run scripts/test.sh");
     let srv = Server::start();
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
-    let body = serde_json::json!({"name": "stfuzz", "filename": "compose.yml", "content": app})
-        .to_string();
-    assert_eq!(
-        request(srv.port, "POST", "/api/profiles", &[BEARER, JSON], &body).status,
-        201
-    );
+    create_profile(&srv, "stfuzz");
     let config = srv.dir.path().join("schemathesis.toml");
     std::fs::write(
         &config,
@@ -993,13 +971,7 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_status() {
 fn an_abandoned_log_stream_lets_go_of_the_engine() {
     use std::io::{Read, Write};
     let srv = Server::start();
-    let app = "services:\n  web:\n    image: shop/web:1\n    ports: [\"80:8080\"]\n";
-    let body = serde_json::json!({"name": "follow", "filename": "compose.yml", "content": app})
-        .to_string();
-    assert_eq!(
-        request(srv.port, "POST", "/api/profiles", &[BEARER, JSON], &body).status,
-        201
-    );
+    create_profile(&srv, "follow");
     let (engine, addr) = silent_engine();
     assert!(
         srv.dm(&["profile", "set", "follow", "hosts", &addr])
