@@ -194,3 +194,42 @@ fn inexpressible_compose_is_a_located_error_not_a_bad_app() {
         assert_eq!((e.line, e.column), (line, col), "{}: {src}", e.message);
     }
 }
+
+/// Compose's project-name rules: COMPOSE_PROJECT_NAME, then `name:`, then
+/// the folder the file is in (also when named relative to the current one).
+#[test]
+fn compose_apps_are_named_as_compose_names_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("WordPress_MySQL");
+    std::fs::create_dir(&folder).unwrap();
+    let plain = "services:\n  web:\n    image: shop/web:1\n";
+    std::fs::write(folder.join("docker-compose.yml"), plain).unwrap();
+    let file = folder.join("docker-compose.yml").display().to_string();
+    let name_of = |src: &str, env: &[(&str, &str)]| {
+        let opts = ComposeOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        import_compose(&file, src, &opts).unwrap().app.name
+    };
+    assert_eq!(name_of(plain, &[]), "wordpress-mysql");
+    let named = format!("name: shop\n{plain}");
+    assert_eq!(name_of(&named, &[]), "shop");
+    assert_eq!(name_of(&named, &[("COMPOSE_PROJECT_NAME", "Blog")]), "blog");
+    // Relative to the current folder, through the CLI.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_deployment-manager"))
+        .args(["import", "docker-compose.yml", "--json"])
+        .current_dir(&folder)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["app"]["name"], "wordpress-mysql", "{v}");
+    assert!(
+        v.to_string().contains("after its folder"),
+        "the name's origin is a finding: {v}"
+    );
+}

@@ -90,13 +90,14 @@ pub fn import_compose(
             ),
         ));
     }
-    let name = root
-        .get("name")
-        .and_then(Value::as_str)
-        .map(sanitize_name)
-        .or_else(|| opts.default_name.as_deref().map(sanitize_name))
-        .or_else(|| file_stem_name(file))
-        .unwrap_or_else(|| "app".into());
+    let (name, named_by) = project_name(root, file, opts);
+    if named_by != "`name:`" {
+        findings.add(
+            "name",
+            Info,
+            format!("app named `{name}` after {named_by}, as Compose names the project"),
+        );
+    }
     let mut app = App::new(&name);
 
     for (key, value) in root {
@@ -249,10 +250,50 @@ pub fn sanitize_name(n: &str) -> String {
     }
 }
 
-fn file_stem_name(file: &str) -> Option<String> {
-    let p = Path::new(file);
-    let dir = p.parent()?.file_name()?.to_str()?;
-    Some(sanitize_name(dir))
+/// Compose's project-name rules, in its order: `COMPOSE_PROJECT_NAME`
+/// (environment or `.env`), the top-level `name:`, then the folder the file
+/// is in (an upload has none: its profile's name stands in). Returns the
+/// name, made DNS-safe, and what gave it.
+fn project_name(
+    root: &Map<String, Value>,
+    file: &str,
+    opts: &ComposeOptions,
+) -> (String, &'static str) {
+    let usable = |n: &str| {
+        n.chars()
+            .any(|c| c.is_ascii_alphanumeric())
+            .then(|| sanitize_name(n))
+    };
+    if let Some(n) = opts.env.get("COMPOSE_PROJECT_NAME").and_then(|n| usable(n)) {
+        return (n, "COMPOSE_PROJECT_NAME");
+    }
+    if let Some(n) = root.get("name").and_then(Value::as_str).and_then(usable) {
+        return (n, "`name:`");
+    }
+    if let Some(n) = opts.default_name.as_deref().and_then(usable) {
+        return (n, "the profile it was uploaded to");
+    }
+    if let Some(n) = folder_name(file).and_then(|n| usable(&n)) {
+        return (n, "its folder");
+    }
+    (
+        "app".into(),
+        "nothing (no name, folder or COMPOSE_PROJECT_NAME)",
+    )
+}
+
+/// The name of the folder a compose file is in, resolving `.` and relative
+/// paths as Compose does (the file `docker-compose.yml` in the current
+/// folder is named after the current folder).
+fn folder_name(file: &str) -> Option<String> {
+    let dir = Path::new(file).parent()?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let real = dir.canonicalize().ok()?;
+    Some(real.file_name()?.to_str()?.to_string())
 }
 
 fn note_top_volumes(v: &Value, f: &mut Findings) {
