@@ -233,3 +233,89 @@ fn compose_apps_are_named_as_compose_names_projects() {
         "the name's origin is a finding: {v}"
     );
 }
+
+/// Probes of every kind are carried over or named in a finding, named ports
+/// resolve, and a port's protocol follows its name whether the container or
+/// the Service gives it.
+#[test]
+fn kubernetes_probes_and_named_ports_are_carried_or_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart}
+spec:
+  selector: {matchLabels: {app: cart}}
+  template:
+    metadata: {labels: {app: cart}}
+    spec:
+      containers:
+        - name: cart
+          image: shop/cart:1
+          ports: [{name: grpc, containerPort: 7070}]
+          readinessProbe: {grpc: {port: 7070}}
+          livenessProbe: {grpc: {port: 7070}, periodSeconds: 10}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: checkout}
+spec:
+  selector: {matchLabels: {app: checkout}}
+  template:
+    metadata: {labels: {app: checkout}}
+    spec:
+      containers:
+        - name: checkout
+          image: shop/checkout:1
+          ports: [{containerPort: 5050}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: checkout}
+spec:
+  selector: {app: checkout}
+  ports: [{name: grpc, port: 5050, targetPort: 5050}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: shop/web:1
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: http}}
+          livenessProbe: {tcpSocket: {port: metrics}}
+"#;
+    std::fs::write(dir.path().join("app.yaml"), manifests).unwrap();
+    let k = import_manifests(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let svc = |n: &str| &k.app.services[n];
+    let protocol = |n: &str| format!("{:?}", svc(n).ports[0].protocol);
+    assert_eq!(protocol("cart"), "Grpc");
+    assert_eq!(protocol("checkout"), "Grpc");
+    assert_eq!(protocol("web"), "Http");
+    let web = svc("web").health.as_ref().unwrap();
+    assert_eq!(
+        (web.http.as_deref(), web.port),
+        (Some("/healthz"), Some(8080))
+    );
+    assert!(svc("cart").health.is_none());
+    let said: Vec<String> = k.findings.0.iter().map(|f| f.message.clone()).collect();
+    let about = |probe: &str, service: &str, what: &str| {
+        said.iter()
+            .any(|m| m.contains(&format!("`{probe}` of `{service}`")) && m.contains(what))
+    };
+    assert!(
+        about("readinessProbe", "cart", "gRPC health probe on 7070"),
+        "{said:#?}"
+    );
+    assert!(about("livenessProbe", "cart", "gRPC"), "{said:#?}");
+    assert!(
+        about("livenessProbe", "web", "names port `metrics`"),
+        "{said:#?}"
+    );
+}

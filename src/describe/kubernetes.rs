@@ -503,31 +503,35 @@ fn import_workload(
         let port_name = s(p.get("name")).unwrap_or_default();
         let mut protocol = if udp {
             Protocol::Udp
-        } else if port_name.contains("grpc") {
-            Protocol::Grpc
-        } else if port_name.contains("ws") {
-            Protocol::Websocket
-        } else if port_name.contains("http") || port_name == "web" {
-            Protocol::Http
         } else {
-            Protocol::Tcp
+            protocol_named(&port_name).unwrap_or(Protocol::Tcp)
         };
         let mut public = false;
         for sv in services.iter().filter(|sv| selects(&sv.value, &labels)) {
-            let targets_port = sv
+            let Some(sp) = sv
                 .value
                 .pointer("/spec/ports")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .any(|sp| match sp.get("targetPort") {
+                .find(|sp| match sp.get("targetPort") {
                     Some(Value::Number(n)) => n.as_u64() == Some(port as u64),
                     Some(Value::String(n)) => *n == port_name,
                     None => sp.get("port").and_then(Value::as_u64) == Some(port as u64),
                     _ => false,
-                });
-            if !targets_port {
+                })
+            else {
                 continue;
+            };
+            // The Service may name the protocol when the container does not
+            // (`appProtocol`, or the port's name): the same rule either way.
+            if protocol == Protocol::Tcp
+                && let Some(named) = [sp.get("appProtocol"), sp.get("name")]
+                    .into_iter()
+                    .filter_map(|v| v.and_then(Value::as_str))
+                    .find_map(protocol_named)
+            {
+                protocol = named;
             }
             let ty = sv
                 .value
@@ -626,10 +630,31 @@ fn import_workload(
         .pointer("/spec/replicas")
         .and_then(Value::as_u64)
         .map(|r| r as u32);
-    svc.health = main
-        .get("readinessProbe")
-        .or(main.get("livenessProbe"))
-        .and_then(probe_to_health);
+    // Readiness gates traffic, so it is the check carried over (then
+    // liveness, then startup); a probe app.yaml cannot hold is named in a
+    // finding rather than dropped in silence.
+    let named_ports: BTreeMap<String, u16> = main
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let port = p.get("containerPort")?.as_u64()?;
+            Some((s(p.get("name"))?, u16::try_from(port).ok()?))
+        })
+        .collect();
+    for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+        let Some(p) = main.get(probe) else { continue };
+        match probe_to_health(p, &named_ports) {
+            Ok(h) if svc.health.is_none() => svc.health = Some(h),
+            Ok(_) => {}
+            Err(why) => f.add(
+                d.at(),
+                Warning,
+                format!("`{probe}` of `{}` not carried over: {why}", d.name()),
+            ),
+        }
+    }
 
     let mounts = main
         .get("volumeMounts")
@@ -781,8 +806,43 @@ fn container_resources(c: &Value) -> (Option<Cpu>, Option<Size>, Option<Cpu>, Op
     )
 }
 
-fn probe_to_health(p: &Value) -> Option<HealthCheck> {
+/// The protocol a port's name (or a Service's `appProtocol`) declares, by
+/// the one rule used for containers and Services alike.
+fn protocol_named(name: &str) -> Option<Protocol> {
+    let name = name.to_ascii_lowercase();
+    // `appProtocol` may carry a prefix (`kubernetes.io/ws`).
+    let name = name.rsplit('/').next().unwrap_or(&name);
+    if name.contains("grpc") {
+        Some(Protocol::Grpc)
+    } else if name.starts_with("ws") || name.contains("websocket") {
+        Some(Protocol::Websocket)
+    } else if name.contains("http") || name == "web" {
+        Some(Protocol::Http)
+    } else {
+        None
+    }
+}
+
+/// A probe as an app.yaml health check; named ports are resolved against
+/// the container's ports. The error says why it cannot be one.
+fn probe_to_health(p: &Value, named_ports: &BTreeMap<String, u16>) -> Result<HealthCheck, String> {
     let secs = |k: &str| p.get(k).and_then(Value::as_u64).map(Duration);
+    let port_of = |v: Option<&Value>| -> Result<Option<u16>, String> {
+        match v {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| format!("port {n} is out of range")),
+            Some(Value::String(name)) => {
+                named_ports.get(name).copied().map(Some).ok_or_else(|| {
+                    format!("it names port `{name}`, which the container does not declare")
+                })
+            }
+            Some(other) => Err(format!("port {other} is neither a number nor a name")),
+        }
+    };
     let mut h = HealthCheck {
         interval: secs("periodSeconds"),
         timeout: secs("timeoutSeconds"),
@@ -795,23 +855,21 @@ fn probe_to_health(p: &Value) -> Option<HealthCheck> {
     };
     if let Some(g) = p.get("httpGet") {
         h.http = Some(s(g.get("path")).unwrap_or_else(|| "/".into()));
-        h.port = g
-            .get("port")
-            .and_then(Value::as_u64)
-            .and_then(|p| u16::try_from(p).ok());
+        h.port = port_of(g.get("port"))?;
     } else if let Some(t) = p.get("tcpSocket") {
-        h.tcp = Some(
-            t.get("port")
-                .and_then(Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok())?,
-        );
+        h.tcp = Some(port_of(t.get("port"))?.ok_or("a tcpSocket probe without a port")?);
     } else if let Some(e) = p.pointer("/exec/command").and_then(Value::as_array) {
         h.command = e
             .iter()
             .filter_map(|x| x.as_str().map(String::from))
             .collect();
+    } else if let Some(g) = p.get("grpc") {
+        let port = port_of(g.get("port"))?.map_or("its port".to_string(), |p| p.to_string());
+        return Err(format!(
+            "it is a gRPC health probe on {port}, and app.yaml has no gRPC check; add `health.command` with a gRPC health client (such as grpc_health_probe) or a `tcp` check on that port"
+        ));
     } else {
-        return None;
+        return Err("it has no httpGet, tcpSocket, exec or grpc handler".into());
     }
-    Some(h)
+    Ok(h)
 }
