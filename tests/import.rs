@@ -239,60 +239,8 @@ fn compose_apps_are_named_as_compose_names_projects() {
 /// the Service gives it.
 #[test]
 fn kubernetes_probes_and_named_ports_are_carried_or_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cart}
-spec:
-  selector: {matchLabels: {app: cart}}
-  template:
-    metadata: {labels: {app: cart}}
-    spec:
-      containers:
-        - name: cart
-          image: shop/cart:1
-          ports: [{name: grpc, containerPort: 7070}]
-          readinessProbe: {grpc: {port: 7070}}
-          livenessProbe: {grpc: {port: 7070}, periodSeconds: 10}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: checkout}
-spec:
-  selector: {matchLabels: {app: checkout}}
-  template:
-    metadata: {labels: {app: checkout}}
-    spec:
-      containers:
-        - name: checkout
-          image: shop/checkout:1
-          ports: [{containerPort: 5050}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: checkout}
-spec:
-  selector: {app: checkout}
-  ports: [{name: grpc, port: 5050, targetPort: 5050}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: shop/web:1
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /healthz, port: http}}
-          livenessProbe: {tcpSocket: {port: metrics}}
-"#;
-    std::fs::write(dir.path().join("app.yaml"), manifests).unwrap();
-    let k = import_manifests(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let k =
+        import_manifests(Path::new("tests/fixtures/k8s-grpc")).unwrap_or_else(|e| panic!("{e:?}"));
     let svc = |n: &str| &k.app.services[n];
     let protocol = |n: &str| format!("{:?}", svc(n).ports[0].protocol);
     assert_eq!(protocol("cart"), "Grpc");
