@@ -267,3 +267,39 @@ fn kubernetes_probes_and_named_ports_are_carried_or_reported() {
         "{said:#?}"
     );
 }
+
+/// A compose file whose only service is a web server serving its own
+/// mounted site imports, with that server as the app; beside an app
+/// service the same server is still an edge proxy the targets replace.
+#[test]
+fn a_web_server_that_is_the_whole_app_is_kept() {
+    let site = "services:\n  web:\n    image: nginx:1.27-alpine\n    ports: [\"8080:80\"]\n    volumes: [\"./site:/usr/share/nginx/html:ro\"]\n";
+    let k = import_compose("docker-compose.yml", site, &ComposeOptions::default())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let web = &k.app.services["web"];
+    assert_eq!(web.image.as_deref(), Some("nginx:1.27-alpine"));
+    assert_eq!(web.ports[0].port, 80);
+    assert!(web.ports[0].public);
+    assert_eq!(web.volumes[0].host_path.as_deref(), Some("./site"));
+    let said: Vec<&str> = k.findings.0.iter().map(|f| f.message.as_str()).collect();
+    assert!(
+        said.iter().any(|m| m.contains("imported as its service")),
+        "{said:#?}"
+    );
+    assert!(
+        !said.iter().any(|m| m.contains("is an edge proxy")),
+        "{said:#?}"
+    );
+
+    let fronted = format!("{site}  api:\n    image: shop/api:1\n    ports: [\"9000:9000\"]\n");
+    let k = import_compose("docker-compose.yml", &fronted, &ComposeOptions::default()).unwrap();
+    assert!(!k.app.services.contains_key("web"));
+    assert!(k.app.services.contains_key("api"));
+
+    // A bare proxy with nothing to serve is still no app.
+    let bare = "services:\n  proxy:\n    image: nginx:1.27\n";
+    let Err(e) = import_compose("docker-compose.yml", bare, &ComposeOptions::default()) else {
+        panic!("a bare proxy imported");
+    };
+    assert!(e.to_string().contains("no application service left"), "{e}");
+}

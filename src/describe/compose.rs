@@ -114,6 +114,9 @@ pub fn import_compose(
     }
 
     let mut skipped = BTreeSet::new();
+    // Web servers skipped as edge proxies that serve something of their own
+    // (a mounted site or config, a published port).
+    let mut serving: Vec<String> = Vec::new();
     for (svc_name, svc) in services {
         let path = format!("services.{svc_name}");
         let Some(svc) = svc.as_object() else {
@@ -139,6 +142,9 @@ pub fn import_compose(
             .map(value_text);
         if let Some(image) = &image {
             if known().is_edge_proxy(image) {
+                if svc.get("volumes").is_some() || svc.get("ports").is_some() {
+                    serving.push(svc_name.clone());
+                }
                 findings.add_per_target(
                     path.clone(),
                     format!("`{svc_name}` ({}) is an edge proxy; targets provide their own TLS and routing, so it was not imported", image_repository(image)),
@@ -161,6 +167,30 @@ pub fn import_compose(
             .map_err(|(p, m)| err(&p, m))?;
         name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
         app.services.insert(dep_name(svc_name), service);
+    }
+
+    // When nothing else is left, such a web server is the app (an nginx
+    // serving its mounted site): keep it, as Compose runs it.
+    if app.services.is_empty() {
+        for svc_name in &serving {
+            let path = format!("services.{svc_name}");
+            let Some(svc) = services.get(svc_name).and_then(Value::as_object) else {
+                continue;
+            };
+            let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
+                .map_err(|(p, m)| err(&p, m))?;
+            name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
+            app.services.insert(dep_name(svc_name), service);
+            skipped.remove(svc_name);
+            findings
+                .0
+                .retain(|x| !(x.path == path && x.message.contains("is an edge proxy")));
+            findings.add(
+                path,
+                Info,
+                format!("`{svc_name}` is a web server serving its own content, config or port, and nothing else serves this app: imported as its service, not dropped as an edge proxy"),
+            );
+        }
     }
 
     // depends_on may point at skipped services: drop those edges, reported.
