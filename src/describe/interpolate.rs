@@ -123,6 +123,9 @@ fn expand(
         Ok(())
     }
     let collecting = |stack: &[Frame]| stack.last().is_none_or(|f| f.collect);
+    // Only for messages: counting characters on every `${` would make a
+    // string of many substitutions quadratic.
+    let column = |at: usize| s[..at].chars().count() + 1;
     let name_end = |from: usize| {
         bytes[from..]
             .iter()
@@ -166,12 +169,11 @@ fn expand(
                 let start = i + 2;
                 let end = name_end(start);
                 let name = &s[start..end];
-                let column = s[..i].chars().count() + 1;
                 if name.is_empty() {
                     return Err(if end >= bytes.len() {
-                        format!("unclosed `${{` at character {column}")
+                        format!("unclosed `${{` at character {}", column(i))
                     } else {
-                        format!("`${{` at character {column} has no variable name")
+                        format!("`${{` at character {} has no variable name", column(i))
                     });
                 }
                 let rest = &s[end..];
@@ -190,17 +192,19 @@ fn expand(
                     [b'-', ..] => (Op::Default, false, 1),
                     [b'?', ..] => (Op::Required, false, 1),
                     [b'+', ..] => (Op::Alternative, false, 1),
-                    [] => return Err(format!("unclosed `${{` at character {column}")),
+                    [] => return Err(format!("unclosed `${{` at character {}", column(i))),
                     _ => {
                         let shown: String = rest.chars().take(20).collect();
                         return Err(format!(
-                            "unsupported substitution `${{{name}{shown}` at character {column}"
+                            "unsupported substitution `${{{name}{shown}` at character {}",
+                            column(i)
                         ));
                     }
                 };
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!(
-                        "`${{…}}` nested deeper than {MAX_DEPTH} levels at character {column}"
+                        "`${{…}}` nested deeper than {MAX_DEPTH} levels at character {}",
+                        column(i)
                     ));
                 }
                 let parent = collecting(&stack);
@@ -241,8 +245,7 @@ fn expand(
         }
     }
     if let Some(f) = stack.last() {
-        let column = s[..f.at].chars().count() + 1;
-        return Err(format!("unclosed `${{` at character {column}"));
+        return Err(format!("unclosed `${{` at character {}", column(f.at)));
     }
     Ok(top)
 }
