@@ -179,9 +179,8 @@ impl Catalog {
     pub fn with_overrides(path: Option<&Path>) -> Result<Catalog, CatalogError> {
         let mut cat = Catalog::embedded();
         if let Some(p) = path {
-            let text =
-                crate::describe::files::read_text(p, crate::describe::load::MAX_SPEC_BYTES as u64)
-                    .map_err(|e| CatalogError::Read(p.display().to_string(), e))?;
+            let text = crate::describe::files::read_text(p, crate::describe::files::MAX_SPEC_FILE)
+                .map_err(|e| CatalogError::Read(p.display().to_string(), e))?;
             let user: Catalog = serde_saphyr::from_str(&text).map_err(|e| {
                 CatalogError::Parse(
                     crate::describe::load::from_yaml_error(&p.display().to_string(), &text, &e)

@@ -299,8 +299,6 @@ impl From<state::StateError> for Failure {
 
 type Res = Result<(), Failure>;
 
-const SPEC_LIMIT: u64 = crate::describe::load::MAX_SPEC_BYTES as u64;
-
 /// A file the user named: a regular file, bounded in size.
 fn read_user_file(path: &Path, limit: u64) -> Result<String, Failure> {
     crate::describe::files::read_text(path, limit)
@@ -353,7 +351,7 @@ pub fn run(cli: Cli) -> Res {
         .map_err(|e| Failure::input(e.to_string()))?;
     let rules = match &cli.rules {
         Some(p) => {
-            let text = read_user_file(p, SPEC_LIMIT)?;
+            let text = read_user_file(p, crate::describe::files::MAX_SPEC_FILE)?;
             fitness::rules::parse_rules(&p.display().to_string(), &text)?
         }
         None => Vec::new(),
@@ -1227,7 +1225,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
             }
         }
         ProfileCmd::Import { file, name } => {
-            let text = read_user_file(&file, SPEC_LIMIT)?;
+            let text = read_user_file(&file, crate::describe::files::MAX_SPEC_FILE)?;
             let p: state::Profile = serde_json::from_str(&text).map_err(|e| {
                 Failure::input(format!(
                     "{}:{}:{}: {e}",
@@ -1330,7 +1328,7 @@ fn provided_secrets(
 fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -> Res {
     let path = Path::new(what);
     if path.is_file() {
-        let text = read_user_file(path, SPEC_LIMIT)?;
+        let text = read_user_file(path, crate::describe::files::MAX_SPEC_FILE)?;
         let m: crate::manifest::Manifest = serde_json::from_str(&text).map_err(|e| {
             let offset = text
                 .lines()

@@ -447,7 +447,9 @@ fn env_entries(v: &Value) -> Vec<(String, Option<String>)> {
     }
 }
 
-fn parse_env_file(text: &str) -> Vec<(String, Option<String>)> {
+/// `KEY=value` lines of an env file or `.env` (comments, blank lines and
+/// `export ` skipped, surrounding quotes removed).
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -455,7 +457,7 @@ fn parse_env_file(text: &str) -> Vec<(String, Option<String>)> {
         .filter_map(|l| {
             let (k, v) = l.split_once('=')?;
             let v = v.trim().trim_matches('"').trim_matches('\'');
-            Some((k.trim().to_string(), Some(v.to_string())))
+            Some((k.trim().to_string(), v.to_string()))
         })
         .collect()
 }
@@ -810,9 +812,16 @@ fn import_service(
                         }
                     };
                     match read {
-                        Ok(text) => {
-                            take_env(parse_env_file(&text), &at, f, &mut env, &mut secret_names)
-                        }
+                        Ok(text) => take_env(
+                            parse_env_file(&text)
+                                .into_iter()
+                                .map(|(k, v)| (k, Some(v)))
+                                .collect(),
+                            &at,
+                            f,
+                            &mut env,
+                            &mut secret_names,
+                        ),
                         Err(_) if !required => f.add(
                             at.clone(),
                             Info,

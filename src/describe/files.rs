@@ -6,6 +6,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Largest description read (app.yaml, compose file, manifest, catalog).
+pub const MAX_SPEC_FILE: u64 = super::load::MAX_SPEC_BYTES as u64;
 /// Largest env file read (real ones are a few hundred bytes).
 pub const MAX_ENV_FILE: u64 = 1 << 20;
 /// Most files read from one manifest folder.

@@ -50,7 +50,7 @@ impl Doc {
 /// objects found.
 pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
     let files = if path.is_dir() {
-        files::manifest_files(path).map_err(|e| located(path, e))?
+        files::manifest_files(path).map_err(|e| super::cannot_read(path, &e))?
     } else {
         vec![path.to_path_buf()]
     };
@@ -67,8 +67,25 @@ pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
     finish(&path.display().to_string(), &app_name, &docs)
 }
 
+/// Most objects one import reads: each workload takes a few objects, so far
+/// more than that is no app.
+const MAX_OBJECTS: usize = 10 * super::load::MAX_COMPONENTS;
+
 /// Imports the manifests of one text (an upload), naming the app `app_name`.
 pub fn import_text(file: &str, text: &str, app_name: &str) -> Result<K8sImport, Box<SpecError>> {
+    if text.len() > super::load::MAX_SPEC_BYTES {
+        return Err(Box::new(SpecError::at(
+            file,
+            "",
+            0,
+            0,
+            format!(
+                "file is {} bytes; the limit is {}",
+                text.len(),
+                super::load::MAX_SPEC_BYTES
+            ),
+        )));
+    }
     let mut docs = Vec::new();
     parse_docs(file, text, &mut docs)?;
     finish(file, &sanitize_name(app_name), &docs)
@@ -101,18 +118,13 @@ fn parse_docs(name: &str, text: &str, docs: &mut Vec<Doc>) -> Result<(), Box<Spe
 }
 
 fn finish(what: &str, app_name: &str, docs: &[Doc]) -> Result<K8sImport, Box<SpecError>> {
-    // Each workload takes a few objects; far more than that is no app.
-    if docs.len() > 10 * super::load::MAX_COMPONENTS {
+    if docs.len() > MAX_OBJECTS {
         return Err(Box::new(SpecError::at(
             what,
             "",
             0,
             0,
-            format!(
-                "{} objects; the limit is {}",
-                docs.len(),
-                10 * super::load::MAX_COMPONENTS
-            ),
+            format!("{} objects; the limit is {MAX_OBJECTS}", docs.len()),
         )));
     }
     if docs.is_empty() {
@@ -140,16 +152,6 @@ fn finish(what: &str, app_name: &str, docs: &[Doc]) -> Result<K8sImport, Box<Spe
         )));
     }
     Ok(k)
-}
-
-fn located(path: &Path, message: String) -> Box<SpecError> {
-    Box::new(SpecError::at(
-        &path.display().to_string(),
-        "",
-        0,
-        0,
-        format!("cannot read: {message}"),
-    ))
 }
 
 fn s(v: Option<&Value>) -> Option<String> {

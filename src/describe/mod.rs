@@ -42,96 +42,81 @@ pub struct Loaded {
 /// the user's own machine: `${VAR}` reads their environment and `.env`, and
 /// `env_file` their files (regular files only, bounded in size).
 pub fn load_path(path: &Path, compose_profiles: &[String]) -> Result<Loaded, Box<SpecError>> {
-    let display = path.display().to_string();
-    if path.is_dir() {
-        for candidate in [
+    let (file, src) = if path.is_dir() {
+        // A folder of manifests may well hold an `app.yaml` of its own.
+        let ours = [
             "app.yaml",
             "app.yml",
             "compose.yaml",
             "compose.yml",
             "docker-compose.yml",
             "docker-compose.yaml",
-        ] {
-            let p = path.join(candidate);
-            // A folder of manifests may well hold an `app.yaml` of its own.
-            let is_ours = files::read_text(&p, load::MAX_SPEC_BYTES as u64)
-                .is_ok_and(|t| sniff(&t) != SourceKind::KubernetesManifests);
-            if p.is_file() && is_ours {
-                return load_path(&p, compose_profiles);
-            }
-        }
-        let k = kubernetes::import_manifests(path)?;
-        return Ok(Loaded {
-            app: k.app,
-            source: SourceKind::KubernetesManifests,
-            findings: k.findings,
+        ]
+        .into_iter()
+        .map(|candidate| path.join(candidate))
+        .find_map(|p| {
+            let text = files::read_text(&p, files::MAX_SPEC_FILE).ok()?;
+            (sniff(&text) != SourceKind::KubernetesManifests).then_some((p, text))
         });
-    }
-    let src = read_spec(path)?;
-    match sniff(&src) {
-        SourceKind::AppYaml => Ok(Loaded {
-            app: load::parse_app(&display, &src)?,
-            source: SourceKind::AppYaml,
-            findings: Findings::default(),
-        }),
-        SourceKind::KubernetesManifests => {
-            let k = kubernetes::import_manifests(path)?;
-            Ok(Loaded {
-                app: k.app,
-                source: SourceKind::KubernetesManifests,
-                findings: k.findings,
-            })
+        match ours {
+            Some(found) => found,
+            None => return Ok(kubernetes::import_manifests(path)?.into()),
         }
-        SourceKind::Compose => {
-            let base = path.parent().map(Path::to_path_buf);
+    } else {
+        (path.to_path_buf(), read_spec(path)?)
+    };
+    let display = file.display().to_string();
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("app");
+    load_text(
+        &display,
+        &src,
+        || kubernetes::import_text(&display, &src, stem),
+        || {
+            let base = file.parent().map(Path::to_path_buf);
             let mut env: HashMap<String, String> = std::env::vars().collect();
             if let Some(b) = &base
                 && let Ok(dotenv) = files::read_text(&b.join(".env"), files::MAX_ENV_FILE)
             {
-                for (k, v) in parse_dotenv(&dotenv) {
+                for (k, v) in compose::parse_env_file(&dotenv) {
                     env.entry(k).or_insert(v);
                 }
             }
-            let opts = compose::ComposeOptions {
+            compose::ComposeOptions {
                 env,
                 profiles: compose_profiles.to_vec(),
                 base_dir: base,
                 ..Default::default()
-            };
-            let c = compose::import_compose(&display, &src, &opts)?;
-            Ok(Loaded {
-                app: c.app,
-                source: SourceKind::Compose,
-                findings: c.findings,
-            })
-        }
-    }
+            }
+        },
+    )
 }
 
 /// Reads a description file; bytes that are not UTF-8 are an error at the
 /// line and column where they start.
 pub fn read_spec(path: &Path) -> Result<String, Box<SpecError>> {
-    let display = path.display().to_string();
-    let bytes = files::read_bytes(path, load::MAX_SPEC_BYTES as u64).map_err(|e| {
-        Box::new(SpecError::at(
-            &display,
-            "",
-            0,
-            0,
-            format!("cannot read: {e}"),
-        ))
-    })?;
+    let bytes = files::read_bytes(path, files::MAX_SPEC_FILE).map_err(|e| cannot_read(path, &e))?;
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
         Box::new(SpecError::at(
-            &display,
+            &path.display().to_string(),
             &lossy,
             offset,
             1,
             "this byte is not UTF-8: descriptions are UTF-8 text",
         ))
     })
+}
+
+/// A file that could not be read, as a spec error naming it.
+pub(crate) fn cannot_read(path: &Path, why: &str) -> Box<SpecError> {
+    Box::new(SpecError::at(
+        &path.display().to_string(),
+        "",
+        0,
+        0,
+        format!("cannot read: {why}"),
+    ))
 }
 
 /// What came with an upload besides the file itself. Nothing else is read:
@@ -155,47 +140,45 @@ pub fn load_upload(
     sealed: &Sealed,
     default_name: &str,
 ) -> Result<Loaded, Box<SpecError>> {
-    if src.len() > load::MAX_SPEC_BYTES {
-        return Err(Box::new(SpecError::at(
-            filename,
-            "",
-            0,
-            0,
-            format!(
-                "file is {} bytes; the limit is {}",
-                src.len(),
-                load::MAX_SPEC_BYTES
-            ),
-        )));
-    }
-    match sniff(src) {
-        SourceKind::AppYaml => Ok(Loaded {
-            app: load::parse_app(filename, src)?,
-            source: SourceKind::AppYaml,
-            findings: Findings::default(),
-        }),
-        SourceKind::KubernetesManifests => {
-            let k = kubernetes::import_text(filename, src, default_name)?;
-            Ok(Loaded {
-                app: k.app,
-                source: SourceKind::KubernetesManifests,
-                findings: k.findings,
-            })
-        }
-        SourceKind::Compose => {
+    load_text(
+        filename,
+        src,
+        || kubernetes::import_text(filename, src, default_name),
+        || {
             let mut env = sealed.env.clone();
             if let Some(dotenv) = sealed.files.get(".env") {
-                for (k, v) in parse_dotenv(dotenv) {
+                for (k, v) in compose::parse_env_file(dotenv) {
                     env.entry(k).or_insert(v);
                 }
             }
-            let opts = compose::ComposeOptions {
+            compose::ComposeOptions {
                 env,
                 sealed_files: Some(sealed.files.clone()),
                 default_name: Some(default_name.to_string()),
                 ..Default::default()
-            };
-            let c = compose::import_compose(filename, src, &opts)?;
+            }
+        },
+    )
+}
+
+/// Reads a description by its content: app.yaml as is, manifests and
+/// Compose files through their importers (the caller says where manifests
+/// and Compose's variables and files come from).
+fn load_text(
+    file: &str,
+    src: &str,
+    manifests: impl FnOnce() -> Result<kubernetes::K8sImport, Box<SpecError>>,
+    compose_options: impl FnOnce() -> compose::ComposeOptions,
+) -> Result<Loaded, Box<SpecError>> {
+    match sniff(src) {
+        SourceKind::AppYaml => Ok(Loaded {
+            app: load::parse_app(file, src)?,
+            source: SourceKind::AppYaml,
+            findings: Findings::default(),
+        }),
+        SourceKind::KubernetesManifests => Ok(manifests()?.into()),
+        SourceKind::Compose => {
+            let c = compose::import_compose(file, src, &compose_options())?;
             Ok(Loaded {
                 app: c.app,
                 source: SourceKind::Compose,
@@ -205,20 +188,14 @@ pub fn load_upload(
     }
 }
 
-/// `KEY=value` lines of a `.env` file (comments and blank lines skipped,
-/// surrounding quotes removed).
-pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.trim().trim_start_matches("export ").to_string(),
-                v.trim().trim_matches('"').to_string(),
-            )
-        })
-        .collect()
+impl From<kubernetes::K8sImport> for Loaded {
+    fn from(k: kubernetes::K8sImport) -> Self {
+        Loaded {
+            app: k.app,
+            source: SourceKind::KubernetesManifests,
+            findings: k.findings,
+        }
+    }
 }
 
 /// Guesses the format from the top-level keys.
