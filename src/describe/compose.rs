@@ -91,7 +91,7 @@ pub fn import_compose(
         ));
     }
     let (name, named_by) = project_name(root, file, opts);
-    if named_by != "`name:`" {
+    if let Some(named_by) = named_by {
         findings.add(
             "name",
             Info,
@@ -114,9 +114,10 @@ pub fn import_compose(
     }
 
     let mut skipped = BTreeSet::new();
-    // Web servers skipped as edge proxies that serve something of their own
-    // (a mounted site or config, a published port).
-    let mut serving: Vec<String> = Vec::new();
+    // Web servers recognised as edge proxies: (name, image, whether it
+    // serves something of its own: a mounted site or config, a published
+    // port). Dropped below unless one of them is the whole app.
+    let mut proxies: Vec<(String, String, bool)> = Vec::new();
     for (svc_name, svc) in services {
         let path = format!("services.{svc_name}");
         let Some(svc) = svc.as_object() else {
@@ -142,15 +143,12 @@ pub fn import_compose(
             .map(value_text);
         if let Some(image) = &image {
             if known().is_edge_proxy(image) {
-                if svc.get("volumes").is_some() || svc.get("ports").is_some() {
-                    serving.push(svc_name.clone());
-                }
-                findings.add_per_target(
-                    path.clone(),
-                    format!("`{svc_name}` ({}) is an edge proxy; targets provide their own TLS and routing, so it was not imported", image_repository(image)),
-                    &[("local", Info), ("vm", Info), ("compose", Info)],
-                    Info,
-                );
+                let serves = svc.get("volumes").is_some() || svc.get("ports").is_some();
+                proxies.push((
+                    svc_name.clone(),
+                    image_repository(image).to_string(),
+                    serves,
+                ));
                 skipped.insert(svc_name.clone());
                 continue;
             }
@@ -169,26 +167,30 @@ pub fn import_compose(
         app.services.insert(dep_name(svc_name), service);
     }
 
-    // When nothing else is left, such a web server is the app (an nginx
-    // serving its mounted site): keep it, as Compose runs it.
-    if app.services.is_empty() {
-        for svc_name in &serving {
-            let path = format!("services.{svc_name}");
-            let Some(svc) = services.get(svc_name).and_then(Value::as_object) else {
-                continue;
-            };
+    // When nothing else is left, a web server that serves something of its
+    // own is the app (an nginx serving its mounted site): keep it, as
+    // Compose runs it. Every other proxy is dropped, and said so.
+    let whole_app = app.services.is_empty();
+    for (svc_name, image, serves) in &proxies {
+        let path = format!("services.{svc_name}");
+        let kept = whole_app && *serves;
+        if let (true, Some(svc)) = (kept, services.get(svc_name).and_then(Value::as_object)) {
             let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
                 .map_err(|(p, m)| err(&p, m))?;
             name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
             app.services.insert(dep_name(svc_name), service);
             skipped.remove(svc_name);
-            findings
-                .0
-                .retain(|x| !(x.path == path && x.message.contains("is an edge proxy")));
             findings.add(
                 path,
                 Info,
                 format!("`{svc_name}` is a web server serving its own content, config or port, and nothing else serves this app: imported as its service, not dropped as an edge proxy"),
+            );
+        } else {
+            findings.add_per_target(
+                path,
+                format!("`{svc_name}` ({image}) is an edge proxy; targets provide their own TLS and routing, so it was not imported"),
+                &[("local", Info), ("vm", Info), ("compose", Info)],
+                Info,
             );
         }
     }
@@ -283,32 +285,32 @@ pub fn sanitize_name(n: &str) -> String {
 /// Compose's project-name rules, in its order: `COMPOSE_PROJECT_NAME`
 /// (environment or `.env`), the top-level `name:`, then the folder the file
 /// is in (an upload has none: its profile's name stands in). Returns the
-/// name, made DNS-safe, and what gave it.
+/// name, made DNS-safe, and what gave it unless the file's own `name:` did.
 fn project_name(
     root: &Map<String, Value>,
     file: &str,
     opts: &ComposeOptions,
-) -> (String, &'static str) {
+) -> (String, Option<&'static str>) {
     let usable = |n: &str| {
         n.chars()
             .any(|c| c.is_ascii_alphanumeric())
             .then(|| sanitize_name(n))
     };
     if let Some(n) = opts.env.get("COMPOSE_PROJECT_NAME").and_then(|n| usable(n)) {
-        return (n, "COMPOSE_PROJECT_NAME");
+        return (n, Some("COMPOSE_PROJECT_NAME"));
     }
     if let Some(n) = root.get("name").and_then(Value::as_str).and_then(usable) {
-        return (n, "`name:`");
+        return (n, None);
     }
     if let Some(n) = opts.default_name.as_deref().and_then(usable) {
-        return (n, "the profile it was uploaded to");
+        return (n, Some("the profile it was uploaded to"));
     }
     if let Some(n) = folder_name(file).and_then(|n| usable(&n)) {
-        return (n, "its folder");
+        return (n, Some("its folder"));
     }
     (
         "app".into(),
-        "nothing (no name, folder or COMPOSE_PROJECT_NAME)",
+        Some("nothing (no name, folder or COMPOSE_PROJECT_NAME)"),
     )
 }
 

@@ -78,7 +78,6 @@ fn unplaced_error_offset(raw: &str, src: &str) -> Option<usize> {
                     }
                 }
                 (None, ']' | '}') => depth = depth.saturating_sub(1),
-                (None, '\n') if depth == 0 => {}
                 _ => {}
             }
         }

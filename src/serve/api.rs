@@ -1,7 +1,7 @@
 //! The JSON API (documented in `schemas/dashboard.openapi.json`).
 
+use super::Shared;
 use super::jobs::JobEvent;
-use super::{MAX_UPLOAD, Shared};
 use crate::analyse::cost::Strategy;
 use crate::analyse::fitness::{Engine, swaps};
 use crate::deploy::platform::LogsError;
@@ -196,15 +196,8 @@ pub struct Upload {
 /// Parses an upload as sealed: only what was sent with it is read, never
 /// the server's environment or files. Nothing is stored on failure.
 fn parse_upload(u: &Upload, profile: &str) -> Result<App, ApiError> {
-    let sent = u.content.len()
-        + u.files.values().map(String::len).sum::<usize>()
-        + u.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-    if sent > MAX_UPLOAD {
-        return Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "upload larger than 1 MiB",
-        ));
-    }
+    // Size: the body limit (`serve::MAX_UPLOAD`) already bounds content, env and
+    // files together, answering 413 before this runs.
     let base = std::path::Path::new(&u.filename)
         .file_name()
         .and_then(|n| n.to_str())
