@@ -51,15 +51,14 @@ async fn style() -> Response {
 /// `/` when asked, for file paths), so a name cannot change the link's
 /// shape; the result is also safe inside a quoted HTML attribute.
 fn url_part(text: &str, keep_slash: bool) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b'/' if keep_slash => "/".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const PART: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    const PATH: &percent_encoding::AsciiSet = &PART.remove(b'/');
+    utf8_percent_encode(text, if keep_slash { PATH } else { PART }).to_string()
 }
 
 /// Data for the script as JSON in a non-executable element. `<`, `>` and
