@@ -39,6 +39,15 @@ fn post_upload(srv: &Server, body: &serde_json::Value) -> Resp {
     )
 }
 
+/// A 400 whose error says `says` at line `line` of the upload.
+fn assert_spec_error(r: &Resp, says: &str, line: u64) {
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{e}");
+    assert_eq!(e["line"], line, "{e}");
+}
+
 /// Runs a command that must end on its own; a hang fails the test (the
 /// bound detects a hang, it measures nothing).
 fn finishes(cmd: &mut Command) -> (std::process::Output, Duration) {
@@ -88,16 +97,7 @@ fn nested_interpolation_is_refused_with_a_location_and_the_server_lives() {
         &srv,
         &serde_json::json!({"name": "deep", "filename": "docker-compose.yml", "content": nested_compose(NESTING)}),
     );
-    assert_eq!(r.status, 400, "{}", r.body);
-    let e = &r.json()["error"];
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("nested deeper than 32"),
-        "{e}"
-    );
-    assert_eq!(e["line"], 5, "{e}");
+    assert_spec_error(&r, "nested deeper than 32", 5);
     assert_eq!(
         request(srv.port, "GET", "/health", &[BEARER], "").status,
         200
@@ -166,16 +166,7 @@ fn uploads_never_read_the_servers_environment_or_files() {
             &serde_json::json!({"name": "files", "filename": "compose.yml",
                 "content": compose(&format!("    env_file: \"{path}\"\n"))}),
         );
-        assert_eq!(r.status, 400, "{path}: {}", r.body);
-        let e = &r.json()["error"];
-        assert!(
-            e["message"]
-                .as_str()
-                .unwrap()
-                .contains("not sent with the upload"),
-            "{path}: {e}"
-        );
-        assert_eq!(e["line"], 7, "{path}: {e}");
+        assert_spec_error(&r, "not sent with the upload", 7);
         for leak in [canary, "canary-file-8a7b6c5d", "PRETTY_NAME", "HOME="] {
             assert!(!r.body.contains(leak), "{path}: {}", r.body);
         }
@@ -318,15 +309,7 @@ fn a_hostile_stored_name_runs_no_script_in_the_dashboard() {
 }
 
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 #[test]
