@@ -258,13 +258,7 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
         };
         // Without the token the page is refused.
         c.goto(&format!("{base}/")).await.unwrap();
-        let refused = c
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let refused = text_of(&c, "body").await;
         assert!(refused.contains("token is required"), "{refused}");
         c.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
         shot("1-profiles").await;
@@ -280,12 +274,7 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
             .send_keys(compose_path.to_str().unwrap())
             .await
             .unwrap();
-        c.find(Locator::Css("#upload button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#upload button").await;
         c.wait()
             .for_url(&url::Url::parse(&format!("{base}/profiles/web-shop")).unwrap())
             .await
@@ -334,21 +323,10 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
         assert!(marks >= plan["plan"]["growth_path"].as_array().unwrap().len());
 
         async fn deploy_and_wait(c: &fantoccini::Client) -> String {
-            c.find(Locator::Css("#deploy-button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(c, "#deploy-button").await;
             let start = Instant::now();
             loop {
-                let s = c
-                    .find(Locator::Css("#job-status"))
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
+                let s = text_of(c, "#job-status").await;
                 if s != "running" && s != "idle" {
                     return s;
                 }
@@ -360,13 +338,7 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
             }
         }
         let status = deploy_and_wait(&c).await;
-        let progress = c
-            .find(Locator::Css("#progress"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let progress = text_of(&c, "#progress").await;
         assert_eq!(status, "succeeded", "{progress}");
         assert!(progress.contains("release 1 is live"), "{progress}");
         shot("3-deployed").await;
@@ -400,22 +372,9 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
             logs.to_string().contains("listening on 8080 as v1"),
             "{logs}"
         );
-        c.find(Locator::Css("#logs-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#logs-button").await;
         let start = Instant::now();
-        while !c
-            .find(Locator::Css("#logs"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("listening on 8080")
-        {
+        while !text_of(&c, "#logs").await.contains("listening on 8080") {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "live logs did not arrive"
@@ -448,20 +407,8 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
             .unwrap();
         let start = Instant::now();
         loop {
-            let s = c
-                .find(Locator::Css("#job-status"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let done = c
-                .find(Locator::Css("#progress"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let s = text_of(&c, "#job-status").await;
+            let done = text_of(&c, "#progress").await;
             if s == "succeeded" && done.contains("serves again") {
                 break;
             }

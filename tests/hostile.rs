@@ -285,13 +285,7 @@ fn a_hostile_stored_name_runs_no_script_in_the_dashboard() {
         assert_eq!(link.text().await.unwrap(), evil);
         // Its link leads to its page: the name is percent-encoded in it.
         link.click().await.unwrap();
-        let h1 = c
-            .find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let h1 = text_of(&c, "h1").await;
         assert!(h1.starts_with(evil), "{h1}");
         // Our own script ran (it fills the releases table from the API)...
         c.wait().for_element(Locator::Css("#status")).await.unwrap();

@@ -189,3 +189,23 @@ pub async fn chromium() -> (Reap, fantoccini::Client) {
             .expect("WebDriver session");
     (reap, client)
 }
+
+/// The text of the first element matching `css`.
+pub async fn text_of(c: &fantoccini::Client, css: &str) -> String {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Clicks the first element matching `css`.
+pub async fn click(c: &fantoccini::Client, css: &str) {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
