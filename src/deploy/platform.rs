@@ -199,8 +199,6 @@ pub async fn status(
     v.map_err(|e| e.to_string())
 }
 
-/// Log lines of the profile's services (one, or all) to `sink`, as
-/// `(source, line)`; followed until the source ends when `follow`.
 /// Why no logs came.
 #[derive(Debug)]
 pub enum LogsError {
@@ -224,6 +222,8 @@ impl From<String> for LogsError {
     }
 }
 
+/// Log lines of the profile's services (one, or all) to `sink`, as
+/// `(source, line)`; followed until the source ends when `follow`.
 pub async fn logs(
     p: &Profile,
     progress: &Progress,

@@ -29,20 +29,6 @@ pub struct ApiError(
     pub Vec<(header::HeaderName, String)>,
 );
 
-impl ApiError {
-    fn with_headers<const N: usize>(
-        status: StatusCode,
-        message: &str,
-        headers: [(header::HeaderName, String); N],
-    ) -> Self {
-        ApiError(
-            status,
-            json!({"error": {"message": message}}),
-            headers.into(),
-        )
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.0, Json(self.1)).into_response();
@@ -61,8 +47,9 @@ impl IntoResponse for ApiError {
 pub async fn heavy<T, F>(ctx: &Shared, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
+    F: FnOnce(Shared) -> T + Send + 'static,
 {
+    let shared = ctx.clone();
     let permit = ctx
         .heavy
         .clone()
@@ -71,7 +58,7 @@ where
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        work()
+        work(shared)
     })
     .await
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
@@ -232,7 +219,7 @@ async fn create_profile(
 ) -> ApiResult {
     let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
     valid_name(&u.name)?;
-    let (app, u) = heavy(&ctx, move || parse_upload(&u, &u.name).map(|a| (a, u))).await??;
+    let (app, u) = heavy(&ctx, move |_| parse_upload(&u, &u.name).map(|a| (a, u))).await??;
     let p = store(&ctx)?
         .create(&u.name, 4, &u.filename, app)
         .map_err(|e| error(StatusCode::CONFLICT, &e.to_string()))?;
@@ -251,7 +238,7 @@ async fn replace_app(
     let Json(u) = body.map_err(|e| error(e.status(), &e.body_text()))?;
     let mut p = profile(&ctx, &name)?;
     let pname = p.name.clone();
-    let (app, u) = heavy(&ctx, move || parse_upload(&u, &pname).map(|a| (a, u))).await??;
+    let (app, u) = heavy(&ctx, move |_| parse_upload(&u, &pname).map(|a| (a, u))).await??;
     p.app = app;
     p.app_source = u.filename.clone();
     let p = store(&ctx)?
@@ -287,8 +274,7 @@ fn build_report(ctx: &Shared, p: &Profile) -> Result<crate::report::Report, ApiE
 
 async fn plan(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let c = ctx.clone();
-    heavy(&ctx, move || {
+    heavy(&ctx, move |c| {
         let r = build_report(&c, &p)?;
         let bar = crate::report::charts::cost_by_target(&r.bars, r.users)
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
@@ -303,8 +289,7 @@ async fn plan(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult 
 
 async fn report(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let c = ctx.clone();
-    heavy(&ctx, move || {
+    heavy(&ctx, move |c| {
         let r = build_report(&c, &p)?;
         let files = crate::report::files(&r, std::path::Path::new("report.html"))
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
@@ -342,8 +327,7 @@ async fn files(
     Query(q): Query<TargetQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let c = ctx.clone();
-    let (target, files) = heavy(&ctx, move || generated(&c, &p, q.target.as_deref())).await??;
+    let (target, files) = heavy(&ctx, move |c| generated(&c, &p, q.target.as_deref())).await??;
     let list: Vec<_> = files
         .iter()
         .map(|f| json!({"path": f.path, "bytes": f.content.len()}))
@@ -357,8 +341,7 @@ async fn file(
     Query(q): Query<TargetQuery>,
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
-    let c = ctx.clone();
-    let (_, files) = heavy(&ctx, move || generated(&c, &p, q.target.as_deref())).await??;
+    let (_, files) = heavy(&ctx, move |c| generated(&c, &p, q.target.as_deref())).await??;
     let f = files
         .into_iter()
         .find(|f| f.path == path)
@@ -421,11 +404,9 @@ fn options(r: &DeployRequest) -> Result<Options, String> {
 
 /// A job refused for capacity: 429, with a hint when to try again.
 fn busy(b: super::jobs::Busy) -> ApiError {
-    ApiError::with_headers(
-        StatusCode::TOO_MANY_REQUESTS,
-        &b.0,
-        [(header::RETRY_AFTER, "5".to_string())],
-    )
+    let mut e = error(StatusCode::TOO_MANY_REQUESTS, &b.0);
+    e.2.push((header::RETRY_AFTER, "5".to_string()));
+    e
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

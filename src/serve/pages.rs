@@ -111,8 +111,7 @@ async fn index(State(ctx): State<Shared>) -> Response {
 }
 
 async fn profile_page(State(ctx): State<Shared>, Path(name): Path<String>) -> Response {
-    let c = ctx.clone();
-    super::api::heavy(&ctx, move || render_profile(&c, &name))
+    super::api::heavy(&ctx, move |c| render_profile(&c, &name))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
