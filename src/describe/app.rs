@@ -74,11 +74,33 @@ pub struct Service {
     pub health: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
-    /// Services or dependencies that must be up first.
+    /// Services or dependencies that must be up first (each is also a
+    /// connection this service makes, on every port of the peer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Services and dependencies this one calls: the app's service graph.
+    /// Targets that isolate traffic (Kubernetes NetworkPolicies, Compose and
+    /// Swarm networks) allow exactly these calls and `depends_on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connects_to: Vec<Connection>,
+    /// Its peers cannot be known from the description (read from a file or
+    /// a secret it does not hold): targets keep it able to reach every
+    /// service and dependency of the app, as Compose's default network does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub connects_to_any: bool,
     #[serde(default, skip_serializing_if = "Traits::is_empty")]
     pub traits: Traits,
+}
+
+/// One call this service makes to a peer of the same app.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// A service or dependency of this app.
+    pub to: String,
+    /// The port called (default: every port the peer listens on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -258,6 +280,10 @@ pub struct Dependency {
     pub managed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Peers it calls itself (a workflow engine's database, a broker's
+    /// coordinator), as for services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connects_to: Vec<Connection>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

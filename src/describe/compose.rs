@@ -118,6 +118,9 @@ pub fn import_compose(
     // serves something of its own: a mounted site or config, a published
     // port). Dropped below unless one of them is the whole app.
     let mut proxies: Vec<(String, String, bool)> = Vec::new();
+    // Each imported service's environment as written (secrets included),
+    // read only for the names of the peers it calls.
+    let mut env_seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for (svc_name, svc) in services {
         let path = format!("services.{svc_name}");
         let Some(svc) = svc.as_object() else {
@@ -161,10 +164,12 @@ pub fn import_compose(
                 continue;
             }
         }
-        let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
+        let mut seen = Vec::new();
+        let service = import_service(svc_name, svc, root, &path, opts, &mut findings, &mut seen)
             .map_err(|(p, m)| err(&p, m))?;
         name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
         app.services.insert(dep_name(svc_name), service);
+        env_seen.insert(svc_name.clone(), seen);
     }
 
     // When nothing else is left, a web server that serves something of its
@@ -175,10 +180,13 @@ pub fn import_compose(
         let path = format!("services.{svc_name}");
         let kept = whole_app && *serves;
         if let (true, Some(svc)) = (kept, services.get(svc_name).and_then(Value::as_object)) {
-            let service = import_service(svc_name, svc, root, &path, opts, &mut findings)
-                .map_err(|(p, m)| err(&p, m))?;
+            let mut seen = Vec::new();
+            let service =
+                import_service(svc_name, svc, root, &path, opts, &mut findings, &mut seen)
+                    .map_err(|(p, m)| err(&p, m))?;
             name_is_free(&app, svc_name).map_err(|m| err(&path, m))?;
             app.services.insert(dep_name(svc_name), service);
+            env_seen.insert(svc_name.clone(), seen);
             skipped.remove(svc_name);
             findings.add(
                 path,
@@ -191,6 +199,41 @@ pub fn import_compose(
                 format!("`{svc_name}` ({image}) is an edge proxy; targets provide their own TLS and routing, so it was not imported"),
                 &[("local", Info), ("vm", Info), ("compose", Info)],
                 Info,
+            );
+        }
+    }
+
+    // A stack of data services only (a lone redis, a database with its
+    // admin UI dropped as a proxy) is what the team runs: its services run
+    // their images, as Compose runs them, rather than being refused.
+    if app.services.is_empty() && !app.dependencies.is_empty() {
+        for (svc_name, svc) in services {
+            let Some(dep) = app.dependencies.shift_remove(&dep_name(svc_name)) else {
+                continue;
+            };
+            let path = format!("services.{svc_name}");
+            let Some(svc) = svc.as_object() else { continue };
+            let mut seen = Vec::new();
+            let mut service =
+                import_service(svc_name, svc, root, &path, opts, &mut findings, &mut seen)
+                    .map_err(|(p, m)| err(&p, m))?;
+            if let (true, Some(port)) = (
+                service.ports.is_empty(),
+                known().get(&dep.kind).and_then(|k| k.port),
+            ) {
+                service.ports.push(Port {
+                    port,
+                    protocol: Protocol::Tcp,
+                    public: false,
+                    published: None,
+                });
+            }
+            app.services.insert(dep_name(svc_name), service);
+            env_seen.insert(svc_name.clone(), seen);
+            findings.add(
+                path,
+                Info,
+                format!("the file holds data services only: `{svc_name}` ({}) is imported as a service that runs its image, as Compose runs it, not as a dependency a managed offering could replace", dep.kind),
             );
         }
     }
@@ -233,6 +276,7 @@ pub fn import_compose(
             "no application service left after recognising dependencies and edge proxies".into(),
         ));
     }
+    super::compose_calls::infer_calls(&mut app, services, &env_seen, opts, &mut findings);
     let users = 10;
     app.usage = Some(Usage {
         users: Some(users),
@@ -263,7 +307,7 @@ fn name_is_free(app: &App, svc_name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn dep_name(n: &str) -> String {
+pub(super) fn dep_name(n: &str) -> String {
     sanitize_name(n)
 }
 
@@ -384,7 +428,7 @@ fn note_top_secrets(v: &Value, f: &mut Findings) {
     }
 }
 
-fn as_str_list(v: &Value) -> Vec<String> {
+pub(super) fn as_str_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => shell_words(s),
         Value::Array(a) => a.iter().map(value_text).collect(),
@@ -392,7 +436,7 @@ fn as_str_list(v: &Value) -> Vec<String> {
     }
 }
 
-fn value_text(v: &Value) -> String {
+pub(super) fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -431,7 +475,7 @@ fn shell_words(s: &str) -> Vec<String> {
 }
 
 /// Reads env entries from `environment` (map or list) into (name, value).
-fn env_entries(v: &Value) -> Vec<(String, Option<String>)> {
+pub(super) fn env_entries(v: &Value) -> Vec<(String, Option<String>)> {
     match v {
         Value::Object(m) => m
             .iter()
@@ -675,6 +719,7 @@ fn import_service(
     path: &str,
     opts: &ComposeOptions,
     f: &mut Findings,
+    env_seen: &mut Vec<(String, String)>,
 ) -> Result<Service, (String, String)> {
     let mut s = Service {
         image: svc
@@ -689,8 +734,14 @@ fn import_service(
                     at: &str,
                     f: &mut Findings,
                     env: &mut IndexMap<String, String>,
-                    secrets: &mut Vec<String>| {
+                    secrets: &mut Vec<String>,
+                    seen: &mut Vec<(String, String)>| {
         for (k, v) in entries {
+            // Every value, secret or not, may name a peer (a DSN); only the
+            // peer's name is kept from it.
+            if let Some(v) = &v {
+                seen.push((k.clone(), v.clone()));
+            }
             if looks_secret(&k) {
                 if v.as_deref()
                     .is_some_and(|v| !v.is_empty() && !v.starts_with("${"))
@@ -775,7 +826,14 @@ fn import_service(
                     }
                 }
             }
-            "environment" => take_env(env_entries(value), &at, f, &mut env, &mut secret_names),
+            "environment" => take_env(
+                env_entries(value),
+                &at,
+                f,
+                &mut env,
+                &mut secret_names,
+                env_seen,
+            ),
             "env_file" => {
                 let files: Vec<(String, bool)> = match value {
                     Value::String(p) => vec![(p.clone(), true)],
@@ -823,6 +881,7 @@ fn import_service(
                             f,
                             &mut env,
                             &mut secret_names,
+                            env_seen,
                         ),
                         Err(_) if !required => f.add(
                             at.clone(),

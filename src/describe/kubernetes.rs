@@ -450,6 +450,7 @@ fn import_workload(
                 cpu,
                 managed: true,
                 secrets: Vec::new(),
+                connects_to: Vec::new(),
             },
         );
         f.add(

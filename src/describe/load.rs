@@ -2,7 +2,7 @@
 //! that need the whole document (references, cycles, limits below requests).
 //! Every error names file, line and column.
 
-use super::app::{API_VERSION, App};
+use super::app::{API_VERSION, App, Connection};
 use super::diagnostic::{SpanIndex, SpecError};
 use regex::Regex;
 use std::collections::{BTreeSet, HashMap};
@@ -272,6 +272,8 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
                 ));
             }
         }
+        check_calls(name, &svc.connects_to, &names, &at(""))
+            .map_err(|(path, msg, help)| call_error(err(&path, msg), help))?;
         if let Some(r) = &svc.resources {
             if let (Some(req), Some(lim)) = (r.cpu, r.cpu_limit)
                 && lim < req
@@ -376,6 +378,13 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
                 "kind must not be empty".into(),
             ));
         }
+        check_calls(
+            name,
+            &dep.connects_to,
+            &names,
+            &format!("dependencies.{name}"),
+        )
+        .map_err(|(path, msg, help)| call_error(err(&path, msg), help))?;
     }
 
     for (name, s) in &app.sessions {
@@ -479,4 +488,45 @@ pub fn find_cycle(app: &App) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// A problem in `connects_to`: (path, message, help).
+type CallProblem = (String, String, Option<String>);
+
+/// `connects_to` names peers of this app, not itself, on real ports.
+fn check_calls(
+    name: &str,
+    calls: &[Connection],
+    names: &HashMap<&str, &str>,
+    at: &str,
+) -> Result<(), CallProblem> {
+    for (i, c) in calls.iter().enumerate() {
+        let path = format!("{at}.connects_to[{i}]");
+        if !names.contains_key(c.to.as_str()) {
+            return Err((
+                format!("{path}.to"),
+                format!(
+                    "`{name}` connects to `{}`, which is neither a service nor a dependency",
+                    c.to
+                ),
+                suggest(&c.to, names.keys().copied()).map(|h| format!("did you mean `{h}`?")),
+            ));
+        }
+        if c.to == name {
+            return Err((
+                format!("{path}.to"),
+                format!("`{name}` connects to itself; list only calls to its peers"),
+                None,
+            ));
+        }
+        if c.port == Some(0) {
+            return Err((format!("{path}.port"), "port 0 is not a port".into(), None));
+        }
+    }
+    Ok(())
+}
+
+fn call_error(mut e: Box<SpecError>, help: Option<String>) -> Box<SpecError> {
+    e.help = help.or(e.help);
+    e
 }

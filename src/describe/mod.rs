@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod compose;
+mod compose_calls;
 pub mod diagnostic;
 pub mod files;
 pub mod findings;
@@ -10,6 +11,7 @@ pub mod interpolate;
 pub mod known;
 pub mod kubernetes;
 pub mod load;
+pub mod peers;
 pub mod secrets;
 pub mod secrets_detect;
 pub use secrets::{render_secrets_template, secrets_list};

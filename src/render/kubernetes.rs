@@ -8,6 +8,7 @@
 use super::compose::{data_path, dependency_image, image_of};
 use super::yaml::documents;
 use super::{GeneratedFile, header};
+use crate::analyse::graph::{Graph, Reach};
 use crate::describe::app::{App, HealthCheck, Protocol, Service};
 use crate::describe::known::known;
 use crate::describe::secrets_list;
@@ -23,13 +24,52 @@ fn selector(component: &str) -> Value {
     json!({"app.kubernetes.io/name": component})
 }
 
-/// Pod selectors of the services that depend on `name` (NetworkPolicy peers).
-fn callers(app: &App, name: &str) -> Vec<Value> {
-    app.services
-        .iter()
-        .filter(|(_, o)| o.depends_on.iter().any(|d| d == name))
-        .map(|(n, _)| json!({"podSelector": {"matchLabels": selector(n)}}))
-        .collect()
+/// NetworkPolicy port list of a reach; `None` allows every port.
+fn policy_ports(reach: &Reach) -> Option<Vec<Value>> {
+    match reach {
+        Reach::AnyPort => None,
+        Reach::Ports(ports) => Some(
+            ports
+                .iter()
+                .map(|p| json!({"protocol": if p.udp { "UDP" } else { "TCP" }, "port": p.port}))
+                .collect(),
+        ),
+    }
+}
+
+/// One rule per edge: `direction` is `from` (ingress) or `to` (egress).
+fn edge_rule(direction: &str, peer: &str, reach: &Reach) -> Value {
+    let mut rule = json!({direction: [{"podSelector": {"matchLabels": selector(peer)}}]});
+    if let Some(ports) = policy_ports(reach) {
+        rule["ports"] = Value::Array(ports);
+    }
+    rule
+}
+
+/// Components that run as pods here (external and embedded dependencies do
+/// not), so that policies select only what exists.
+fn has_pod(app: &App, name: &str) -> bool {
+    app.services.contains_key(name)
+        || app.dependencies.get(name).is_some_and(|d| {
+            !known()
+                .get(&d.kind)
+                .is_some_and(|k| k.external || k.class == "embedded")
+        })
+}
+
+/// Ingress from every caller and egress to every callee in the graph.
+fn graph_rules(app: &App, graph: &Graph, name: &str) -> (Vec<Value>, Vec<Value>) {
+    let ingress = graph
+        .callers_of(name)
+        .filter(|e| has_pod(app, &e.from))
+        .map(|e| edge_rule("from", &e.from, &e.reach))
+        .collect();
+    let egress = graph
+        .callees_of(name)
+        .filter(|e| has_pod(app, &e.to))
+        .map(|e| edge_rule("to", &e.to, &e.reach))
+        .collect();
+    (ingress, egress)
 }
 
 fn probe(h: &HealthCheck, first_port: Option<u16>) -> Value {
@@ -87,6 +127,7 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
     let secrets = secrets_list(app);
     let spawner = app.services.values().any(|s| s.traits.spawns_containers);
     let mut files: Vec<(String, Vec<Value>)> = Vec::new();
+    let graph = Graph::of(app);
 
     files.push(("namespace.yaml".into(), vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})]));
 
@@ -131,31 +172,11 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
         for v in s.persistent_volumes() {
             docs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": format!("{name}-{}", v.name), "namespace": ns, "labels": labels(app, name)}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": v.size.map_or("1Gi".to_string(), |z| z.to_string())}}}}));
         }
-        // Who may call this service: the ingress controller for public ports,
-        // and every service that depends on it.
-        let callers = callers(app, name);
-        let mut ingress_rules = Vec::new();
-        if !callers.is_empty() && !s.ports.is_empty() {
-            ingress_rules.push(json!({"from": callers, "ports": s.ports.iter().map(|p| json!({"port": p.port})).collect::<Vec<_>>()}));
-        }
+        // Who may call this service: its callers in the graph, and the
+        // ingress controller on public ports; it may call its callees.
+        let (mut ingress_rules, mut egress) = graph_rules(app, &graph, name);
         if s.is_public() {
             ingress_rules.push(json!({"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": s.ports.iter().filter(|p| p.public).map(|p| json!({"port": p.port})).collect::<Vec<_>>()}));
-        }
-        let mut egress = Vec::new();
-        for d in &s.depends_on {
-            let port = app
-                .services
-                .get(d)
-                .and_then(|x| x.ports.first().map(|p| p.port))
-                .or_else(|| {
-                    app.dependencies
-                        .get(d)
-                        .and_then(|x| known().get(&x.kind))
-                        .and_then(|k| k.port)
-                });
-            if let Some(port) = port {
-                egress.push(json!({"to": [{"podSelector": {"matchLabels": selector(d)}}], "ports": [{"port": port}]}));
-            }
         }
         // App services call outside APIs (model providers, payment, …) over HTTPS.
         egress.push(json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}], "ports": [{"port": 443}]}));
@@ -203,7 +224,7 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
         if !env.is_empty() {
             container["env"] = Value::Array(env);
         }
-        let callers = callers(app, name);
+        let (ingress_rules, egress) = graph_rules(app, &graph, name);
         let docs = vec![
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "labels": labels(app, name)}, "spec": {
                 "serviceName": name, "replicas": 1, "selector": {"matchLabels": selector(name)},
@@ -216,9 +237,9 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
             }}),
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": labels(app, name)}, "spec": {"selector": selector(name), "ports": [{"name": "main", "port": port, "targetPort": port}]}}),
         ];
-        let mut np = json!({"podSelector": {"matchLabels": selector(name)}, "policyTypes": ["Ingress", "Egress"], "egress": []});
-        if !callers.is_empty() {
-            np["ingress"] = json!([{"from": callers, "ports": [{"port": port}]}]);
+        let mut np = json!({"podSelector": {"matchLabels": selector(name)}, "policyTypes": ["Ingress", "Egress"], "egress": egress});
+        if !ingress_rules.is_empty() {
+            np["ingress"] = Value::Array(ingress_rules);
         }
         policies.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": format!("{name}-traffic"), "namespace": ns}, "spec": np}));
         files.push((format!("{name}.yaml"), docs));
