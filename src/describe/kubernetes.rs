@@ -24,23 +24,23 @@ pub struct K8sImport {
 }
 
 /// One parsed document with the file it came from.
-struct Doc {
+pub(super) struct Doc {
     file: String,
-    value: Value,
+    pub(super) value: Value,
 }
 
 impl Doc {
-    fn kind(&self) -> &str {
+    pub(super) fn kind(&self) -> &str {
         self.value.get("kind").and_then(Value::as_str).unwrap_or("")
     }
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.value
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("unnamed")
             .to_string()
     }
-    fn at(&self) -> String {
+    pub(super) fn at(&self) -> String {
         format!("{}:{}/{}", self.file, self.kind(), self.name())
     }
 }
@@ -293,6 +293,7 @@ fn import_docs(app_name: &str, docs: &[Doc]) -> K8sImport {
             ),
         }
     }
+    super::kubernetes_calls::infer_calls(&mut app, docs, &mut f);
     app.usage = Some(Usage {
         users: Some(10),
         ..Usage::default()
@@ -777,7 +778,7 @@ fn import_workload(
     app.services.insert(name, svc);
 }
 
-fn selects(service: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+pub(super) fn selects(service: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let Some(sel) = service.pointer("/spec/selector").and_then(Value::as_object) else {
         return false;
     };

@@ -10,6 +10,7 @@ pub mod findings;
 pub mod interpolate;
 pub mod known;
 pub mod kubernetes;
+mod kubernetes_calls;
 pub mod load;
 pub mod peers;
 pub mod secrets;

@@ -126,15 +126,21 @@ impl PeerNames {
             .or_insert_with(|| component.to_string());
     }
 
-    /// The component a host means: the name itself, or the first label of a
-    /// cluster DNS name (`cart.shop.svc.cluster.local`).
+    /// The component a host means: the name itself, or the Service of a
+    /// cluster DNS name: `cart.shop.svc.cluster.local`, or a StatefulSet
+    /// pod's `kafka-0.kafka-headless.shop.svc.cluster.local`.
     fn resolve(&self, host: &str) -> Option<&str> {
         if let Some(c) = self.0.get(host) {
             return Some(c);
         }
-        let (first, rest) = host.split_once('.')?;
-        let cluster = rest.ends_with(".svc") || rest.contains(".svc.");
-        cluster.then(|| self.0.get(first).map(String::as_str))?
+        let labels: Vec<&str> = host.split('.').collect();
+        let svc = labels.iter().position(|l| *l == "svc")?;
+        let service = match svc {
+            2 => labels[0],
+            3 => labels[1],
+            _ => return None,
+        };
+        self.0.get(service).map(String::as_str)
     }
 }
 
@@ -300,6 +306,11 @@ mod tests {
         assert_eq!(names.resolve("database"), Some("db"));
         assert_eq!(names.resolve("cart.shop.svc.cluster.local"), Some("cart"));
         assert_eq!(names.resolve("cart.shop.svc"), Some("cart"));
+        names.add("kafka-headless", "kafka");
+        assert_eq!(
+            names.resolve("kafka-0.kafka-headless.shop.svc.cluster.local"),
+            Some("kafka")
+        );
         assert_eq!(names.resolve("cart.example.com"), None);
     }
 }
