@@ -388,10 +388,13 @@ fn compose_uses_a_socket_proxy_and_secret_files() {
         c["services"]["api"]["depends_on"]["db"]["condition"],
         "service_healthy"
     );
+    // The graph's networks: the database shares one with its caller only.
+    assert_eq!(c["services"]["db"]["networks"], serde_json::json!(["to-db"]));
     assert_eq!(
-        c["services"]["db"]["networks"],
-        serde_json::json!(["backend"])
+        c["services"]["api"]["networks"],
+        serde_json::json!(["to-db", "to-cache"])
     );
+    assert!(c["services"]["ui"]["networks"].is_null(), "calls nothing");
 }
 
 #[test]
@@ -528,7 +531,7 @@ fn swarm_updates_start_first_and_roll_back() {
             .starts_with("node.labels.")
     );
     assert_eq!(v["secrets"]["DATABASE_URL"]["external"], true);
-    assert_eq!(v["networks"]["backend"]["driver"], "overlay");
+    assert_eq!(v["networks"]["to-db"]["driver"], "overlay");
     // monitor ≥ start_period + interval × retries of the health check (10 + 10 × 3).
     assert_eq!(api["update_config"]["monitor"], "40s");
 }

@@ -79,7 +79,80 @@ pub fn listening_ports(app: &App, name: &str) -> BTreeSet<PortSpec> {
         .collect()
 }
 
+/// Does this component run as a container of the app (not an external
+/// service, not embedded in another)? Only those can be reached or isolated.
+pub fn runs_as_container(app: &App, name: &str) -> bool {
+    app.services.contains_key(name)
+        || app.dependencies.get(name).is_some_and(|d| {
+            !known()
+                .get(&d.kind)
+                .is_some_and(|k| k.external || k.class == "embedded")
+        })
+}
+
+/// Most graph networks one app gets on a Docker host or swarm. Docker's
+/// default address pools hold about 30 networks per engine, shared by every
+/// project on it; past this the layout falls back to one shared network.
+pub const MAX_NETWORKS: usize = 8;
+
+/// Compose/Swarm networks that carry the graph. Networks have no direction
+/// or port, so each called component gets one (`to-<name>`) that it and its
+/// callers join: every edge connects, and the only extra reach is between
+/// two callers of the same component.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkLayout {
+    /// Networks each component joins; a component absent here calls and is
+    /// called by nothing and stays on the project's default network.
+    pub joins: BTreeMap<String, Vec<String>>,
+    /// Every network, in order.
+    pub networks: Vec<String>,
+    /// More callees than [`MAX_NETWORKS`]: one `backend` network for all.
+    pub shared: bool,
+}
+
 impl Graph {
+    pub fn networks(&self, app: &App) -> NetworkLayout {
+        let edges: Vec<&Edge> = self
+            .edges
+            .iter()
+            .filter(|e| runs_as_container(app, &e.from) && runs_as_container(app, &e.to))
+            .collect();
+        let mut callees: Vec<&str> = Vec::new();
+        for e in &edges {
+            if !callees.contains(&e.to.as_str()) {
+                callees.push(&e.to);
+            }
+        }
+        let mut layout = NetworkLayout::default();
+        if callees.len() > MAX_NETWORKS {
+            layout.shared = true;
+            layout.networks.push("backend".into());
+            for name in app.services.keys().chain(app.dependencies.keys()) {
+                if runs_as_container(app, name) {
+                    layout.joins.insert(name.clone(), vec!["backend".into()]);
+                }
+            }
+            return layout;
+        }
+        for callee in callees {
+            let net = format!("to-{callee}");
+            let members = std::iter::once(callee).chain(
+                edges
+                    .iter()
+                    .filter(|e| e.to == callee)
+                    .map(|e| e.from.as_str()),
+            );
+            for m in members {
+                let joins = layout.joins.entry(m.to_string()).or_default();
+                if !joins.contains(&net) {
+                    joins.push(net.clone());
+                }
+            }
+            layout.networks.push(net);
+        }
+        layout
+    }
+
     pub fn of(app: &App) -> Graph {
         let mut edges: BTreeMap<(usize, usize), Edge> = BTreeMap::new();
         let order: BTreeMap<&str, usize> = app
@@ -239,6 +312,38 @@ mod tests {
         let from_jobs: Vec<_> = g.callees_of("jobs").map(|e| e.to.as_str()).collect();
         assert_eq!(from_jobs, ["web", "cart", "db"]);
         assert!(g.callees_of("jobs").all(|e| e.reach == Reach::AnyPort));
+    }
+
+    #[test]
+    fn networks_join_each_callee_with_its_callers_only() {
+        let g = Graph::of(&app());
+        let n = g.networks(&app());
+        assert_eq!(n.networks, ["to-cart", "to-db"]);
+        assert_eq!(n.joins["web"], ["to-cart", "to-db"]);
+        assert_eq!(n.joins["cart"], ["to-cart"]);
+        assert_eq!(n.joins["db"], ["to-db"]);
+        assert!(
+            !n.joins.contains_key("jobs"),
+            "calls nothing: default network"
+        );
+        assert!(!n.shared);
+    }
+
+    #[test]
+    fn too_many_callees_share_one_network() {
+        let mut app = app();
+        for i in 0..MAX_NETWORKS {
+            let name = format!("s{i}");
+            app.services.insert(name.clone(), Service::default());
+            app.services["web"].connects_to.push(Connection {
+                to: name,
+                port: Some(80),
+            });
+        }
+        let n = Graph::of(&app).networks(&app);
+        assert!(n.shared);
+        assert_eq!(n.networks, ["backend"]);
+        assert_eq!(n.joins.len(), app.services.len() + 1);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Docker Compose: `compose.yaml` with healthchecks, health-gated
 //! `depends_on`, resource limits, named volumes, secrets as files, restart
-//! policies and a network per tier (public edge, private backend). Services
-//! that start containers get a socket proxy that allows only container calls
-//! instead of the raw Docker socket.
+//! policies and networks that carry the app's service graph (one per called
+//! component, see [`NetworkLayout`]). Services that start containers get a
+//! socket proxy that allows only container calls instead of the raw Docker
+//! socket.
 
 use super::yaml::to_yaml;
 use super::{GeneratedFile, header};
+use crate::analyse::graph::{Graph, NetworkLayout};
 use crate::describe::app::{App, HealthCheck, Protocol, Service};
 use crate::describe::known::known;
 use crate::describe::secrets_list;
@@ -160,12 +162,30 @@ fn compose_yaml(app: &App) -> String {
     out
 }
 
+/// The network the socket proxy shares with the services that start containers.
+const DOCKER_API_NETWORK: &str = "docker-api";
+
+/// The `networks` of one component: its graph networks and `extra`; none
+/// (the project's default network) when it calls and is called by nothing.
+fn networks_of(layout: &NetworkLayout, name: &str, extra: Option<&str>) -> Option<Value> {
+    let nets: Vec<&str> = layout
+        .joins
+        .get(name)
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(extra)
+        .collect();
+    (!nets.is_empty()).then(|| json!(nets))
+}
+
 /// The Compose model of the app (also the base of the Swarm stack).
 pub fn compose_value(app: &App) -> Value {
     let mut services = Map::new();
     let mut volumes = Map::new();
     let secrets = secrets_list(app);
     let spawner = app.services.values().any(|s| s.traits.spawns_containers);
+    let layout = Graph::of(app).networks(app);
 
     for (name, d) in &app.dependencies {
         let k = known().get(&d.kind);
@@ -216,7 +236,9 @@ pub fn compose_value(app: &App) -> Value {
         if !limits.is_empty() {
             svc.insert("deploy".into(), json!({"resources": {"limits": limits}}));
         }
-        svc.insert("networks".into(), json!(["backend"]));
+        if let Some(nets) = networks_of(&layout, name, None) {
+            svc.insert("networks".into(), nets);
+        }
         services.insert(name.clone(), Value::Object(svc));
     }
 
@@ -231,7 +253,7 @@ pub fn compose_value(app: &App) -> Value {
                 "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
                 "read_only": true,
                 "tmpfs": ["/run"],
-                "networks": ["backend"],
+                "networks": [DOCKER_API_NETWORK],
             }),
         );
     }
@@ -406,19 +428,27 @@ pub fn compose_value(app: &App) -> Value {
             svc.insert("deploy".into(), Value::Object(deploy));
         }
         svc.insert("security_opt".into(), json!(["no-new-privileges:true"]));
-        let nets = if s.is_public() {
-            json!(["edge", "backend"])
-        } else {
-            json!(["backend"])
-        };
-        svc.insert("networks".into(), nets);
+        let docker_api = s.traits.spawns_containers.then_some(DOCKER_API_NETWORK);
+        if let Some(nets) = networks_of(&layout, name, docker_api) {
+            svc.insert("networks".into(), nets);
+        }
         services.insert(name.clone(), Value::Object(svc));
     }
 
     let mut top = Map::new();
     top.insert("name".into(), json!(app.name));
     top.insert("services".into(), Value::Object(services));
-    top.insert("networks".into(), json!({"edge": {}, "backend": {}}));
+    let mut networks: Map<String, Value> = layout
+        .networks
+        .iter()
+        .map(|n| (n.clone(), json!({})))
+        .collect();
+    if spawner {
+        networks.insert(DOCKER_API_NETWORK.into(), json!({}));
+    }
+    if !networks.is_empty() {
+        top.insert("networks".into(), Value::Object(networks));
+    }
     if !volumes.is_empty() {
         top.insert("volumes".into(), Value::Object(volumes));
     }

@@ -8,7 +8,7 @@
 use super::compose::{data_path, dependency_image, image_of};
 use super::yaml::documents;
 use super::{GeneratedFile, header};
-use crate::analyse::graph::{Graph, Reach};
+use crate::analyse::graph::{Graph, Reach, runs_as_container};
 use crate::describe::app::{App, HealthCheck, Protocol, Service};
 use crate::describe::known::known;
 use crate::describe::secrets_list;
@@ -46,27 +46,16 @@ fn edge_rule(direction: &str, peer: &str, reach: &Reach) -> Value {
     rule
 }
 
-/// Components that run as pods here (external and embedded dependencies do
-/// not), so that policies select only what exists.
-fn has_pod(app: &App, name: &str) -> bool {
-    app.services.contains_key(name)
-        || app.dependencies.get(name).is_some_and(|d| {
-            !known()
-                .get(&d.kind)
-                .is_some_and(|k| k.external || k.class == "embedded")
-        })
-}
-
 /// Ingress from every caller and egress to every callee in the graph.
 fn graph_rules(app: &App, graph: &Graph, name: &str) -> (Vec<Value>, Vec<Value>) {
     let ingress = graph
         .callers_of(name)
-        .filter(|e| has_pod(app, &e.from))
+        .filter(|e| runs_as_container(app, &e.from))
         .map(|e| edge_rule("from", &e.from, &e.reach))
         .collect();
     let egress = graph
         .callees_of(name)
-        .filter(|e| has_pod(app, &e.to))
+        .filter(|e| runs_as_container(app, &e.to))
         .map(|e| edge_rule("to", &e.to, &e.reach))
         .collect();
     (ingress, egress)

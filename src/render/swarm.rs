@@ -6,7 +6,7 @@ use super::compose::compose_value;
 use super::yaml::to_yaml;
 use super::{GeneratedFile, header};
 use crate::describe::app::App;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub fn render(app: &App) -> Vec<GeneratedFile> {
     let mut v = compose_value(app);
@@ -60,8 +60,12 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
             deploy["placement"] = json!({"constraints": ["node.role == manager"]});
         }
     }
-    v["networks"] =
-        json!({"edge": {"driver": "overlay"}, "backend": {"driver": "overlay", "internal": false}});
+    // The graph's networks, as overlays that span the nodes.
+    if let Some(nets) = v.get_mut("networks").and_then(Value::as_object_mut) {
+        for n in nets.values_mut() {
+            *n = json!({"driver": "overlay"});
+        }
+    }
     if let Some(secrets) = v.get_mut("secrets").and_then(|s| s.as_object_mut()) {
         for s in secrets.values_mut() {
             // Created once with `docker secret create NAME -`; never in the file.

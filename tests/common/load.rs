@@ -9,18 +9,27 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// One GET; returns the status and the trimmed body.
+/// One GET on loopback; returns the status and the trimmed body.
 pub fn get(port: u16, path: &str, cookie: Option<&str>) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    get_from("127.0.0.1", port, path, cookie)
+}
+
+/// One GET to `host` (a container's address, say).
+pub fn get_from(
+    host: &str,
+    port: u16,
+    path: &str,
+    cookie: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect((host, port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let cookie = cookie
         .map(|c| format!("cookie: {c}\r\n"))
         .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{cookie}connection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // One write: a request in pieces is a different test.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n{cookie}connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(|e| e.to_string())?;
     let status = out

@@ -7,7 +7,13 @@
 //! - `/whoami`: the container's hostname;
 //! - `/file-of/NAME_FILE`: the file that variable names (secrets as files);
 //! - `/ws`: a WebSocket that echoes each message as `VERSION:message`;
+//! - `/peers`: one line per `host:port` of `PEERS` (comma-separated),
+//!   `ok` when a TCP connection to it opens within 2 s, else `fail: why`
+//!   (the live check that an app's generated networks carry its calls);
 //! - anything else: `VERSION` (500 for `ERROR_PERCENT` % of requests).
+//!
+//! It listens on `PORT` and on every port of `LISTEN` (comma-separated),
+//! standing in for a service or a database of any port.
 //!
 //! `STARTUP_DELAY_MS` delays listening, `CRASH=1` exits at once (a crash
 //! loop under a restart policy), SIGTERM exits promptly (PID 1 in a
@@ -47,8 +53,15 @@ fn respond(mut s: TcpStream, version: &str) {
         let _ = s.set_read_timeout(None);
         return websocket(s, version);
     }
+    // A client may send the request in pieces: read to the end of the headers.
     let mut buf = [0u8; 4096];
-    let n = s.read(&mut buf).unwrap_or(0);
+    let mut n = 0;
+    while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
     let req = String::from_utf8_lossy(&buf[..n]);
     let path = req.split_whitespace().nth(1).unwrap_or("/");
     let healthy = std::env::var("FAIL_HEALTH").map_or(true, |v| v != "1");
@@ -62,6 +75,8 @@ fn respond(mut s: TcpStream, version: &str) {
             Some(text) => ("200 OK", text),
             None => ("404 Not Found", format!("no file in {var}")),
         }
+    } else if path == "/peers" {
+        ("200 OK", peers())
     } else if let Some(ms) = path.strip_prefix("/slow?ms=") {
         std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
         ("200 OK", format!("{version}\n"))
@@ -74,6 +89,27 @@ fn respond(mut s: TcpStream, version: &str) {
         }
     };
     let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+}
+
+/// Tries every peer of `PEERS` now; one line each.
+fn peers() -> String {
+    use std::net::ToSocketAddrs;
+    let list = std::env::var("PEERS").unwrap_or_default();
+    let mut out = String::new();
+    for peer in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let result = match peer.to_socket_addrs() {
+            Err(e) => format!("fail: resolve: {e}"),
+            Ok(mut addrs) => match addrs.next() {
+                None => "fail: no address".to_string(),
+                Some(a) => match TcpStream::connect_timeout(&a, Duration::from_secs(2)) {
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => format!("fail: connect: {e}"),
+                },
+            },
+        };
+        out.push_str(&format!("{peer} {result}\n"));
+    }
+    out
 }
 
 fn healthcheck(port: &str) -> i32 {
@@ -107,8 +143,27 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(env_num("STARTUP_DELAY_MS")));
     let version = std::env::var("VERSION").unwrap_or_else(|_| "v1".into());
-    let listener = TcpListener::bind(format!("0.0.0.0:{port}")).expect("bind");
-    eprintln!("listening on {port} as {version}");
+    let extra = std::env::var("LISTEN").unwrap_or_default();
+    let ports: Vec<String> = std::iter::once(port)
+        .chain(extra.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from))
+        .collect();
+    let mut listeners = Vec::new();
+    for p in &ports {
+        if !listeners.iter().any(|(q, _)| q == p) {
+            listeners.push((p.clone(), TcpListener::bind(format!("0.0.0.0:{p}")).expect("bind")));
+        }
+    }
+    eprintln!("listening on {} as {version}", ports.join(", "));
+    let (first, rest) = listeners.split_first().expect("one port at least");
+    for (_, listener) in rest {
+        let listener = listener.try_clone().expect("listener");
+        let v = version.clone();
+        std::thread::spawn(move || serve(listener, v));
+    }
+    serve(first.1.try_clone().expect("listener"), version);
+}
+
+fn serve(listener: TcpListener, version: String) {
     for stream in listener.incoming().flatten() {
         let v = version.clone();
         std::thread::spawn(move || respond(stream, &v));
