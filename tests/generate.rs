@@ -389,7 +389,10 @@ fn compose_uses_a_socket_proxy_and_secret_files() {
         "service_healthy"
     );
     // The graph's networks: the database shares one with its caller only.
-    assert_eq!(c["services"]["db"]["networks"], serde_json::json!(["to-db"]));
+    assert_eq!(
+        c["services"]["db"]["networks"],
+        serde_json::json!(["to-db"])
+    );
     assert_eq!(
         c["services"]["api"]["networks"],
         serde_json::json!(["to-db", "to-cache"])

@@ -290,3 +290,40 @@ fn fixtures_are_accepted_by_compose_and_kubernetes() {
         }
     }
 }
+
+/// gRPC health probes survive the round trip: imported as `health.grpc`,
+/// rendered as native `grpc` probes that kubernetes-validate accepts, and
+/// as a port check in Compose (images rarely ship a gRPC client).
+#[test]
+fn grpc_health_probes_round_trip() {
+    let app = load(Path::new("tests/fixtures/apps/shop-grpc/k8s"));
+    for name in [
+        "cart", "catalog", "currency", "checkout", "payment", "email",
+    ] {
+        let h = app.services[name].health.as_ref().unwrap();
+        assert!(h.grpc.is_some(), "{name}: {h:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = deployment_manager::render::kubernetes::render(&app);
+    let cart = files.iter().find(|f| f.path == "cart.yaml").unwrap();
+    let docs: Vec<serde_json::Value> = cart
+        .content
+        .split("\n---")
+        .filter_map(|d| serde_saphyr::from_str(d).ok())
+        .collect();
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["readinessProbe"]["grpc"]["port"], 7070);
+    std::fs::write(dir.path().join("cart.yaml"), &cart.content).unwrap();
+    let text = common::sh(
+        Command::new(common::venv_bin().join("kubernetes-validate"))
+            .args(["--strict", "-k", "1.33.0"])
+            .arg(dir.path().join("cart.yaml")),
+    );
+    assert!(!text.contains("ERROR"), "{text}");
+    let compose = deployment_manager::render::compose::compose_value(&app);
+    assert_eq!(
+        compose["services"]["cart"]["healthcheck"]["test"][1],
+        "nc -z 127.0.0.1 7070 || exit 1"
+    );
+}

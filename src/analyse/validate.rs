@@ -298,7 +298,7 @@ fn port_issues(app: &App, p: &Profile) -> Vec<Issue> {
         let ports: BTreeSet<u16> = s.ports.iter().map(|p| p.port).collect();
         if let Some(h) = &s.health {
             let hp = h
-                .tcp
+                .tcp_port()
                 .or(h.port)
                 .or_else(|| h.http.as_ref().and(s.ports.first().map(|p| p.port)));
             match hp {

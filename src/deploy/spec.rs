@@ -100,7 +100,7 @@ impl ReleaseSpec {
                 sticky: s.traits.sticky_sessions,
                 health: HealthSpec {
                     http: h.http.clone(),
-                    port: h.port.or(h.tcp),
+                    port: h.port.or(h.tcp_port()),
                     command: h.command.clone(),
                     interval_s: h.interval.map_or(1, |d| d.0.max(1)),
                     timeout_s: h.timeout.map_or(5, |d| d.0.max(1)),

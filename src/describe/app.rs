@@ -178,7 +178,7 @@ pub struct Autoscaling {
     pub memory_percent: Option<u8>,
 }
 
-/// Exactly one of `http`, `tcp` or `command`.
+/// Exactly one of `http`, `tcp`, `grpc` or `command`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
@@ -188,6 +188,11 @@ pub struct HealthCheck {
     /// TCP port that accepts connections when healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<u16>,
+    /// The standard gRPC health service (`grpc.health.v1.Health/Check`).
+    /// Kubernetes and Cloud Run call it natively; Compose, Swarm, VMs and our
+    /// deploys check that its port accepts connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcHealth>,
     /// Command run inside the container; exit 0 means healthy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
@@ -202,6 +207,23 @@ pub struct HealthCheck {
     pub retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcHealth {
+    pub port: u16,
+    /// The service name asked about (default: the server as a whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+impl HealthCheck {
+    /// The port a plain connection check uses: `tcp`, or the gRPC port
+    /// where no gRPC client is at hand.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp.or(self.grpc.as_ref().map(|g| g.port))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -650,8 +650,22 @@ fn import_workload(
     for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
         let Some(p) = main.get(probe) else { continue };
         match probe_to_health(p, &named_ports) {
-            Ok(h) if svc.health.is_none() => svc.health = Some(h),
-            Ok(_) => {}
+            Ok(h) if svc.health.is_none() => {
+                if let Some(g) = &h.grpc {
+                    f.add(d.at(), Info, format!("`{probe}` of `{}` is a gRPC health probe on port {}: kept as health.grpc; Kubernetes and Cloud Run call it natively, other targets check that the port accepts connections", d.name(), g.port));
+                }
+                svc.health = Some(h);
+            }
+            // One check per service in app.yaml: a probe that checks
+            // something else is named, not dropped in silence.
+            Ok(h) => {
+                let kept = svc.health.as_ref().expect("set above");
+                let same = (&h.http, h.port, h.tcp, &h.grpc, &h.command)
+                    == (&kept.http, kept.port, kept.tcp, &kept.grpc, &kept.command);
+                if !same {
+                    f.add(d.at(), Warning, format!("`{probe}` of `{}` checks something other than the probe kept as its health check (app.yaml holds one); it was not carried over", d.name()));
+                }
+            }
             Err(why) => f.add(
                 d.at(),
                 Warning,
@@ -868,10 +882,10 @@ fn probe_to_health(p: &Value, named_ports: &BTreeMap<String, u16>) -> Result<Hea
             .filter_map(|x| x.as_str().map(String::from))
             .collect();
     } else if let Some(g) = p.get("grpc") {
-        let port = port_of(g.get("port"))?.map_or("its port".to_string(), |p| p.to_string());
-        return Err(format!(
-            "it is a gRPC health probe on {port}, and app.yaml has no gRPC check; add `health.command` with a gRPC health client (such as grpc_health_probe) or a `tcp` check on that port"
-        ));
+        h.grpc = Some(GrpcHealth {
+            port: port_of(g.get("port"))?.ok_or("a grpc probe without a port")?,
+            service: s(g.get("service")),
+        });
     } else {
         return Err("it has no httpGet, tcpSocket, exec or grpc handler".into());
     }

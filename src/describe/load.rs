@@ -307,11 +307,16 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
             }
         }
         if let Some(h) = &svc.health {
-            let kinds = [h.http.is_some(), h.tcp.is_some(), !h.command.is_empty()];
+            let kinds = [
+                h.http.is_some(),
+                h.tcp.is_some(),
+                h.grpc.is_some(),
+                !h.command.is_empty(),
+            ];
             if kinds.iter().filter(|k| **k).count() != 1 {
                 return Err(err(
                     &at(".health"),
-                    "a health check needs exactly one of `http`, `tcp` or `command`".into(),
+                    "a health check needs exactly one of `http`, `tcp`, `grpc` or `command`".into(),
                 ));
             }
             if let Some(path) = &h.http

@@ -37,6 +37,12 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
                 json!({"httpGet": {"path": path, "port": h.port.or(s.ports.first().map(|p| p.port)).unwrap_or(8080)}})
             } else if let Some(port) = h.tcp {
                 json!({"tcpSocket": {"port": port}})
+            } else if let Some(g) = &h.grpc {
+                let mut grpc = json!({"port": g.port});
+                if let Some(service) = &g.service {
+                    grpc["service"] = json!(service);
+                }
+                json!({"grpc": grpc})
             } else {
                 Value::Null
             };

@@ -73,7 +73,8 @@ pub fn health_test(h: &HealthCheck, first_port: Option<u16>) -> Value {
             "CMD-SHELL",
             format!("wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1")
         ])
-    } else if let Some(port) = h.tcp {
+    } else if let Some(port) = h.tcp_port() {
+        // gRPC too: images rarely ship a gRPC health client.
         json!(["CMD-SHELL", format!("nc -z 127.0.0.1 {port} || exit 1")])
     } else {
         let mut v = vec![json!("CMD")];

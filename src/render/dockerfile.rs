@@ -73,7 +73,9 @@ fn healthcheck(h: Option<&HealthCheck>, port: u16, wget: &str) -> String {
     let timeout = h.and_then(|h| h.timeout).map_or(5, |d| d.0);
     let start = h.and_then(|h| h.start_period).map_or(10, |d| d.0);
     let target = match h {
-        Some(h) if h.tcp.is_some() => format!("http://127.0.0.1:{}/", h.tcp.unwrap_or(port)),
+        Some(h) if h.tcp_port().is_some() => {
+            format!("http://127.0.0.1:{}/", h.tcp_port().unwrap_or(port))
+        }
         Some(h) => format!(
             "http://127.0.0.1:{}{}",
             h.port.unwrap_or(port),

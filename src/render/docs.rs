@@ -3,6 +3,7 @@
 //! lists.
 
 use super::GeneratedFile;
+use crate::analyse::graph::{Graph, Reach};
 use crate::describe::app::App;
 use crate::describe::known::known;
 use crate::describe::secrets_list;
@@ -112,6 +113,7 @@ pub fn render(app: &App, generator: &str, target_name: &str) -> GeneratedFile {
             s.used_by.join(", ")
         ));
     }
+    md.push_str(&graph_section(app, generator));
     md.push_str(&format!(
         "\n## Scaling\n{scale}\n\n## Rolling back\n{rollback}\n\n## Backups and restore\n"
     ));
@@ -170,4 +172,41 @@ pub fn render(app: &App, generator: &str, target_name: &str) -> GeneratedFile {
     md.push_str("- **Health checks fail right after start**: raise `health.start_period` in app.yaml; the deploy waits for it before routing traffic.\n");
     md.push_str("- **Ingress returns 404 or the wrong service**: check the host in app.yaml `domain` and the paths in `ingress.yaml`.\n");
     GeneratedFile::new("DEPLOY.md", md)
+}
+
+/// Who calls whom, and how this target keeps other traffic out.
+fn graph_section(app: &App, generator: &str) -> String {
+    let graph = Graph::of(app);
+    let mut md = String::from("\n## Who talks to whom\n");
+    if graph.edges.is_empty() {
+        md.push_str("The app's services call none of each other.\n");
+    }
+    for e in graph.edges.iter().filter(|e| !graph.open.contains(&e.from)) {
+        let on = match &e.reach {
+            Reach::AnyPort => "any port".to_string(),
+            Reach::Ports(p) => p
+                .iter()
+                .map(|p| format!("{}{}", p.port, if p.udp { "/udp" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        md.push_str(&format!("- `{}` → `{}` on {on}\n", e.from, e.to));
+    }
+    for open in &graph.open {
+        md.push_str(&format!("- `{open}` → every service of the app: its peers are read from somewhere the description does not hold, so it keeps the reach it had (list its calls under `connects_to` in app.yaml to narrow it)\n"));
+    }
+    let how = match generator {
+        "kubernetes" => "NetworkPolicies allow exactly these calls, on these ports, plus DNS and outbound HTTPS; everything else between pods is denied.".to_string(),
+        "compose" | "swarm" | "vm" => {
+            let layout = graph.networks(app);
+            if layout.shared {
+                format!("The app has more called services than {} networks, so they share one `backend` network: every service can reach every other, as on Compose's default network.", crate::analyse::graph::MAX_NETWORKS)
+            } else {
+                "Each called service has a network (`to-<service>`) that it and its callers join, so these calls connect and services that share no network cannot reach each other. Networks have no direction or port: two callers of the same service can also reach each other.".to_string()
+            }
+        }
+        _ => "This platform does not isolate the services of one app from each other: each can reach the others' private addresses, as on Compose's default network.".to_string(),
+    };
+    md.push_str(&format!("\n{how}\n"));
+    md
 }

@@ -31,7 +31,7 @@ fn service_toml(app: &App, name: &str, s: &Service) -> String {
     let has_check = s
         .health
         .as_ref()
-        .is_some_and(|h| h.http.is_some() || h.tcp.is_some());
+        .is_some_and(|h| h.http.is_some() || h.tcp_port().is_some());
     let strategy = if has_volume {
         "immediate"
     } else if has_check && s.min_replicas() > 1 {

@@ -70,6 +70,12 @@ fn probe(h: &HealthCheck, first_port: Option<u16>) -> Value {
         );
     } else if let Some(port) = h.tcp {
         p.insert("tcpSocket".into(), json!({"port": port}));
+    } else if let Some(g) = &h.grpc {
+        let mut grpc = json!({"port": g.port});
+        if let Some(service) = &g.service {
+            grpc["service"] = json!(service);
+        }
+        p.insert("grpc".into(), grpc);
     } else {
         p.insert("exec".into(), json!({"command": h.command}));
     }
