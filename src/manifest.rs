@@ -82,6 +82,18 @@ pub struct Networking {
 
 /// The target a profile is aimed at: `target`, else the VM of `provider`,
 /// else the cheapest fit is the caller's business (None).
+/// How the profile's public services are reached on Kubernetes: settings
+/// `gateway` (an existing `ns/name`), `gateway-class`, `ingress-class`.
+pub fn profile_routing(p: &Profile, target_id: &str) -> crate::render::gateway::Routing {
+    let get = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
+    crate::render::gateway::Routing::from_settings(
+        target_id,
+        get("gateway"),
+        get("gateway-class"),
+        get("ingress-class"),
+    )
+}
+
 pub fn profile_target<'a>(catalog: &'a Catalog, p: &Profile) -> Option<&'a Target> {
     let get = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
     if let Some(t) = get("target") {

@@ -202,6 +202,83 @@ fn kubernetes_manifests_pass_kubernetes_validate_strict() {
     }
 }
 
+/// Public services are routed with the Gateway API by default: the Gateway
+/// and HTTPRoutes validate against the v1 schemas of the Gateway API v1.6.1
+/// CRDs (check-jsonschema), for the app's own Gateway and for an existing
+/// one; the Ingress option passes kubernetes-validate.
+#[test]
+fn gateway_api_routes_validate_against_the_crd_schemas() {
+    use deployment_manager::render::gateway::Routing;
+    let bin = venv_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let mut schemas = std::collections::BTreeMap::new();
+    for (kind, file) in [("Gateway", "gateways"), ("HTTPRoute", "httproutes")] {
+        let crd: serde_json::Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(format!("schemas/vendor/gateway-api/{file}.crd.yaml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let v1 = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "v1")
+            .unwrap();
+        let path = dir.path().join(format!("{kind}.schema.json"));
+        std::fs::write(&path, v1["schema"]["openAPIV3Schema"].to_string()).unwrap();
+        schemas.insert(kind, path);
+    }
+    let routings = [
+        Routing::for_target("k8s-gke"),
+        Routing::for_target("k8s-doks"),
+        Routing::Gateway {
+            namespace: "infra".into(),
+            name: "public".into(),
+        },
+        Routing::Ingress {
+            class: "nginx".into(),
+        },
+    ];
+    let mut checked = std::collections::BTreeMap::new();
+    for ex in EXAMPLES {
+        let app = example(ex);
+        for routing in &routings {
+            for (file, docs) in deployment_manager::render::kubernetes::objects(&app, routing) {
+                for (i, doc) in docs.iter().enumerate() {
+                    let kind = doc["kind"].as_str().unwrap();
+                    let path = dir.path().join(format!("{ex}-{i}-{kind}-{file}.json"));
+                    std::fs::write(&path, doc.to_string()).unwrap();
+                    let mut cmd = match schemas.get(kind) {
+                        Some(schema) => {
+                            let mut c = Command::new(bin.join("check-jsonschema"));
+                            c.arg("--schemafile").arg(schema);
+                            c
+                        }
+                        None if kind == "Ingress" => {
+                            let mut c = Command::new(bin.join("kubernetes-validate"));
+                            c.args(["--strict", "-k", "1.37.0"]);
+                            c
+                        }
+                        None => continue,
+                    };
+                    let (ok, text) = run(cmd.arg(&path));
+                    assert!(
+                        ok && !text.contains("ERROR"),
+                        "{ex} {routing:?} {kind}: {text}\n{doc}"
+                    );
+                    *checked.entry(kind.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    for kind in ["Gateway", "HTTPRoute", "Ingress"] {
+        assert!(
+            checked.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} checked: {checked:?}"
+        );
+    }
+}
+
 #[test]
 fn kubernetes_manifests_pass_checkov_outside_the_skip_list() {
     let bin = venv_bin();
@@ -314,7 +391,8 @@ fn hardened_pods_and_sandboxes() {
         "ResourceQuota",
         "LimitRange",
         "NetworkPolicy",
-        "Ingress",
+        "Gateway",
+        "HTTPRoute",
     ] {
         assert!(kinds.contains(&k), "missing {k}");
     }
@@ -548,7 +626,7 @@ fn dockerfiles_pass_hadolint_and_checkov() {
     let cat = Catalog::embedded();
     let base = Path::new("tests/fixtures/projects");
     let app = load_path(&base.join("app.yaml"), &[]).unwrap().app;
-    let files = render_from(&cat, &app, "compose", Some(base)).unwrap();
+    let files = render_from(&cat, &app, "compose", Some(base), None).unwrap();
     let dockerfiles: Vec<&GeneratedFile> = files
         .iter()
         .filter(|f| f.path.starts_with("dockerfiles/"))

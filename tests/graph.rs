@@ -8,6 +8,7 @@ mod common;
 use deployment_manager::analyse::graph::{Graph, PortSpec, Reach, listening_ports};
 use deployment_manager::describe::app::App;
 use deployment_manager::describe::load_path;
+use deployment_manager::render::gateway::Routing;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ fn parse_connections(conn: &str) -> Option<BTreeSet<PortSpec>> {
 
 fn check_policies(label: &str, app: &App, failures: &mut Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    for f in deployment_manager::render::kubernetes::render(app) {
+    for f in deployment_manager::render::kubernetes::render(app, &Routing::for_target("k8s-doks")) {
         let path = dir.path().join(&f.path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, f.content).unwrap();
@@ -304,7 +305,8 @@ fn grpc_health_probes_round_trip() {
         assert!(h.grpc.is_some(), "{name}: {h:?}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let files = deployment_manager::render::kubernetes::render(&app);
+    let files =
+        deployment_manager::render::kubernetes::render(&app, &Routing::for_target("k8s-doks"));
     let cart = files.iter().find(|f| f.path == "cart.yaml").unwrap();
     let docs: Vec<serde_json::Value> = cart
         .content

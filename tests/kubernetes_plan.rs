@@ -14,6 +14,7 @@ use deployment_manager::deploy::kubernetes::plan::{
 use deployment_manager::deploy::strategy::Pause;
 use deployment_manager::describe::app::App;
 use deployment_manager::describe::load_path;
+use deployment_manager::render::gateway::Routing;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -41,6 +42,16 @@ fn make(
     cleanup: bool,
 ) -> Vec<Step> {
     let pause = Pause::Timed(Duration::from_secs(30));
+    let routing = match traffic {
+        Traffic::IngressNginx => Routing::Ingress {
+            class: "nginx".into(),
+        },
+        Traffic::GatewayApi => Routing::Gateway {
+            namespace: "infra".into(),
+            name: "public".into(),
+        },
+        Traffic::ReplicaRatio => Routing::for_target("k8s-doks"),
+    };
     plan::plan(&Input {
         app,
         release: 7,
@@ -48,7 +59,7 @@ fn make(
         canary_steps: &[10, 50, 100],
         pause: &pause,
         traffic,
-        gateway: Some("infra/public"),
+        routing: &routing,
         cleanup,
         current,
     })
@@ -325,11 +336,34 @@ fn canary_by_weight_uses_the_traffic_layer_that_was_found() {
         Traffic::GatewayApi,
         false,
     );
-    let routes: Vec<&Value> = applied(&gw)
+    let all_routes: Vec<&Value> = applied(&gw)
         .into_iter()
         .filter(|o| o["kind"] == "HTTPRoute" && o["metadata"]["name"] == svc.as_str())
         .collect();
+    let routes: Vec<&Value> = all_routes
+        .iter()
+        .copied()
+        .filter(|r| {
+            r["spec"]["rules"][0]["backendRefs"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 2
+        })
+        .collect();
     assert_eq!(routes.len(), 2, "one per step below 100%");
+    // The route the weights moved is the service's own: same path and host,
+    // and back to a single backend at the end, never deleted.
+    let last = all_routes.last().unwrap();
+    assert_eq!(
+        last["spec"]["rules"][0]["backendRefs"],
+        serde_json::json!([{"name": svc, "port": 3000}])
+    );
+    assert_eq!(
+        last["spec"]["rules"][0]["matches"],
+        routes[0]["spec"]["rules"][0]["matches"]
+    );
+    assert_eq!(last["spec"]["hostnames"], routes[0]["spec"]["hostnames"]);
     let weights: Vec<(u64, u64)> = routes
         .iter()
         .map(|r| {
@@ -352,8 +386,9 @@ fn canary_by_weight_uses_the_traffic_layer_that_was_found() {
     );
     assert!(find(&gw, "Service", &format!("{svc}-canary")).is_some());
     assert!(
-        gw.iter()
-            .any(|s| matches!(s, Step::Delete { kind, .. } if kind == "HTTPRoute"))
+        !gw.iter()
+            .any(|s| matches!(s, Step::Delete { kind, .. } if kind == "HTTPRoute")),
+        "deleting the route would take the service offline"
     );
 
     let nginx = make(
@@ -393,7 +428,13 @@ fn rollback_switches_to_a_warm_colour_or_reapplies_the_release() {
     for name in app.services.keys() {
         current.releases.insert(format!("{name}-blue"), 6);
     }
-    let steps = plan::rollback_plan(&app, 6, &current, Traffic::ReplicaRatio);
+    let steps = plan::rollback_plan(
+        &app,
+        6,
+        &current,
+        Traffic::ReplicaRatio,
+        &Routing::for_target("k8s-doks"),
+    );
     let lines: Vec<String> = steps.iter().map(plan::describe).collect();
     assert_eq!(
         lines[..4],
@@ -409,7 +450,13 @@ fn rollback_switches_to_a_warm_colour_or_reapplies_the_release() {
     );
     assert_eq!(lines.len(), 4 * app.services.len(), "{lines:#?}");
     // Nothing warm runs release 5: its objects are applied again.
-    let again = plan::rollback_plan(&app, 5, &current, Traffic::ReplicaRatio);
+    let again = plan::rollback_plan(
+        &app,
+        5,
+        &current,
+        Traffic::ReplicaRatio,
+        &Routing::for_target("k8s-doks"),
+    );
     let d = find(&again, "Deployment", &svc).expect("the release's Deployment applied again");
     assert_eq!(
         d["spec"]["template"]["metadata"]["labels"][LABEL_RELEASE],

@@ -1135,7 +1135,8 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                     }
                     p.settings.insert(key.clone(), serde_json::json!(hosts));
                 }
-                "provider" | "region" | "domain" | "name" | "gateway" => {
+                "provider" | "region" | "domain" | "name" | "gateway" | "gateway-class"
+                | "ingress-class" => {
                     if key == "name" {
                         p.name = value.clone();
                     } else {
@@ -1445,7 +1446,16 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
         Some(p) => Path::new(&p.app_source).parent().map(Path::to_path_buf),
         None => Path::new(key).parent().map(Path::to_path_buf),
     };
-    let files = match render_from(&ctx.catalog, &app, &target, base.as_deref()) {
+    let routing = profile
+        .as_ref()
+        .map(|p| crate::manifest::profile_routing(p, &target));
+    let files = match render_from(
+        &ctx.catalog,
+        &app,
+        &target,
+        base.as_deref(),
+        routing.as_ref(),
+    ) {
         Ok(f) => f,
         Err(RenderError::Blocked {
             app,

@@ -41,11 +41,8 @@ pub async fn kube<'a>(
     options: Options,
 ) -> Result<Kube<'a>, String> {
     let mut k = Kube::connect(&p.name, progress, options).await?;
-    k.gateway = p
-        .settings
-        .get("gateway")
-        .and_then(|g| g.as_str())
-        .map(String::from);
+    let target = p.settings.get("target").and_then(|t| t.as_str());
+    k.routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
     Ok(k)
 }
 
@@ -94,8 +91,10 @@ pub async fn deploy(
                         .map_err(|x| x.to_string())?
                         .first()
                         .map_or(1, |x| x.number + 1);
+                    let target = p.settings.get("target").and_then(|t| t.as_str());
+                    let routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
                     Ok(kubernetes::deploy::offline_plan(
-                        &req.app, &r.options, next, &why,
+                        &req.app, &r.options, &routing, next, &why,
                     ))
                 }
                 Err(why) => Err(why.into()),

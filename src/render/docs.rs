@@ -12,7 +12,7 @@ fn steps(app: &App, generator: &str) -> (String, String, String) {
     let n = &app.name;
     match generator {
         "kubernetes" => (
-            format!("1. Create the namespace and the secrets (values never live in these files):\n   `kubectl apply -f namespace.yaml && kubectl -n {n} create secret generic {n}-secrets --from-env-file=secrets.env`\n2. Install an ingress controller (ingress-nginx) and cert-manager with a `letsencrypt` ClusterIssuer.\n3. `kubectl apply -k .` then `kubectl -n {n} rollout status deployment --timeout=5m`."),
+            format!("1. Create the namespace and the secrets (values never live in these files):\n   `kubectl apply -f namespace.yaml && kubectl -n {n} create secret generic {n}-secrets --from-env-file=secrets.env`\n2. Public services are routed with the Gateway API (`gateway.yaml`: a Gateway and an HTTPRoute per public service). On GKE the Gateway uses the managed class `{gke}` (enable the Gateway API on the cluster). Elsewhere install the Gateway API CRDs and Envoy Gateway, and create its class: `kubectl apply -f - <<< '{{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"GatewayClass\",\"metadata\":{{\"name\":\"{eg}\"}},\"spec\":{{\"controllerName\":\"gateway.envoyproxy.io/gatewayclass-controller\"}}}}'`. Install cert-manager with Gateway API support enabled (`config.enableGatewayAPI=true`) and a `letsencrypt` ClusterIssuer: it issues the Gateway's `{n}-tls` certificate. To attach to a Gateway you already run instead, `deployment-manager profile set <profile> gateway <namespace>/<name>` (its listener must allow routes from namespace `{n}`); for an Ingress controller, `profile set <profile> ingress-class <class>`.\n3. `kubectl apply -k .` then `kubectl -n {n} rollout status deployment --timeout=5m`.", gke = super::gateway::GKE_CLASS, eg = super::gateway::ENVOY_CLASS),
             format!("`kubectl -n {n} scale deployment/<service> --replicas=N`; services with autoscaling follow their HorizontalPodAutoscaler."),
             format!("`kubectl -n {n} rollout undo deployment/<service>` returns to the previous ReplicaSet; `kubectl -n {n} rollout history deployment/<service>` lists revisions."),
         ),
@@ -170,7 +170,7 @@ pub fn render(app: &App, generator: &str, target_name: &str) -> GeneratedFile {
     md.push_str("- **\"permission denied\" on the Docker socket**: the app talks to `docker-proxy` (`DOCKER_HOST=tcp://docker-proxy:2375`), never to the socket itself; check the proxy is running and allows the call.\n");
     md.push_str("- **Pods stuck in CrashLoopBackOff with read-only filesystem errors**: the root filesystem is read-only by design; add the path the app writes to as an `emptyDir` (or a volume in app.yaml) and regenerate.\n");
     md.push_str("- **Health checks fail right after start**: raise `health.start_period` in app.yaml; the deploy waits for it before routing traffic.\n");
-    md.push_str("- **Ingress returns 404 or the wrong service**: check the host in app.yaml `domain` and the paths in `ingress.yaml`.\n");
+    md.push_str("- **The site returns 404 or the wrong service**: check the host in app.yaml `domain` and the paths of the HTTPRoutes in `gateway.yaml` (or `ingress.yaml`); `kubectl -n <namespace> describe httproute` shows whether the Gateway accepted each route.\n");
     GeneratedFile::new("DEPLOY.md", md)
 }
 

@@ -6,6 +6,7 @@
 //! instead of a Docker socket (seed 002).
 
 use super::compose::{data_path, dependency_image, image_of};
+use super::gateway::Routing;
 use super::yaml::documents;
 use super::{GeneratedFile, header};
 use crate::analyse::graph::{Graph, Reach, runs_as_container};
@@ -116,7 +117,7 @@ fn resources(cpu: f64, mem_mib: u64, cpu_limit: f64, mem_limit_mib: u64) -> Valu
 
 /// The objects of every file, before they become YAML; the Kubernetes
 /// engine applies these same objects.
-pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
+pub fn objects(app: &App, routing: &Routing) -> Vec<(String, Vec<Value>)> {
     let ns = app.name.clone();
     let sandbox_ns = format!("{}-sandbox", app.name);
     let secrets = secrets_list(app);
@@ -171,7 +172,7 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
         // ingress controller on public ports; it may call its callees.
         let (mut ingress_rules, mut egress) = graph_rules(app, &graph, name);
         if s.is_public() {
-            ingress_rules.push(json!({"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": s.ports.iter().filter(|p| p.public).map(|p| json!({"port": p.port})).collect::<Vec<_>>()}));
+            ingress_rules.push(json!({"from": routing.traffic_source(), "ports": s.ports.iter().filter(|p| p.public).map(|p| json!({"port": p.port})).collect::<Vec<_>>()}));
         }
         // App services call outside APIs (model providers, payment, …) over HTTPS.
         egress.push(json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}], "ports": [{"port": 443}]}));
@@ -240,38 +241,8 @@ pub fn objects(app: &App) -> Vec<(String, Vec<Value>)> {
         files.push((format!("{name}.yaml"), docs));
     }
 
-    let public: Vec<(&String, &Service)> = app
-        .services
-        .iter()
-        .filter(|(_, s)| {
-            s.ports.iter().any(|p| {
-                p.public
-                    && matches!(
-                        p.protocol,
-                        Protocol::Http | Protocol::Websocket | Protocol::Grpc
-                    )
-            })
-        })
-        .collect();
-    if !public.is_empty() {
-        let host = app
-            .domain
-            .clone()
-            .unwrap_or_else(|| format!("{}.example.com", app.name));
-        let paths: Vec<Value> = public.iter().enumerate().map(|(i, (n, s))| {
-            let port = s.ports.iter().find(|p| p.public).map_or(80, |p| p.port);
-            let path = if i == 0 { "/".to_string() } else { format!("/{n}") };
-            json!({"path": path, "pathType": "Prefix", "backend": {"service": {"name": n, "port": {"number": port}}}})
-        }).collect();
-        let mut annotations = json!({"cert-manager.io/cluster-issuer": "letsencrypt", "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600", "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600"});
-        if public.iter().any(|(_, s)| s.traits.sticky_sessions) {
-            annotations["nginx.ingress.kubernetes.io/affinity"] = json!("cookie");
-        }
-        files.push(("ingress.yaml".into(), vec![json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": app.name, "namespace": ns, "annotations": annotations}, "spec": {
-            "ingressClassName": "nginx",
-            "tls": [{"hosts": [host], "secretName": format!("{}-tls", app.name)}],
-            "rules": [{"host": host, "http": {"paths": paths}}]
-        }})]));
+    if let Some(routes) = super::gateway::objects(app, routing) {
+        files.push(routes);
     }
     files.push(("network-policies.yaml".into(), policies));
 
@@ -293,9 +264,9 @@ pub fn secret_keys(app: &App) -> Vec<String> {
     keys
 }
 
-pub fn render(app: &App) -> Vec<GeneratedFile> {
+pub fn render(app: &App, routing: &Routing) -> Vec<GeneratedFile> {
     let ns = app.name.clone();
-    let files = objects(app);
+    let files = objects(app, routing);
     let mut resources_list: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     resources_list.sort();
     let secret_keys = secret_keys(app);

@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod docs;
 pub mod ecs;
 pub mod fly;
+pub mod gateway;
 pub mod kubernetes;
 pub mod paas;
 pub mod swarm;
@@ -117,16 +118,18 @@ pub fn render(
     app: &App,
     target_id: &str,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
-    render_from(catalog, app, target_id, None)
+    render_from(catalog, app, target_id, None, None)
 }
 
 /// As [`render`], with the folder app.yaml lives in, so build contexts can
-/// be inspected for Dockerfiles.
+/// be inspected for Dockerfiles, and the profile's routing on Kubernetes
+/// (default: [`gateway::Routing::for_target`]).
 pub fn render_from(
     catalog: &Catalog,
     app: &App,
     target_id: &str,
     base: Option<&Path>,
+    routing: Option<&gateway::Routing>,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
     let target = catalog
         .target(target_id)
@@ -144,7 +147,12 @@ pub fn render_from(
     let generator = generator_for(&target.id, &target.family);
     let mut files = match generator {
         "compose" => compose::render(app),
-        "kubernetes" => kubernetes::render(app),
+        "kubernetes" => kubernetes::render(
+            app,
+            &routing
+                .cloned()
+                .unwrap_or_else(|| gateway::Routing::for_target(&target.id)),
+        ),
         "swarm" => swarm::render(app),
         "vm" => vm::render(app),
         "fly" => fly::render(app),

@@ -58,6 +58,7 @@ pub fn plan_report(app: &App, steps: &[Step], context: &str, next: u32) -> Repor
 pub fn offline_plan(
     app: &App,
     opts: &crate::deploy::strategy::Options,
+    routing: &crate::render::gateway::Routing,
     next: u32,
     why: &str,
 ) -> Report {
@@ -69,7 +70,7 @@ pub fn offline_plan(
         canary_steps: &opts.canary_steps,
         pause: &opts.pause,
         traffic: Traffic::ReplicaRatio,
-        gateway: None,
+        routing,
         cleanup: opts.cleanup,
         current: &current,
     });
@@ -174,7 +175,7 @@ fn input<'a>(
         canary_steps: &k.options.canary_steps,
         pause: &k.options.pause,
         traffic,
-        gateway: k.gateway.as_deref(),
+        routing: &k.routing,
         cleanup: k.options.cleanup,
         current,
     }
@@ -361,7 +362,13 @@ async fn restore(
         ));
     };
     let current = k.current(&live_app).await;
-    let steps = plan::rollback_plan(&live_app, l.runs, &current, Traffic::ReplicaRatio);
+    let steps = plan::rollback_plan(
+        &live_app,
+        l.runs,
+        &current,
+        Traffic::ReplicaRatio,
+        &k.routing,
+    );
     run_steps(k, &steps).await?;
     Ok(format!("release {} serves alone again", l.runs))
 }
@@ -394,7 +401,13 @@ pub async fn rollback(
             })
             .map_err(|x| x.to_string())?;
         let current = k.current(&app).await;
-        let steps = plan::rollback_plan(&app, target.runs, &current, Traffic::ReplicaRatio);
+        let steps = plan::rollback_plan(
+            &app,
+            target.runs,
+            &current,
+            Traffic::ReplicaRatio,
+            &k.routing,
+        );
         let r = run_steps(k, &steps).await;
         let status = if r.is_ok() { "succeeded" } else { "failed" };
         store

@@ -12,6 +12,7 @@ use crate::deploy::docker_host::Failure;
 use crate::deploy::events::Progress;
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
+use crate::render::gateway::Routing;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::IngressClass;
@@ -31,8 +32,9 @@ pub struct Kube<'a> {
     pub progress: &'a Progress,
     pub options: Options,
     pub secrets: BTreeMap<String, String>,
-    /// Gateway an HTTPRoute attaches to (profile setting `gateway`).
-    pub gateway: Option<String>,
+    /// How public services are reached (profile settings `gateway`,
+    /// `gateway-class`, `ingress-class`).
+    pub routing: Routing,
 }
 
 /// Finds the cluster as kubectl would: the pod's service account inside
@@ -84,7 +86,7 @@ impl<'a> Kube<'a> {
             progress,
             options,
             secrets: BTreeMap::new(),
-            gateway: None,
+            routing: Routing::for_target(""),
         })
     }
 
@@ -374,30 +376,41 @@ impl<'a> Kube<'a> {
         c
     }
 
-    /// Weighted canaries need a traffic layer that can weigh; look for
-    /// one instead of assuming it.
+    /// Weighted canaries need a traffic layer that can weigh: the Gateway
+    /// API routes the profile uses, or ingress-nginx's canary Ingress when
+    /// the profile routes through an `nginx` Ingress and that controller
+    /// runs. Otherwise the share follows the ratio of ready pods.
     pub async fn traffic(&self) -> Traffic {
-        let gateway = kube::discovery::group(&self.client, "gateway.networking.k8s.io")
-            .await
-            .is_ok();
-        if gateway && self.gateway.is_some() {
-            return Traffic::GatewayApi;
-        }
-        let classes: Api<IngressClass> = Api::all(self.client.clone());
-        let nginx = classes
-            .list(&ListParams::default())
-            .await
-            .map(|l| {
-                l.items.iter().any(|c| {
-                    c.spec.as_ref().and_then(|s| s.controller.as_deref())
-                        == Some("k8s.io/ingress-nginx")
-                })
-            })
-            .unwrap_or(false);
-        if nginx {
-            Traffic::IngressNginx
-        } else {
-            Traffic::ReplicaRatio
+        match &self.routing {
+            Routing::Ingress { class } if class == "nginx" => {
+                let classes: Api<IngressClass> = Api::all(self.client.clone());
+                let nginx = classes
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| {
+                        l.items.iter().any(|c| {
+                            c.spec.as_ref().and_then(|s| s.controller.as_deref())
+                                == Some("k8s.io/ingress-nginx")
+                        })
+                    })
+                    .unwrap_or(false);
+                if nginx {
+                    Traffic::IngressNginx
+                } else {
+                    Traffic::ReplicaRatio
+                }
+            }
+            Routing::Ingress { .. } => Traffic::ReplicaRatio,
+            _ => {
+                let gateway = kube::discovery::group(&self.client, "gateway.networking.k8s.io")
+                    .await
+                    .is_ok();
+                if gateway {
+                    Traffic::GatewayApi
+                } else {
+                    Traffic::ReplicaRatio
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 use crate::analyse::cost::Strategy;
 use crate::deploy::strategy::Pause;
 use crate::describe::app::App;
+use crate::render::gateway::{self, Routing};
 use crate::render::kubernetes;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -88,8 +89,8 @@ pub struct Input<'a> {
     pub canary_steps: &'a [u32],
     pub pause: &'a Pause,
     pub traffic: Traffic,
-    /// Gateway (`name` or `namespace/name`) an HTTPRoute attaches to.
-    pub gateway: Option<&'a str>,
+    /// How public services are reached; canaries weigh its routes.
+    pub routing: &'a Routing,
     pub cleanup: bool,
     pub current: &'a Current,
 }
@@ -105,7 +106,7 @@ pub fn rank(kind: &str) -> u8 {
         "PersistentVolumeClaim" => 3,
         "Deployment" | "StatefulSet" | "Job" => 4,
         "Service" => 5,
-        "Ingress" | "HTTPRoute" => 6,
+        "Ingress" | "Gateway" | "HTTPRoute" => 6,
         _ => 7,
     }
 }
@@ -182,10 +183,24 @@ pub fn canary_replicas(stable: u32, percent: u32) -> u32 {
     k.clamp(1, stable.max(1))
 }
 
+/// How one service's canary gets its share: routes weigh only public
+/// services (a private one has no route, and a route would expose it), so
+/// the others use the replica ratio.
+fn traffic_of(i: &Input, service: &str) -> Traffic {
+    let routed = gateway::public_services(i.app)
+        .iter()
+        .any(|(n, _, _)| *n == service);
+    if routed {
+        i.traffic
+    } else {
+        Traffic::ReplicaRatio
+    }
+}
+
 pub fn plan(i: &Input) -> Vec<Step> {
     let app = i.app;
     let ns = app.name.clone();
-    let mut objects: Vec<Value> = kubernetes::objects(app)
+    let mut objects: Vec<Value> = kubernetes::objects(app, i.routing)
         .into_iter()
         .flat_map(|(_, docs)| docs)
         .collect();
@@ -259,7 +274,7 @@ pub fn plan(i: &Input) -> Vec<Step> {
                     after.push(Step::Switch {
                         service: name.clone(),
                         namespace: ns.clone(),
-                        selector: selector(&name, &slot, i.traffic),
+                        selector: selector(&name, &slot, traffic_of(i, &name)),
                     });
                     let old = deployment_name(&name, &l);
                     let keep_warm = i.strategy == Strategy::BlueGreen && !i.cleanup;
@@ -281,7 +296,7 @@ pub fn plan(i: &Input) -> Vec<Step> {
                         "main".into()
                     }
                 });
-                o["spec"]["selector"] = json!(selector(&name, &slot, i.traffic));
+                o["spec"]["selector"] = json!(selector(&name, &slot, traffic_of(i, &name)));
             }
             _ => {}
         }
@@ -322,6 +337,8 @@ pub fn plan(i: &Input) -> Vec<Step> {
 /// A canary beside the live slot, moved step by step, then the live
 /// Deployment updated in place and the canary removed.
 fn canary_steps(i: &Input, name: &str, slot: &str, stable: u32, canary: Value) -> Vec<Step> {
+    let traffic = traffic_of(i, name);
+    let i = &Input { traffic, ..*i };
     let ns = i.app.name.clone();
     let canary_name = format!("{name}-canary");
     let mut steps = vec![Step::Apply { object: canary }];
@@ -368,14 +385,18 @@ fn canary_steps(i: &Input, name: &str, slot: &str, stable: u32, canary: Value) -
         });
     }
     steps.extend(finish_canary(i, name, slot, &canary_name));
-    if i.traffic != Traffic::ReplicaRatio {
-        let (api, kind) = route_kind(i.traffic);
-        steps.push(Step::Delete {
-            api_version: api.into(),
-            kind: kind.into(),
-            name: canary_route_name(i, name),
+    match i.traffic {
+        // The weighted route is the service's own: back to one backend.
+        Traffic::GatewayApi => steps.push(Step::Apply {
+            object: gateway::http_route(i.app, i.routing, name, &[(name.to_string(), None)]),
+        }),
+        Traffic::IngressNginx => steps.push(Step::Delete {
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "Ingress".into(),
+            name: canary_ingress_name(i, name),
             namespace: ns.clone(),
-        });
+        }),
+        Traffic::ReplicaRatio => {}
     }
     for (api, kind) in extra {
         steps.push(Step::Delete {
@@ -392,7 +413,7 @@ fn canary_steps(i: &Input, name: &str, slot: &str, stable: u32, canary: Value) -
 /// then the canary goes.
 fn finish_canary(i: &Input, name: &str, slot: &str, canary_name: &str) -> Vec<Step> {
     let ns = i.app.name.clone();
-    let mut d = kubernetes::objects(i.app)
+    let mut d = kubernetes::objects(i.app, i.routing)
         .into_iter()
         .flat_map(|(_, docs)| docs)
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
@@ -419,18 +440,9 @@ fn finish_canary(i: &Input, name: &str, slot: &str, canary_name: &str) -> Vec<St
     ]
 }
 
-fn route_kind(t: Traffic) -> (&'static str, &'static str) {
-    match t {
-        Traffic::GatewayApi => ("gateway.networking.k8s.io/v1", "HTTPRoute"),
-        _ => ("networking.k8s.io/v1", "Ingress"),
-    }
-}
-
-fn canary_route_name(i: &Input, name: &str) -> String {
-    match i.traffic {
-        Traffic::GatewayApi => name.to_string(),
-        _ => format!("{}-{name}-canary", i.app.name),
-    }
+/// The second Ingress ingress-nginx weighs a canary with.
+fn canary_ingress_name(i: &Input, name: &str) -> String {
+    format!("{}-{name}-canary", i.app.name)
 }
 
 /// The object that gives the canary `percent` of traffic.
@@ -439,16 +451,16 @@ fn weight_object(i: &Input, name: &str, percent: u32) -> Value {
     let port = i.app.services[name].ports.first().map_or(80, |p| p.port);
     let canary = format!("{name}-canary");
     match i.traffic {
-        Traffic::GatewayApi => {
-            let gw = i.gateway.unwrap_or("default");
-            let (gw_ns, gw_name) = gw.split_once('/').unwrap_or((ns.as_str(), gw));
-            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {"parentRefs": [{"name": gw_name, "namespace": gw_ns}],
-                    "rules": [{"backendRefs": [
-                        {"name": name, "port": port, "weight": 100 - percent},
-                        {"name": canary, "port": port, "weight": percent}]}]}})
-        }
+        // The generated route itself, with the canary as a weighted backend.
+        Traffic::GatewayApi => gateway::http_route(
+            i.app,
+            i.routing,
+            name,
+            &[
+                (name.to_string(), Some(100 - percent)),
+                (canary, Some(percent)),
+            ],
+        ),
         _ => {
             let host = i.app.domain.clone().unwrap_or_default();
             let mut rule = json!({"http": {"paths": [{"path": "/", "pathType": "Prefix",
@@ -457,7 +469,7 @@ fn weight_object(i: &Input, name: &str, percent: u32) -> Value {
                 rule["host"] = json!(host);
             }
             json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-                "metadata": {"name": canary_route_name(i, name), "namespace": ns,
+                "metadata": {"name": canary_ingress_name(i, name), "namespace": ns,
                     "annotations": {"nginx.ingress.kubernetes.io/canary": "true",
                         "nginx.ingress.kubernetes.io/canary-weight": percent.to_string()}},
                 "spec": {"ingressClassName": "nginx", "rules": [rule]}})
@@ -468,7 +480,13 @@ fn weight_object(i: &Input, name: &str, percent: u32) -> Value {
 /// Returning to an earlier release: a warm Deployment of another slot
 /// that still runs it is scaled up and switched to; otherwise its objects
 /// are applied again as a rolling update.
-pub fn rollback_plan(app: &App, runs: u32, current: &Current, traffic: Traffic) -> Vec<Step> {
+pub fn rollback_plan(
+    app: &App,
+    runs: u32,
+    current: &Current,
+    traffic: Traffic,
+    routing: &Routing,
+) -> Vec<Step> {
     let ns = app.name.clone();
     let mut steps = Vec::new();
     let mut switched = Vec::new();
@@ -513,7 +531,7 @@ pub fn rollback_plan(app: &App, runs: u32, current: &Current, traffic: Traffic) 
         canary_steps: &[100],
         pause: &pause,
         traffic,
-        gateway: None,
+        routing,
         cleanup: true,
         current,
     })
