@@ -307,3 +307,103 @@ fn a_web_server_that_is_the_whole_app_is_kept() {
     };
     assert!(e.to_string().contains("no application service left"), "{e}");
 }
+
+/// Nothing dropped in silence: every key of every Kubernetes fixture is read
+/// by the import or named in a finding, and what is read shows up in the
+/// app (images, ports, commands, plain env values, probe paths).
+#[test]
+fn every_key_of_every_manifest_fixture_is_carried_or_named() {
+    use deployment_manager::describe::compose::sanitize_name;
+    use deployment_manager::describe::kubernetes_keys::{is_read, leaves};
+    let mut folders = vec![
+        "tests/fixtures/k8s".to_string(),
+        "tests/fixtures/k8s-grpc".to_string(),
+    ];
+    for app in std::fs::read_dir("tests/fixtures/apps").unwrap().flatten() {
+        if app.path().join("k8s").is_dir() {
+            folders.push(app.path().join("k8s").display().to_string());
+        }
+    }
+    let (mut keys, mut named, mut dropped) = (0, 0, Vec::new());
+    for folder in &folders {
+        let k = import_manifests(Path::new(folder)).unwrap_or_else(|e| panic!("{e:?}"));
+        let yaml = serde_saphyr::to_string(&k.app).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(folder)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+            for doc in docs.iter().filter(|d| !d.is_null()) {
+                let kind = doc["kind"].as_str().unwrap_or("");
+                let at = format!(
+                    "{}:{kind}/{}",
+                    file.display(),
+                    doc["metadata"]["name"].as_str().unwrap_or("unnamed")
+                );
+                let said: Vec<&str> = k
+                    .findings
+                    .0
+                    .iter()
+                    .filter(|f| f.path.starts_with(&at))
+                    .map(|f| f.message.as_str())
+                    .collect();
+                for path in leaves(doc) {
+                    keys += 1;
+                    let dotted = path.join(".");
+                    let name = doc["metadata"]["name"].as_str().unwrap_or("");
+                    let dependency = k.app.dependencies.contains_key(&sanitize_name(name));
+                    if !is_read(kind, &path, dependency) {
+                        if said.iter().any(|m| m.contains(&dotted)) {
+                            named += 1;
+                        } else {
+                            dropped.push(format!("{at} {dotted}"));
+                        }
+                        continue;
+                    }
+                    // Read values that must appear in the app as written.
+                    let last = path.last().unwrap().as_str();
+                    let value = path.iter().try_fold(doc, |v, seg| match v {
+                        serde_json::Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+                        other => other.get(seg),
+                    });
+                    let carried = matches!(last, "image" | "containerPort")
+                        || (path.contains(&"command".to_string())
+                            || path.contains(&"args".to_string()))
+                        || (last == "path" && path.iter().any(|p| p.ends_with("Probe")));
+                    let main = path.windows(2).any(|w| w[0] == "containers" && w[1] == "0");
+                    // A dependency's port and image options follow its kind.
+                    if carried && main && !dependency {
+                        let text = match value {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                            None => continue,
+                        };
+                        // A second probe that checks something else is named instead.
+                        let probe_named = path.iter().any(|p| {
+                            p.ends_with("Probe")
+                                && said.iter().any(|m| m.contains(&format!("`{p}`")))
+                        });
+                        assert!(
+                            yaml.contains(&text) || probe_named,
+                            "{at} {dotted} = {text} not in the app:\n{yaml}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{keys} keys in {} folders: {named} named in findings, {} dropped",
+        folders.len(),
+        dropped.len()
+    );
+    assert!(
+        dropped.is_empty(),
+        "dropped in silence:\n{}",
+        dropped.join("\n")
+    );
+}

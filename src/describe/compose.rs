@@ -106,7 +106,7 @@ pub fn import_compose(
             "version" => findings.add("version", Info, "`version` is obsolete in the Compose Specification and ignored"),
             "volumes" => note_top_volumes(value, &mut findings),
             "secrets" => note_top_secrets(value, &mut findings),
-            "networks" => findings.add("networks", Info, "networks are derived from depends_on on each target; custom networks are not imported"),
+            "networks" => findings.add("networks", Info, "networks are not imported as such: each target derives its isolation from the service graph (a service whose peers are unknown keeps reaching the members of its networks)"),
             "configs" => findings.add_per_target("configs", "config files are not imported; mount them from the image or a volume", &[("swarm", Warning), ("kubernetes", Warning), ("compose", Warning)], Warning),
             k if k.starts_with("x-") => findings.add(k, Info, "extension field ignored (anchors from it were already applied)"),
             k => findings.add(k, Warning, format!("top-level key `{k}` is not understood and was not imported")),

@@ -59,12 +59,28 @@ pub fn import_manifests(path: &Path) -> Result<K8sImport, Box<SpecError>> {
         let text = super::read_spec(f)?;
         parse_docs(&f.display().to_string(), &text, &mut docs)?;
     }
-    let app_name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .map(sanitize_name)
-        .unwrap_or_else(|| "app".into());
-    finish(&path.display().to_string(), &app_name, &docs)
+    finish(&path.display().to_string(), &folder_app_name(path), &docs)
+}
+
+/// The app's name from where its manifests live: the folder (or file)
+/// name, or the folder above a generically named one (`shop/k8s`).
+fn folder_app_name(path: &Path) -> String {
+    const GENERIC: [&str; 7] = [
+        "k8s",
+        "kubernetes",
+        "manifests",
+        "deploy",
+        "kube",
+        "base",
+        "yaml",
+    ];
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let stem = |p: &Path| p.file_stem().and_then(|s| s.to_str()).map(sanitize_name);
+    match stem(&real) {
+        Some(s) if GENERIC.contains(&s.as_str()) => real.parent().and_then(stem).unwrap_or(s),
+        Some(s) => s,
+        None => "app".into(),
+    }
 }
 
 /// Most objects one import reads: each workload takes a few objects, so far
@@ -294,6 +310,26 @@ fn import_docs(app_name: &str, docs: &[Doc]) -> K8sImport {
         }
     }
     super::kubernetes_calls::infer_calls(&mut app, docs, &mut f);
+    // The public hostname, as the first Ingress rule names it.
+    app.domain = docs
+        .iter()
+        .filter(|d| d.kind() == "Ingress")
+        .find_map(|d| s(d.value.pointer("/spec/rules/0/host")));
+    const READ_KINDS: [&str; 10] = [
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "Service",
+        "Ingress",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "HorizontalPodAutoscaler",
+    ];
+    let dependencies: BTreeSet<String> = app.dependencies.keys().cloned().collect();
+    let is_dependency = |d: &Doc| dependencies.contains(&sanitize_name(&d.name()));
+    super::kubernetes_keys::note_unread(docs, &READ_KINDS, is_dependency, &mut f);
     app.usage = Some(Usage {
         users: Some(10),
         ..Usage::default()

@@ -11,6 +11,7 @@ pub mod interpolate;
 pub mod known;
 pub mod kubernetes;
 mod kubernetes_calls;
+pub mod kubernetes_keys;
 pub mod load;
 pub mod peers;
 pub mod secrets;
