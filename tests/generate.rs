@@ -553,8 +553,20 @@ fn paas_and_swarm_files_pass_their_schemas() {
     let bin = venv_bin();
     let cat = Catalog::embedded();
     let mut checked = 0;
-    for ex in EXAMPLES {
-        let app = example(ex);
+    let mut apps: Vec<(String, App)> = EXAMPLES
+        .iter()
+        .map(|e| (e.to_string(), example(e)))
+        .collect();
+    // Imported multi-service apps: peers in env values, graph networks.
+    for fixture in ["shop-grpc", "segmented"] {
+        let path = format!("tests/fixtures/apps/{fixture}/compose.yaml");
+        apps.push((
+            fixture.into(),
+            load_path(Path::new(&path), &[]).unwrap().app,
+        ));
+    }
+    for (ex, app) in &apps {
+        let app = app.clone();
         for (target, schemas) in [
             ("fly", vec!["fly.json"]),
             ("cloud-run", vec!["cloud-run-v1.json", "service_v1.json"]),
@@ -800,6 +812,13 @@ fn remaining_paas_files_pass_their_validators() {
     apps.push((
         "stateless-api".into(),
         load_path(Path::new("tests/fixtures/stateless-api.yaml"), &[])
+            .unwrap()
+            .app,
+    ));
+    // Peers named in env values: Render references them with fromService.
+    apps.push((
+        "shop-grpc".into(),
+        load_path(Path::new("tests/fixtures/apps/shop-grpc/compose.yaml"), &[])
             .unwrap()
             .app,
     ));

@@ -205,7 +205,12 @@ fn graph_section(app: &App, generator: &str) -> String {
                 "Each called service has a network (`to-<service>`) that it and its callers join, so these calls connect and services that share no network cannot reach each other. Networks have no direction or port: two callers of the same service can also reach each other.".to_string()
             }
         }
-        _ => "This platform does not isolate the services of one app from each other: each can reach the others' private addresses, as on Compose's default network.".to_string(),
+        "fly" => format!("Each service is its own Fly app, so env values that name a peer point at `{}-<peer>.internal`, its address on the organization's private network. Fly does not isolate apps of one organization from each other.", app.name),
+        "render" => "Values that are a peer's address reference it (`fromService`), since a private service's host carries a suffix only Render knows. Private services are reachable from the account's other services in the same region, not from the internet.".to_string(),
+        "aci" => "All containers run in one container group and share its network: env values that name a peer point at `localhost`.".to_string(),
+        "do-app-platform" => "Components reach each other by name on their internal ports; nothing outside the app can.".to_string(),
+        "railway" => "Services reach each other on the project's private network as `<service>.railway.internal`: set values that name a peer to `${{<service>.RAILWAY_PRIVATE_DOMAIN}}` (with the port) in each service's variables.".to_string(),
+        _ => "This platform does not resolve a peer by its bare name: set values that name a peer (such as `host:port`) to the peer's address on the platform (its URL or private host). Nothing isolates the services of one app from each other.".to_string(),
     };
     md.push_str(&format!("\n{how}\n"));
     md

@@ -25,7 +25,15 @@ fn service_toml(app: &App, name: &str, s: &Service) -> String {
     t.insert("kill_timeout".into(), json!(30));
     t.insert("build".into(), json!({"image": image_of(app, name, s)}));
     if !s.env.is_empty() {
-        t.insert("env".into(), json!(s.env));
+        // Each service is its own Fly app: peers answer on the private
+        // network as `<fly app>.internal`, not by their bare name.
+        let env = super::peers::env_with_addresses(app, name, |peer| {
+            app.services
+                .contains_key(peer)
+                .then(|| format!("{}-{peer}.internal", app.name))
+        });
+        let env: Map<String, Value> = env.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        t.insert("env".into(), Value::Object(env));
     }
     let has_volume = s.persistent_volumes().next().is_some();
     let has_check = s

@@ -15,6 +15,7 @@ pub mod fly;
 pub mod gateway;
 pub mod kubernetes;
 pub mod paas;
+pub mod peers;
 pub mod swarm;
 pub mod vm;
 pub mod yaml;

@@ -45,11 +45,32 @@ pub fn render_com(app: &App) -> Vec<GeneratedFile> {
             _ => {}
         }
     }
+    let graph = crate::analyse::graph::Graph::of(app);
     for (name, s) in &app.services {
+        // A value that is a peer's address becomes Render's reference to it
+        // (its private host has a suffix only Render knows).
+        let reference = |v: &str| {
+            graph.callees_of(name).find_map(|e| {
+                let peer = app.services.get(&e.to)?;
+                let ty = if peer.is_public() { "web" } else { "pserv" };
+                let port = peer.ports.first().map(|p| p.port);
+                let property = if v == e.to {
+                    "host"
+                } else if port.is_some_and(|p| v == format!("{}:{p}", e.to)) {
+                    "hostport"
+                } else {
+                    return None;
+                };
+                Some(json!({"type": ty, "name": e.to, "property": property}))
+            })
+        };
         let mut env: Vec<Value> = s
             .env
             .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
+            .map(|(k, v)| match reference(v) {
+                Some(r) => json!({"key": k, "fromService": r}),
+                None => json!({"key": k, "value": v}),
+            })
             .collect();
         for x in secrets.iter().filter(|x| x.used_by.contains(name)) {
             // DATABASE_URL-style secrets wire to the managed database when there is one.
@@ -283,6 +304,13 @@ pub fn aci(app: &App) -> Vec<GeneratedFile> {
     let mut containers = Vec::new();
     let mut public_ports = Vec::new();
     for (name, s) in &app.services {
+        // One container group shares one network namespace: every peer
+        // answers on localhost.
+        let mut s = s.clone();
+        s.env = super::peers::env_with_addresses(app, name, |_| Some("localhost".into()))
+            .into_iter()
+            .collect();
+        let s = &s;
         // Secure values are filled in by `envsubst` from the deploying shell.
         let env = super::env_entries(
             s,
