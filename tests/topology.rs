@@ -360,3 +360,172 @@ fn workers() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2)
 }
+
+/// Joins the swarm the e2e tests use (a single node, `swarm init` once).
+fn ensure_swarm() {
+    let state = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .expect("docker CLI");
+    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
+        common::sh(Command::new("docker").args(["swarm", "init", "--advertise-addr", "127.0.0.1"]));
+    }
+}
+
+/// The generated Swarm stack with the test server for every service, each
+/// published on a free host port so the host can ask it.
+/// Placement constraints go: they wait for node labels an operator sets.
+fn swarm_test_stack(stack: &Value, app: &App, probes: &[Probe]) -> Value {
+    let mut v = test_stack(stack, app, probes);
+    for svc in v["services"].as_object_mut().unwrap().values_mut() {
+        let port = svc["environment"]["PORT"]
+            .as_str()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        svc.as_object_mut().unwrap().remove("depends_on");
+        // Host mode on a free port: the routing mesh's ingress network is
+        // not available on every engine (it is not on these machines).
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        svc["ports"] = json!([{"target": port, "published": free, "mode": "host"}]);
+        // DNS round robin: virtual IPs need IPVS in the kernel, which these
+        // machines lack (the deploy engine uses dnsrr for the same reason).
+        svc["deploy"] = json!({"replicas": 1, "endpoint_mode": "dnsrr", "restart_policy": {"condition": "any"}});
+    }
+    v
+}
+
+fn run_swarm(label: &str, stack_name: &str, stack: &Value, probes: &[Probe]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack.yaml");
+    std::fs::write(&file, serde_json::to_string_pretty(stack).unwrap()).unwrap();
+    let mut wrong = Vec::new();
+    let deploy = Command::new("docker")
+        .args(["stack", "deploy", "--detach=true", "-c"])
+        .arg(&file)
+        .arg(stack_name)
+        .output()
+        .unwrap();
+    if !deploy.status.success() {
+        wrong.push(format!(
+            "{label}: stack deploy failed: {}",
+            String::from_utf8_lossy(&deploy.stderr)
+        ));
+    } else {
+        wrong.extend(check_swarm(label, stack_name, stack, probes));
+    }
+    let _ = Command::new("docker")
+        .args(["stack", "rm", stack_name])
+        .output();
+    // Removal is asynchronous: wait for the stack's networks to go, so the
+    // next stack does not find the address pools taken.
+    for _ in 0..60 {
+        let left = common::sh(Command::new("docker").args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={stack_name}"),
+        ]));
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    wrong
+}
+
+fn check_swarm(label: &str, stack_name: &str, stack: &Value, probes: &[Probe]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (name, _) in stack["services"].as_object().unwrap() {
+        let service = format!("{stack_name}_{name}");
+        let port = common::sh(Command::new("docker").args([
+            "service",
+            "inspect",
+            "-f",
+            "{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}",
+            &service,
+        ]));
+        let port: u16 = port.trim().parse().unwrap_or(0);
+        // Tasks start, then answer through the mesh; probes of peers that
+        // are not up yet fail, so ask until all wanted calls connect.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let mut last = String::new();
+        let ok = loop {
+            match common::load::get(port, "/peers", None) {
+                Ok((200, body)) => {
+                    let results: BTreeMap<&str, bool> = body
+                        .lines()
+                        .filter_map(|l| l.split_once(' '))
+                        .map(|(peer, r)| (peer, r == "ok"))
+                        .collect();
+                    let bad: Vec<String> = probes
+                        .iter()
+                        .filter(|p| p.from == *name)
+                        .filter(|p| results.get(p.target.as_str()) != Some(&p.want))
+                        .map(|p| {
+                            format!(
+                                "{} should {}connect",
+                                p.target,
+                                if p.want { "" } else { "not " }
+                            )
+                        })
+                        .collect();
+                    if bad.is_empty() {
+                        break true;
+                    }
+                    last = format!("{bad:?} (report: {body:?})");
+                }
+                other => last = format!("{other:?}"),
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        };
+        if !ok {
+            wrong.push(format!("{label}: {name} on published port {port}: {last}"));
+        }
+    }
+    wrong
+}
+
+/// The same calls on a real (single-node) swarm: the generated stack.yaml's
+/// overlay networks carry every call and keep unconnected services apart.
+#[test]
+fn every_call_connects_on_the_generated_swarm_stack() {
+    common::build_test_image(IMAGE);
+    ensure_swarm();
+    let started = std::time::Instant::now();
+    let (mut calls_n, mut isolated_n) = (0, 0);
+    let mut wrong = Vec::new();
+    let fixtures = fixtures();
+    for (name, dir, expected) in &fixtures {
+        let app = load_path(&dir.join("compose.yaml"), &[]).unwrap().app;
+        let calls = calls(&app, expected);
+        let isolated = isolated_pairs(&app);
+        let mut probes = calls.clone();
+        probes.extend(isolated.iter().cloned());
+        let files = deployment_manager::render::swarm::render(&app);
+        let generated: Value = serde_saphyr::from_str(&files[0].content).unwrap();
+        let stack = swarm_test_stack(&generated, &app, &probes);
+        wrong.extend(run_swarm(
+            &format!("{name} swarm"),
+            &format!("dmtopo-{name}"),
+            &stack,
+            &probes,
+        ));
+        calls_n += calls.len();
+        isolated_n += isolated.len();
+    }
+    println!(
+        "{} fixtures on swarm: {calls_n} calls connected, {isolated_n} isolated pairs refused, in {:.1} s",
+        fixtures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
