@@ -245,3 +245,53 @@ fn every_example_plans_with_every_target() {
         assert_eq!(p.recommendations.len(), 5);
     }
 }
+
+/// Units are billed as months: a resource that runs all month is never
+/// priced as one hour. Every line of every example on every target with an
+/// hourly or monthly price that is not usage-based costs at least $1 unless
+/// its price is zero (AWS managed Postgres was `1 hour × $0.016 = $0.02`).
+#[test]
+fn always_on_lines_are_billed_for_the_whole_month() {
+    let cat = Catalog::embedded();
+    let mut checked = 0;
+    for ex in [
+        "picker-wheel",
+        "will-it-compile",
+        "coding-platform",
+        "automation-agents",
+        "minsky-sessions",
+    ] {
+        let app = example(ex);
+        for t in &cat.targets {
+            let e = cost::estimate(&cat, &app, t, 1000, Strategy::Rolling);
+            for l in &e.lines {
+                let time_unit = matches!(l.unit.as_str(), "hour" | "cluster_hour" | "month");
+                if !time_unit || l.usage_based || l.unit_price.is_none_or(|p| p == 0.0) {
+                    continue;
+                }
+                checked += 1;
+                if l.unit != "month" {
+                    assert!(
+                        l.quantity >= 730.0 - 1e-6,
+                        "{ex} on {}: `{}` billed {} {}s",
+                        t.id,
+                        l.name,
+                        l.quantity,
+                        l.unit
+                    );
+                }
+                assert!(
+                    (l.monthly - l.quantity * l.unit_price.unwrap()).abs() < 0.01
+                        || l.note.is_some(),
+                    "{ex} on {}: `{}` = {} × {} ≠ {}",
+                    t.id,
+                    l.name,
+                    l.quantity,
+                    l.unit_price.unwrap(),
+                    l.monthly
+                );
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} lines checked");
+}

@@ -51,6 +51,16 @@ impl Price {
     pub fn unconfirmed(&self) -> bool {
         self.backing == "UNCONFIRMED"
     }
+    /// How many of this price's units one resource that runs all month
+    /// uses: 730 for an hourly price, 1 for a monthly one; `None` for
+    /// usage units (GB, requests, vCPU-seconds) that say nothing of time.
+    pub fn units_per_always_on_month(&self) -> Option<f64> {
+        match self.unit.as_str() {
+            "hour" | "cluster_hour" => Some(HOURS_PER_MONTH),
+            "month" => Some(1.0),
+            _ => None,
+        }
+    }
     /// Monthly price for units priced per month or per hour.
     pub fn monthly(&self) -> Option<f64> {
         let usd = self.usd?;

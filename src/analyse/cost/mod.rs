@@ -171,6 +171,25 @@ impl<'a> Lines<'a> {
         });
     }
 
+    /// `count` resources that run all month (a managed database, a load
+    /// balancer), priced in whatever time unit the catalog gives: an hourly
+    /// price is billed 730 hours, never one.
+    fn always_on(
+        &mut self,
+        category: &'static str,
+        name: impl Into<String>,
+        price_id: &str,
+        count: f64,
+        note: Option<String>,
+    ) {
+        let per_month = self
+            .catalog
+            .price(price_id)
+            .and_then(Price::units_per_always_on_month)
+            .unwrap_or(1.0);
+        self.add(category, name, price_id, count * per_month, false, note);
+    }
+
     fn free(&mut self, category: &'static str, name: impl Into<String>, note: &str) {
         self.lines.push(CostLine {
             category,
@@ -232,12 +251,11 @@ pub fn estimate(
             .and_then(|f| p.managed.get(f))
             .filter(|_| allowed)
         {
-            Some(price_id) => lines.add(
+            Some(price_id) => lines.always_on(
                 category_of(kind),
                 format!("{} → managed {kind}", unit.name),
                 price_id,
                 1.0,
-                false,
                 None,
             ),
             None => self_hosted.push(unit.clone()),
@@ -252,24 +270,20 @@ pub fn estimate(
             .and_then(|k| k.managed_as.clone())
             .unwrap_or_else(|| d.kind.clone());
         let cat = category_of(&d.kind);
+        // Stored data is priced per GB-month; anything else runs all month.
+        let qty = |id: &str| match catalog.price(id) {
+            Some(p) if p.unit == "gb_month" => d.size.map_or(10.0, |s| s.as_gib()),
+            Some(p) => p.units_per_always_on_month().unwrap_or(1.0),
+            None => 1.0,
+        };
         if let Some(id) = p.managed.get(&family) {
-            let qty = if catalog.price(id).is_some_and(|p| p.unit == "gb_month") {
-                d.size.map_or(10.0, |s| s.as_gib())
-            } else {
-                1.0
-            };
-            lines.add(cat, format!("{name} → {family}"), id, qty, false, None);
+            lines.add(cat, format!("{name} → {family}"), id, qty(id), false, None);
         } else if let Some(id) = catalog.external.get(&family) {
-            let qty = if catalog.price(id).is_some_and(|p| p.unit == "gb_month") {
-                d.size.map_or(10.0, |s| s.as_gib())
-            } else {
-                1.0
-            };
             lines.add(
                 cat,
                 format!("{name} → {family} (outside {})", target.name),
                 id,
-                qty,
+                qty(id),
                 false,
                 Some("no managed offering on this target; priced at an outside provider".into()),
             );
