@@ -599,3 +599,52 @@ fn user_catalog_and_rules_extend_the_builtins() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("rules.yaml:2"), "{}", text(&o));
 }
+
+/// A line without a price is never shown as $0.00: the table says "not
+/// priced" with the reason, totals read "≥ $x", and the JSON says
+/// `complete: false` (Cloud SQL has no price in the catalog yet).
+#[test]
+fn unpriced_lines_are_not_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let args = [
+        "estimate-cost",
+        "examples/picker-wheel/app.yaml",
+        "--target",
+        "k8s-gke",
+    ];
+    let mut with_json = vec!["--json"];
+    with_json.extend(args);
+    let e = json(&dm(&db, &with_json));
+    assert_eq!(e["complete"], false);
+    let unpriced = e["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["price_not_found"] == true)
+        .expect("an unpriced line");
+    let o = dm(&db, &args);
+    let t = text(&o);
+    let row = t
+        .lines()
+        .find(|l| l.contains(unpriced["name"].as_str().unwrap()))
+        .unwrap();
+    assert!(row.contains("not priced: "), "{row}");
+    assert!(!row.contains("$0.00"), "{row}");
+    assert!(
+        t.contains(&format!("≥ ${:.2} / month", e["total"].as_f64().unwrap())),
+        "{t}"
+    );
+    let all = text(&dm(
+        &db,
+        &["estimate-cost", "examples/picker-wheel/app.yaml"],
+    ));
+    let gke = all
+        .lines()
+        .find(|l| l.contains("Google Kubernetes Engine"))
+        .unwrap();
+    assert!(
+        gke.contains("≥ $0.00") && gke.contains(&format!("≥ ${:.2}", e["total"].as_f64().unwrap())),
+        "{gke}"
+    );
+}

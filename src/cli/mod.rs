@@ -691,6 +691,18 @@ fn estimate_cmd(
         for e in &estimates {
             let g = |k: &str| e.monthly_estimate.get(k).copied().unwrap_or(0.0);
             let other = g("load_balancer") + g("control_plane") + g("platform") + g("other");
+            // A column with an unpriced line is a lower bound, not $0.00.
+            let cell = |keys: &[&str], amount: f64| {
+                let unpriced = e
+                    .lines
+                    .iter()
+                    .any(|l| l.price_not_found && keys.contains(&l.category));
+                if unpriced {
+                    format!("≥ {}", money(amount))
+                } else {
+                    money(amount)
+                }
+            };
             let flag = if e.incomplete {
                 " *"
             } else if e.uses_unconfirmed_prices {
@@ -700,28 +712,36 @@ fn estimate_cmd(
             };
             t.add_row(vec![
                 e.target_name.clone(),
-                money(g("compute")),
-                money(g("database")),
-                money(g("cache")),
-                money(g("storage")),
-                money(g("bandwidth")),
-                money(other),
-                format!("{}{flag}", money(e.total)),
+                cell(&["compute"], g("compute")),
+                cell(&["database"], g("database")),
+                cell(&["cache"], g("cache")),
+                cell(&["storage"], g("storage")),
+                cell(&["bandwidth"], g("bandwidth")),
+                cell(
+                    &["load_balancer", "control_plane", "platform", "other"],
+                    other,
+                ),
+                format!("{}{flag}", total_of(e)),
             ]);
         }
         println!(
-            "Monthly cost of {} at {users} users ({strategy:?})\n{t}\n* some lines unpriced (total is a lower bound)   ? uses UNCONFIRMED prices",
+            "Monthly cost of {} at {users} users ({strategy:?})\n{t}\n≥ … * some lines not priced (the total is a lower bound)   ? uses UNCONFIRMED prices",
             app.name
         );
         return Ok(());
     }
     let e = &estimates[0];
+    let unpriced = e.lines.iter().filter(|l| l.price_not_found).count();
     println!(
-        "{} on {} at {} users: {} / month",
+        "{} on {} at {} users: {} / month{}",
         app.name,
         e.target_name,
         e.users,
-        paint(&money(e.total), "1")
+        paint(&total_of(e), "1"),
+        match unpriced {
+            0 => String::new(),
+            n => format!(" ({n} line(s) not priced: the total is a lower bound)"),
+        }
     );
     let mut t = table(&[
         "category",
@@ -734,14 +754,9 @@ fn estimate_cmd(
     ]);
     for l in &e.lines {
         let mark = format!(
-            "{}{}{}",
+            "{}{}",
             if l.usage_based { "*" } else { "" },
             if l.unconfirmed { " UNCONFIRMED" } else { "" },
-            if l.price_not_found {
-                " PRICE NOT FOUND"
-            } else {
-                ""
-            }
         );
         t.add_row(vec![
             l.category.to_string(),
@@ -749,7 +764,18 @@ fn estimate_cmd(
             format!("{}", l.quantity),
             l.unit.clone(),
             l.unit_price.map_or("—".into(), |p| format!("{p}")),
-            money(l.monthly),
+            // An unpriced line is not free: say so, with the reason.
+            if l.price_not_found {
+                format!(
+                    "not priced: {}",
+                    l.note.clone().unwrap_or_else(|| format!(
+                        "no price `{}` in the catalog",
+                        l.price_id.as_deref().unwrap_or("?")
+                    ))
+                )
+            } else {
+                money(l.monthly)
+            },
             if verbose {
                 format!(
                     "{} ({})",
@@ -778,6 +804,15 @@ fn estimate_cmd(
         println!("note: {n}");
     }
     Ok(())
+}
+
+/// A total, as a lower bound (`≥ $x`) when some line could not be priced.
+fn total_of(e: &crate::analyse::cost::Estimate) -> String {
+    if e.incomplete {
+        format!("≥ {}", money(e.total))
+    } else {
+        money(e.total)
+    }
 }
 
 /// The VM target of a provider named in a profile (`provider digitalocean`).

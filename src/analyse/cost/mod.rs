@@ -89,6 +89,8 @@ pub struct Estimate {
     pub notes: Vec<String>,
     /// Some lines could not be priced: the total is a lower bound.
     pub incomplete: bool,
+    /// Every line is priced (`!incomplete`), for readers of the JSON.
+    pub complete: bool,
     pub uses_unconfirmed_prices: bool,
 }
 
@@ -382,6 +384,7 @@ pub fn estimate(
         assumptions: w.assumptions,
         notes,
         incomplete,
+        complete: !incomplete,
         uses_unconfirmed_prices: uses_unconfirmed,
     }
 }
