@@ -248,11 +248,7 @@ fn check(label: &str, project: &str, file: &Path, stack: &Value, probes: &[Probe
                 continue;
             }
         };
-        let results: BTreeMap<&str, bool> = report
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(peer, r)| (peer, r == "ok"))
-            .collect();
+        let results = parse_report(&report);
         for p in probes.iter().filter(|p| p.from == *name) {
             match results.get(p.target.as_str()) {
                 Some(got) if *got == p.want => {}
@@ -458,11 +454,7 @@ fn check_swarm(label: &str, stack_name: &str, stack: &Value, probes: &[Probe]) -
         let ok = loop {
             match common::load::get(port, "/peers", None) {
                 Ok((200, body)) => {
-                    let results: BTreeMap<&str, bool> = body
-                        .lines()
-                        .filter_map(|l| l.split_once(' '))
-                        .map(|(peer, r)| (peer, r == "ok"))
-                        .collect();
+                    let results = parse_report(&body);
                     let bad: Vec<String> = probes
                         .iter()
                         .filter(|p| p.from == *name)
@@ -528,4 +520,12 @@ fn every_call_connects_on_the_generated_swarm_stack() {
         started.elapsed().as_secs_f64()
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The test server's `/peers` report: each `host:port` and whether it connected.
+fn parse_report(body: &str) -> BTreeMap<&str, bool> {
+    body.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(peer, r)| (peer, r == "ok"))
+        .collect()
 }

@@ -40,6 +40,14 @@ impl Doc {
             .unwrap_or("unnamed")
             .to_string()
     }
+    /// A workload's pod template (a CronJob's sits under its job template).
+    pub(super) fn pod_template(&self) -> Option<&Value> {
+        let path = match self.kind() {
+            "CronJob" => "/spec/jobTemplate/spec/template",
+            _ => "/spec/template",
+        };
+        self.value.pointer(path)
+    }
     pub(super) fn at(&self) -> String {
         format!("{}:{}/{}", self.file, self.kind(), self.name())
     }
@@ -425,11 +433,7 @@ fn import_workload(
     spawners: &BTreeSet<String>,
 ) {
     let kind = d.kind();
-    let pod_path = match kind {
-        "CronJob" => "/spec/jobTemplate/spec/template",
-        _ => "/spec/template",
-    };
-    let Some(pod) = d.value.pointer(pod_path) else {
+    let Some(pod) = d.pod_template() else {
         f.add(d.at(), Warning, "workload without a pod template skipped");
         return;
     };

@@ -15,14 +15,6 @@ use std::collections::BTreeMap;
 
 const WORKLOADS: [&str; 5] = ["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"];
 
-fn pod_of(d: &Doc) -> Option<&Value> {
-    let path = match d.kind() {
-        "CronJob" => "/spec/jobTemplate/spec/template",
-        _ => "/spec/template",
-    };
-    d.value.pointer(path)
-}
-
 fn text(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
 }
@@ -76,7 +68,7 @@ pub(super) fn infer_calls(app: &mut App, docs: &[Doc], f: &mut Findings) {
             let component = sanitize_name(&d.name());
             let imported =
                 app.services.contains_key(&component) || app.dependencies.contains_key(&component);
-            Some((d, component, pod_of(d)?)).filter(|_| imported)
+            Some((d, component, d.pod_template()?)).filter(|_| imported)
         })
         .collect();
 

@@ -5,6 +5,7 @@
 
 use super::compose::image_of;
 use super::{GeneratedFile, header};
+use crate::analyse::graph::Graph;
 use crate::describe::app::{App, Protocol, Service};
 use serde_json::{Map, Value, json};
 
@@ -17,7 +18,7 @@ fn memory_mb(s: &Service) -> u64 {
         .unwrap_or(want.div_ceil(1024) * 1024)
 }
 
-fn service_toml(app: &App, name: &str, s: &Service) -> String {
+fn service_toml(app: &App, graph: &Graph, name: &str, s: &Service) -> String {
     let mut t = Map::new();
     t.insert("app".into(), json!(format!("{}-{name}", app.name)));
     t.insert("primary_region".into(), json!("iad"));
@@ -27,7 +28,7 @@ fn service_toml(app: &App, name: &str, s: &Service) -> String {
     if !s.env.is_empty() {
         // Each service is its own Fly app: peers answer on the private
         // network as `<fly app>.internal`, not by their bare name.
-        let env = super::peers::env_with_addresses(app, name, |peer| {
+        let env = super::peers::env_with_addresses(app, graph, name, |peer| {
             app.services
                 .contains_key(peer)
                 .then(|| format!("{}-{peer}.internal", app.name))
@@ -116,8 +117,14 @@ fn service_toml(app: &App, name: &str, s: &Service) -> String {
 }
 
 pub fn render(app: &App) -> Vec<GeneratedFile> {
+    let graph = Graph::of(app);
     app.services
         .iter()
-        .map(|(name, s)| GeneratedFile::new(format!("{name}/fly.toml"), service_toml(app, name, s)))
+        .map(|(name, s)| {
+            GeneratedFile::new(
+                format!("{name}/fly.toml"),
+                service_toml(app, &graph, name, s),
+            )
+        })
         .collect()
 }

@@ -300,6 +300,7 @@ pub fn app_runner(app: &App) -> Vec<GeneratedFile> {
 }
 
 pub fn aci(app: &App) -> Vec<GeneratedFile> {
+    let graph = crate::analyse::graph::Graph::of(app);
     let secrets = secrets_list(app);
     let mut containers = Vec::new();
     let mut public_ports = Vec::new();
@@ -307,7 +308,7 @@ pub fn aci(app: &App) -> Vec<GeneratedFile> {
         // One container group shares one network namespace: every peer
         // answers on localhost.
         let mut s = s.clone();
-        s.env = super::peers::env_with_addresses(app, name, |_| Some("localhost".into()))
+        s.env = super::peers::env_with_addresses(app, &graph, name, |_| Some("localhost".into()))
             .into_iter()
             .collect();
         let s = &s;

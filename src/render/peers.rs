@@ -39,10 +39,10 @@ pub fn replace_host(value: &str, peer: &str, address: &str) -> String {
 /// (`None` keeps a peer's name).
 pub fn env_with_addresses(
     app: &App,
+    graph: &Graph,
     name: &str,
     address: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
-    let graph = Graph::of(app);
     let callees: Vec<(String, String)> = graph
         .callees_of(name)
         .filter_map(|e| Some((e.to.clone(), address(&e.to)?)))
