@@ -3,14 +3,15 @@
 
 use super::output::{json, table};
 use super::{Ctx, Failure, Res};
-use crate::deploy::docker_host::{self, Engine, deploy as dh_deploy, monitor, status};
+use crate::deploy::docker_host::{Engine, monitor, status};
+use crate::deploy::engines;
 use crate::deploy::events::Progress;
-use crate::deploy::platform;
 use crate::deploy::proxy;
+use crate::deploy::release::{self, LockRequest};
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options, parse_duration};
 use crate::deploy::swarm::Swarm;
-use crate::deploy::{Platform, platform as platform_of_profile};
+use crate::deploy::{EngineKind, engine_kind};
 use crate::describe;
 use crate::state::Profile;
 use clap::{Args, Subcommand};
@@ -210,7 +211,7 @@ fn command_line() -> String {
 }
 
 /// Prints a failed operation (human or JSON) and turns it into exit 1.
-fn failed(ctx: &Ctx, f: docker_host::Failure) -> Failure {
+fn failed(ctx: &Ctx, f: release::Failure) -> Failure {
     if ctx.json {
         println!(
             "{}",
@@ -223,7 +224,7 @@ fn failed(ctx: &Ctx, f: docker_host::Failure) -> Failure {
 }
 
 /// Prints a deploy, rollback or promote outcome; a failure exits 1.
-fn answer(ctx: &Ctx, out: Result<dh_deploy::Report, docker_host::Failure>) -> Res {
+fn answer(ctx: &Ctx, out: Result<release::Report, release::Failure>) -> Res {
     match out {
         Ok(r) => {
             print_report(ctx, &r);
@@ -233,7 +234,7 @@ fn answer(ctx: &Ctx, out: Result<dh_deploy::Report, docker_host::Failure>) -> Re
     }
 }
 
-fn print_report(ctx: &Ctx, r: &dh_deploy::Report) {
+fn print_report(ctx: &Ctx, r: &release::Report) {
     if ctx.json {
         println!("{}", serde_json::to_string(r).unwrap_or_default());
         return;
@@ -305,18 +306,20 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     } else {
         collect_secrets(&spec.secret_names(), a.env_file.as_deref()).map_err(Failure::input)?
     };
-    let req = platform::DeployRequest {
+    let req = engines::DeployRequest {
         spec,
         options: opts,
         secrets,
         hosts: a.target.hosts.clone(),
         dry_run: a.dry_run,
-        lock_wait: duration("lock-wait", &a.lock_wait)?,
-        break_lock: a.break_lock,
-        command: command_line(),
+        lock: LockRequest {
+            command: command_line(),
+            wait: duration("lock-wait", &a.lock_wait)?,
+            force: a.break_lock,
+        },
     };
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(platform::deploy(&profile, &mut store, &progress, req));
+    let out = runtime()?.block_on(engines::deploy(&profile, &mut store, &progress, req));
     progress.finish();
     answer(ctx, out)
 }
@@ -331,15 +334,17 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
         .and_then(|s| collect_secrets(&s.secret_names(), a.env_file.as_deref()).ok())
         .unwrap_or_default();
     let progress = Progress::new(ctx.json);
-    let req = platform::RollbackRequest {
+    let req = engines::RollbackRequest {
         to: a.to,
         secrets,
         hosts: a.target.hosts.clone(),
-        command: command_line(),
-        lock_wait: wait,
-        break_lock: a.break_lock,
+        lock: LockRequest {
+            command: command_line(),
+            wait,
+            force: a.break_lock,
+        },
     };
-    let out = runtime()?.block_on(platform::rollback(&profile, &mut store, &progress, req));
+    let out = runtime()?.block_on(engines::rollback(&profile, &mut store, &progress, req));
     progress.finish();
     answer(ctx, out)
 }
@@ -348,12 +353,15 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     let mut store = ctx.store()?;
     let profile = store.get(&a.profile)?;
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(platform::promote(
+    let out = runtime()?.block_on(engines::promote(
         &profile,
         &mut store,
         &progress,
         &a.hosts,
-        &command_line(),
+        &LockRequest {
+            command: command_line(),
+            ..LockRequest::default()
+        },
     ));
     progress.finish();
     answer(ctx, out)
@@ -394,7 +402,7 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
             .unwrap_or_default();
         t.add_row(vec![
             r.number.to_string(),
-            r.status,
+            r.status.to_string(),
             r.strategy,
             r.runs.to_string(),
             images,
@@ -414,8 +422,8 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
     Ok(())
 }
 
-fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<Platform, Failure> {
-    Ok(platform_of_profile(&ctx.store()?.get(&a.profile)?))
+fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<EngineKind, Failure> {
+    Ok(engine_kind(&ctx.store()?.get(&a.profile)?))
 }
 
 pub(crate) fn with_swarm<T>(
@@ -456,9 +464,9 @@ fn with_engine<T>(
 
 pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     match platform_of(ctx, &a)? {
-        Platform::Swarm => return super::swarm::status_cmd(ctx, a),
-        Platform::Kubernetes => return super::kubernetes::status_cmd(ctx, a),
-        Platform::DockerHost => {}
+        EngineKind::Swarm => return super::swarm::status_cmd(ctx, a),
+        EngineKind::Kubernetes => return super::kubernetes::status_cmd(ctx, a),
+        EngineKind::DockerHost => {}
     }
     let st = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::status(e).await
@@ -529,7 +537,7 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
     let store = ctx.store()?;
     let profile = store.get(&a.target.profile)?;
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(platform::logs(
+    let out = runtime()?.block_on(engines::logs(
         &profile,
         &progress,
         &a.target.hosts,
@@ -550,9 +558,9 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
 
 pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     match platform_of(ctx, &a)? {
-        Platform::Swarm => return super::swarm::stop_cmd(ctx, a),
-        Platform::Kubernetes => return super::kubernetes::stop_cmd(ctx, a),
-        Platform::DockerHost => {}
+        EngineKind::Swarm => return super::swarm::stop_cmd(ctx, a),
+        EngineKind::Kubernetes => return super::kubernetes::stop_cmd(ctx, a),
+        EngineKind::DockerHost => {}
     }
     let n = with_engine(ctx, &a, async |e: &Engine<'_>, _: &Profile| {
         status::stop(e).await
@@ -570,9 +578,9 @@ pub(crate) fn stop_cmd(ctx: &Ctx, a: HostArgs) -> Res {
 
 pub(crate) fn destroy_cmd(ctx: &Ctx, a: DestroyArgs) -> Res {
     match platform_of(ctx, &a.target)? {
-        Platform::Swarm => return super::swarm::destroy_cmd(ctx, a),
-        Platform::Kubernetes => return super::kubernetes::destroy_cmd(ctx, a),
-        Platform::DockerHost => {}
+        EngineKind::Swarm => return super::swarm::destroy_cmd(ctx, a),
+        EngineKind::Kubernetes => return super::kubernetes::destroy_cmd(ctx, a),
+        EngineKind::DockerHost => {}
     }
     let volumes = a.volumes;
     let (c, v) = with_engine(ctx, &a.target, async |e: &Engine<'_>, _: &Profile| {

@@ -26,7 +26,7 @@ fn with_kube<T>(
     let profile = store.get(&a.profile)?;
     let progress = Progress::new(ctx.json);
     let out = runtime()?.block_on(async {
-        let k = crate::deploy::platform::kube(&profile, &progress, Options::default()).await?;
+        let k = crate::deploy::engines::kube(&profile, &progress, Options::default()).await?;
         work(&k, &profile.app).await
     });
     progress.finish();

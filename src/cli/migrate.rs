@@ -14,7 +14,7 @@ use crate::deploy::migrate::{self, Move};
 use crate::deploy::spec::ReleaseSpec;
 use crate::deploy::strategy::Options;
 use crate::deploy::swarm::{Swarm, status as sw_status};
-use crate::deploy::{Platform, platform, profile_hosts};
+use crate::deploy::{EngineKind, engine_kind, profile_hosts};
 use clap::{Args, FromArgMatches};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -44,12 +44,12 @@ pub struct MigrateArgs {
 }
 
 /// Our engine for a catalog target, if we have one.
-fn engine_for(ctx: &Ctx, target: &str) -> Option<Platform> {
+fn engine_for(ctx: &Ctx, target: &str) -> Option<EngineKind> {
     let family = ctx.catalog.target(target)?.family.clone();
     match (target, family.as_str()) {
-        ("swarm", _) => Some(Platform::Swarm),
-        (_, "kubernetes") => Some(Platform::Kubernetes),
-        ("local" | "compose", _) | (_, "vm") => Some(Platform::DockerHost),
+        ("swarm", _) => Some(EngineKind::Swarm),
+        (_, "kubernetes") => Some(EngineKind::Kubernetes),
+        ("local" | "compose", _) | (_, "vm") => Some(EngineKind::DockerHost),
         _ => None,
     }
 }
@@ -98,7 +98,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .and_then(|t| t.as_str())
         .unwrap_or("docker host")
         .to_string();
-    let from_platform = platform(&old);
+    let from_platform = engine_kind(&old);
     let to_platform = engine_for(ctx, &a.to);
     let new_name = a
         .name
@@ -211,12 +211,12 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         let hosts = profile_hosts(&old);
         let copy = steps.iter().any(|s| s.action == "copy");
         match from_platform {
-            Platform::Swarm => {
+            EngineKind::Swarm => {
                 let sw = Swarm::connect(&old.name, &hosts, &progress, Options::default()).await?;
                 sw_status::stop(&sw).await?;
             }
-            Platform::Kubernetes => {}
-            Platform::DockerHost => {
+            EngineKind::Kubernetes => {}
+            EngineKind::DockerHost => {
                 let e = Engine::connect(&old.name, &hosts, &progress, Options::default()).await?;
                 dh_status::stop(&e).await?;
                 if copy {
@@ -257,7 +257,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
         return Err(Failure::explained(why));
     }
-    if to_platform == Platform::Kubernetes && from_platform == Platform::Kubernetes {
+    if to_platform == EngineKind::Kubernetes && from_platform == EngineKind::Kubernetes {
         eprintln!(
             "note: both profiles are on Kubernetes; the old one keeps running until you stop it"
         );

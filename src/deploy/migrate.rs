@@ -5,7 +5,7 @@
 //! through the Docker API, then a health-gated deploy); towards other
 //! platforms the plan gives the exact commands that remain.
 
-use super::Platform;
+use super::EngineKind;
 use super::docker_host::client::Host;
 use crate::deploy::spec::AccessorySpec;
 use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
@@ -26,10 +26,10 @@ pub struct Move<'a> {
     pub profile: &'a str,
     pub new_profile: &'a str,
     pub from: &'a str,
-    pub from_platform: Platform,
+    pub from_platform: EngineKind,
     pub to: &'a str,
     /// Our engine for the target, if we have one (else a PaaS or cloud).
-    pub to_platform: Option<Platform>,
+    pub to_platform: Option<EngineKind>,
     pub out_dir: &'a str,
     pub files: &'a [String],
     /// How the generated files are deployed, from their header.
@@ -77,7 +77,7 @@ fn dump_restore(a: &AccessorySpec, profile: &str) -> String {
 }
 
 pub fn plan(m: &Move) -> Vec<MigrationStep> {
-    let ours = |p: Platform| matches!(p, Platform::DockerHost | Platform::Swarm);
+    let ours = |p: EngineKind| matches!(p, EngineKind::DockerHost | EngineKind::Swarm);
     let mut steps = vec![
         step(
             "prepare",
@@ -102,7 +102,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     ];
     // Volumes are copied cold between Docker engines we reach; anything
     // else is a dump and a restore by the operator.
-    let copy = m.from_platform == Platform::DockerHost && m.to_platform.is_some_and(ours);
+    let copy = m.from_platform == EngineKind::DockerHost && m.to_platform.is_some_and(ours);
     for a in m.accessories {
         let Some((vol, path)) = &a.volume else {
             continue;
@@ -128,7 +128,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     }
     let from_ours = matches!(
         m.from_platform,
-        Platform::DockerHost | Platform::Swarm | Platform::Kubernetes
+        EngineKind::DockerHost | EngineKind::Swarm | EngineKind::Kubernetes
     );
     steps.push(step(
         "cut-over",
@@ -159,7 +159,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             false,
         )),
     }
-    if m.to_platform.is_none() || m.to_platform == Some(Platform::Kubernetes) {
+    if m.to_platform.is_none() || m.to_platform == Some(EngineKind::Kubernetes) {
         steps.push(step(
             "cut-over",
             "dns",
@@ -248,13 +248,13 @@ mod tests {
         }
     }
 
-    fn plan_to(to: &str, to_platform: Option<Platform>) -> Vec<MigrationStep> {
+    fn plan_to(to: &str, to_platform: Option<EngineKind>) -> Vec<MigrationStep> {
         let files = vec!["fly.toml".to_string()];
         plan(&Move {
             profile: "shop",
             new_profile: "shop-next",
             from: "compose",
-            from_platform: Platform::DockerHost,
+            from_platform: EngineKind::DockerHost,
             to,
             to_platform,
             out_dir: "migrate-shop-next",
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn between_docker_engines_everything_but_the_last_word_is_done_for_you() {
-        let steps = plan_to("swarm", Some(Platform::Swarm));
+        let steps = plan_to("swarm", Some(EngineKind::Swarm));
         assert_eq!(
             actions(&steps),
             vec![
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn to_kubernetes_the_deploy_is_ours_and_the_data_is_a_dump() {
-        let steps = plan_to("k8s-gke", Some(Platform::Kubernetes));
+        let steps = plan_to("k8s-gke", Some(EngineKind::Kubernetes));
         let a = actions(&steps);
         assert!(a.contains(&("data", "dump-restore", false)));
         assert!(a.contains(&("cut-over", "deploy", true)));

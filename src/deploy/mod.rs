@@ -1,13 +1,15 @@
 //! Deploy: run an app on real platforms with zero downtime. The release
-//! spec and strategies are shared; each platform has its own engine
-//! (`docker_host`, `swarm`), and every public service sits behind our proxy.
+//! lifecycle (`release.rs`), lock, spec and strategies are shared; each
+//! engine (`docker_host`, `swarm`, `kubernetes`) implements `Platform`.
 
 pub mod docker_host;
+pub mod engines;
 pub mod events;
 pub mod kubernetes;
+pub mod lock;
 pub mod migrate;
-pub mod platform;
 pub mod proxy;
+pub mod release;
 pub mod spec;
 pub mod strategy;
 pub mod swarm;
@@ -28,19 +30,19 @@ pub fn profile_hosts(p: &crate::state::Profile) -> Vec<String> {
 /// kubernetes), else its chosen `target` (swarm, or any target of the
 /// Kubernetes family); plain Docker hosts otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Platform {
+pub enum EngineKind {
     DockerHost,
     Swarm,
     Kubernetes,
 }
 
-pub fn platform(p: &crate::state::Profile) -> Platform {
+pub fn engine_kind(p: &crate::state::Profile) -> EngineKind {
     let setting = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
     if let Some(p) = setting("platform") {
         return match p {
-            "swarm" => Platform::Swarm,
-            "kubernetes" => Platform::Kubernetes,
-            _ => Platform::DockerHost,
+            "swarm" => EngineKind::Swarm,
+            "kubernetes" => EngineKind::Kubernetes,
+            _ => EngineKind::DockerHost,
         };
     }
     let target = setting("target").unwrap_or("");
@@ -49,8 +51,8 @@ pub fn platform(p: &crate::state::Profile) -> Platform {
         .map(|t| t.family.clone())
         .unwrap_or_default();
     match (target, family.as_str()) {
-        ("swarm", _) => Platform::Swarm,
-        (_, "kubernetes") => Platform::Kubernetes,
-        _ => Platform::DockerHost,
+        ("swarm", _) => EngineKind::Swarm,
+        (_, "kubernetes") => EngineKind::Kubernetes,
+        _ => EngineKind::DockerHost,
     }
 }

@@ -4,7 +4,7 @@ use super::Shared;
 use super::jobs::JobEvent;
 use crate::analyse::cost::Strategy;
 use crate::analyse::fitness::{Engine, swaps};
-use crate::deploy::platform::LogsError;
+use crate::deploy::engines::LogsError;
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options};
 use crate::describe::{self, app::App};
@@ -435,21 +435,22 @@ async fn start_deploy(
         .jobs
         .start("deploy", &profile_name, move |progress| {
             let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-            let req = crate::deploy::platform::DeployRequest {
+            let req = crate::deploy::engines::DeployRequest {
                 spec,
                 options: opts,
                 secrets,
                 hosts: Vec::new(),
                 dry_run: false,
-                lock_wait: std::time::Duration::ZERO,
-                break_lock: false,
-                command: "serve: deploy".into(),
+                lock: crate::deploy::release::LockRequest {
+                    command: "serve: deploy".into(),
+                    ..Default::default()
+                },
             };
             runtime()?
-                .block_on(crate::deploy::platform::deploy(
+                .block_on(crate::deploy::engines::deploy(
                     &p, &mut store, progress, req,
                 ))
-                .map(|r| (r.status, r.message))
+                .map(|r| (r.status.to_string(), r.message))
                 .map_err(|f| f.to_string())
         })
         .map_err(busy)?;
@@ -476,20 +477,21 @@ async fn start_rollback(
         .start("rollback", &profile_name, move |progress| {
             let mut store = Store::open(&state).map_err(|e| e.to_string())?;
             runtime()?
-                .block_on(crate::deploy::platform::rollback(
+                .block_on(crate::deploy::engines::rollback(
                     &p,
                     &mut store,
                     progress,
-                    crate::deploy::platform::RollbackRequest {
+                    crate::deploy::engines::RollbackRequest {
                         to,
                         secrets: Default::default(),
                         hosts: Vec::new(),
-                        command: "serve: rollback".into(),
-                        lock_wait: std::time::Duration::ZERO,
-                        break_lock: false,
+                        lock: crate::deploy::release::LockRequest {
+                            command: "serve: rollback".into(),
+                            ..Default::default()
+                        },
                     },
                 ))
-                .map(|r| (r.status, r.message))
+                .map(|r| (r.status.to_string(), r.message))
                 .map_err(|f| f.to_string())
         })
         .map_err(busy)?;
@@ -507,7 +509,7 @@ async fn releases(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiRes
 async fn status_of(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
     let progress = crate::deploy::events::Progress::quiet();
-    let st = crate::deploy::platform::status(&p, &progress, &[])
+    let st = crate::deploy::engines::status(&p, &progress, &[])
         .await
         .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
     Ok(Json(st).into_response())
@@ -548,7 +550,7 @@ async fn logs(
         tokio::spawn(async move {
             let progress = crate::deploy::events::Progress::quiet();
             let sender = tx.clone();
-            let follow = crate::deploy::platform::logs(
+            let follow = crate::deploy::engines::logs(
                 &p,
                 &progress,
                 &[],
@@ -582,7 +584,7 @@ async fn logs(
     }
     let progress = crate::deploy::events::Progress::quiet();
     let mut lines = Vec::new();
-    crate::deploy::platform::logs(
+    crate::deploy::engines::logs(
         &p,
         &progress,
         &[],

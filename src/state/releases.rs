@@ -6,12 +6,79 @@ use super::{StateError, Store, now};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+/// Where a release stands in the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+    /// A later release returned to an earlier one, or a canary was aborted.
+    RolledBack,
+    /// The deploying process stopped before it finished.
+    Interrupted,
+    /// A canary waits for `promote` or `rollback`.
+    Paused,
+}
+
+impl ReleaseStatus {
+    pub const ALL: [ReleaseStatus; 6] = [
+        ReleaseStatus::InProgress,
+        ReleaseStatus::Succeeded,
+        ReleaseStatus::Failed,
+        ReleaseStatus::RolledBack,
+        ReleaseStatus::Interrupted,
+        ReleaseStatus::Paused,
+    ];
+
+    /// The word stored in the database and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::InProgress => "in_progress",
+            ReleaseStatus::Succeeded => "succeeded",
+            ReleaseStatus::Failed => "failed",
+            ReleaseStatus::RolledBack => "rolled_back",
+            ReleaseStatus::Interrupted => "interrupted",
+            ReleaseStatus::Paused => "paused",
+        }
+    }
+}
+
+impl std::fmt::Display for ReleaseStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ReleaseStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ReleaseStatus::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown release status `{s}`"))
+    }
+}
+
+impl rusqlite::types::FromSql for ReleaseStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?
+            .parse()
+            .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}
+
+impl rusqlite::types::ToSql for ReleaseStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Release {
     pub profile: String,
     pub number: u32,
-    /// in_progress, succeeded, failed, rolled_back, interrupted, paused
-    pub status: String,
+    pub status: ReleaseStatus,
     pub strategy: String,
     /// The release whose containers serve: itself, or the release a
     /// rollback returned to.
@@ -130,7 +197,7 @@ impl Store {
         &mut self,
         profile: &str,
         number: u32,
-        status: &str,
+        status: ReleaseStatus,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
         let started: Option<String> = self
@@ -194,13 +261,13 @@ impl Store {
     ) -> Result<Vec<(u32, u32, String)>, StateError> {
         let mut out = Vec::new();
         for r in self.releases(profile)? {
-            let (status, why) = match r.status.as_str() {
-                "in_progress" => (
-                    "interrupted",
+            let (status, why) = match r.status {
+                ReleaseStatus::InProgress => (
+                    ReleaseStatus::Interrupted,
                     "the deploying process stopped before it finished",
                 ),
-                "paused" => (
-                    "rolled_back",
+                ReleaseStatus::Paused => (
+                    ReleaseStatus::RolledBack,
                     "a paused canary was superseded by a new deploy",
                 ),
                 _ => continue,
@@ -227,7 +294,10 @@ impl Store {
     ) -> Result<RollbackChoice, String> {
         let live = self.live_release(profile).map_err(|x| x.to_string())?;
         let releases = self.releases(profile).map_err(|x| x.to_string())?;
-        let paused = releases.iter().find(|r| r.status == "paused").cloned();
+        let paused = releases
+            .iter()
+            .find(|r| r.status == ReleaseStatus::Paused)
+            .cloned();
         let target = match to {
             None if abort_paused && paused.is_some() && live.is_some() => live.clone().unwrap(),
             Some(n) => releases
@@ -238,7 +308,7 @@ impl Store {
             None => releases
                 .iter()
                 .find(|r| {
-                    r.status == "succeeded"
+                    r.status == ReleaseStatus::Succeeded
                         && live
                             .as_ref()
                             .is_some_and(|l| r.runs != l.runs && r.number < l.number)
@@ -248,7 +318,10 @@ impl Store {
                     format!("profile {profile} has no earlier good release to return to")
                 })?,
         };
-        if target.status == "failed" || target.status == "interrupted" {
+        if matches!(
+            target.status,
+            ReleaseStatus::Failed | ReleaseStatus::Interrupted
+        ) {
             return Err(format!(
                 "release {} {}; roll back to a release that went live",
                 target.number, target.status
@@ -348,7 +421,8 @@ mod tests {
                                     spec: "{}",
                                 })
                                 .unwrap();
-                            s.finish_release("p", n, "succeeded", None).unwrap();
+                            s.finish_release("p", n, ReleaseStatus::Succeeded, None)
+                                .unwrap();
                             n
                         })
                         .collect::<Vec<u32>>()

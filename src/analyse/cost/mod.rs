@@ -35,6 +35,24 @@ pub enum Strategy {
     Canary,
 }
 
+impl Strategy {
+    /// The name users type and the release history records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::Recreate => "recreate",
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for Strategy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -3,22 +3,21 @@
 //! every container to its profile, service, release and replica, so the
 //! engine can always rebuild its view from the hosts themselves.
 
-pub mod blue_green;
 pub mod canary;
 pub mod client;
-pub mod deploy;
 pub mod lock;
 pub mod monitor;
+pub mod plan;
+pub mod platform;
 pub mod proxy_image;
 pub mod reconcile;
-pub mod recreate;
-pub mod rollback;
-pub mod rolling;
+pub mod rollout;
 pub mod status;
 
 use crate::deploy::events::Progress;
 use crate::deploy::proxy::server::StateView;
 use crate::deploy::proxy::table::RouteTable;
+use crate::deploy::release::Failure;
 use crate::deploy::spec::ServiceSpec;
 use crate::deploy::strategy::Options;
 use client::{
@@ -32,35 +31,6 @@ use std::time::{Duration, Instant};
 pub const PROXY_PORT: u16 = 8000;
 pub const PROXY_ADMIN: &str = "127.0.0.1:9901";
 
-/// Why a release could not go live, with the failing container's last
-/// log lines.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub why: String,
-    pub container: Option<String>,
-    pub logs: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.why)?;
-        if let Some(c) = &self.container {
-            write!(f, "\nlast log lines of {c}:\n{}", self.logs.trim_end())?;
-        }
-        Ok(())
-    }
-}
-
-impl From<String> for Failure {
-    fn from(why: String) -> Self {
-        Failure {
-            why,
-            container: None,
-            logs: String::new(),
-        }
-    }
-}
-
 pub struct Engine<'a> {
     pub profile: String,
     pub hosts: Vec<Host>,
@@ -71,9 +41,7 @@ pub struct Engine<'a> {
     pub proxy_image: String,
 }
 
-pub fn app_container(profile: &str, service: &str, release: u32, replica: u32) -> String {
-    format!("dm-{profile}-{service}-r{release}-{replica}")
-}
+pub use plan::{app_container, container_of, routes_by_count};
 
 impl<'a> Engine<'a> {
     pub async fn connect(
@@ -104,15 +72,11 @@ impl<'a> Engine<'a> {
     }
 
     pub fn proxy_name(&self, service: &str) -> String {
-        format!("dm-{}-{service}-proxy", self.profile)
+        plan::proxy_name(&self.profile, service)
     }
 
     pub fn target_addr(&self, s: &ServiceSpec, release: u32, replica: u32) -> String {
-        format!(
-            "{}:{}",
-            app_container(&self.profile, &s.name, release, replica),
-            s.port.unwrap_or(80)
-        )
+        plan::target_addr(&self.profile, s, release, replica)
     }
 
     fn labels(&self, role: &str, service: &str) -> HashMap<String, String> {
@@ -174,6 +138,16 @@ impl<'a> Engine<'a> {
         t.sticky = s.sticky;
         t.drain_timeout_ms = self.options.drain_timeout.as_millis() as u64;
         t
+    }
+
+    /// An empty table: the proxy of `service` routes to no release.
+    pub async fn route_nowhere(&self, host: &Host, service: &str) -> Result<(), String> {
+        let mut t = RouteTable::new(service);
+        t.drain_timeout_ms = self.options.drain_timeout.as_millis() as u64;
+        let body = serde_json::to_string(&t).map_err(|x| x.to_string())?;
+        self.proxy_ctl(host, service, "PUT", "/table", &body)
+            .await
+            .map(|_| ())
     }
 
     pub async fn put_table(
@@ -452,42 +426,6 @@ fn parse_owner(user: &str) -> Option<(u64, u64)> {
     Some((u.parse().ok()?, g.parse().ok()?))
 }
 
-/// What a strategy run ended with for one service.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Live,
-    /// A canary stopped for a human: `promote` or `rollback` decides.
-    Paused(String),
-}
-
-/// The container name in a `name:port` target.
-pub fn container_of(addr: &str) -> &str {
-    addr.split(':').next().unwrap_or(addr)
-}
-
-/// Routes of a table grouped by release, each weighted by its number of
-/// targets so every replica gets the same share during a rolling update.
-pub fn routes_by_count(
-    targets: &[(String, String)],
-) -> Vec<crate::deploy::proxy::table::ReleaseRoute> {
-    let mut out: Vec<crate::deploy::proxy::table::ReleaseRoute> = Vec::new();
-    for (release, addr) in targets {
-        match out.iter_mut().find(|r| &r.release == release) {
-            Some(r) => {
-                r.targets.push(addr.clone());
-                r.weight += 1;
-            }
-            None => out.push(crate::deploy::proxy::table::ReleaseRoute {
-                release: release.clone(),
-                weight: 1,
-                targets: vec![addr.clone()],
-            }),
-        }
-    }
-    out.sort_by_key(|r| r.release.parse::<u32>().unwrap_or(0));
-    out
-}
-
 impl Engine<'_> {
     /// Targets that receive traffic now, as (release, addr), oldest first.
     pub async fn routed_targets(
@@ -529,31 +467,6 @@ impl Engine<'_> {
         for r in futures_util::future::join_all(stops).await {
             r?;
         }
-        Ok(())
-    }
-
-    /// Starts every replica of a release on every host and waits for all.
-    pub async fn start_release(&self, s: &ServiceSpec, release: u32) -> Result<(), Failure> {
-        let replicas: Vec<u32> = (0..s.replicas).collect();
-        for host in &self.hosts {
-            for r in &replicas {
-                self.start_replica(host, s, release, *r).await?;
-            }
-        }
-        for host in &self.hosts {
-            if let Err(f) = self.await_ready(host, s, release, &replicas).await {
-                return Err(self.with_logs(host, f).await);
-            }
-        }
-        self.progress.step(
-            "healthy",
-            format!(
-                "{}: {} replica(s) of release {release} healthy on {} host(s)",
-                s.name,
-                s.replicas,
-                self.hosts.len()
-            ),
-        );
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 //! marked interrupted, traffic goes back to the last good release alone,
 //! and whatever the interrupted run created is removed.
 
-use super::{Engine, Failure};
+use super::Engine;
+use crate::deploy::release::Failure;
 use crate::deploy::spec::ReleaseSpec;
-use crate::state::Store;
 use crate::state::releases::Release;
 
 /// Brings `release` up on every host (starting its stopped containers, or
@@ -70,32 +70,18 @@ pub async fn is_serving(e: &Engine<'_>, live: &Release) -> Result<bool, String> 
     Ok(true)
 }
 
-/// Finishes what an earlier run left; returns what it did, in words.
-pub async fn reconcile(e: &Engine<'_>, store: &mut Store) -> Result<Vec<String>, Failure> {
+/// Removes the containers of unfinished runs (`stale` release numbers);
+/// with no live release, their proxies route nowhere again.
+pub async fn remove_leftovers(
+    e: &Engine<'_>,
+    live: Option<&Release>,
+    stale: &[u32],
+) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
-    let mut stale = Vec::new();
-    // By number: an interrupted rollback's `runs` is a good release.
-    for (number, _, note) in store
-        .settle_unfinished(&e.profile)
-        .map_err(|x| x.to_string())?
-    {
-        notes.push(note);
-        stale.push(number.to_string());
-    }
-    let live = store.live_release(&e.profile).map_err(|x| x.to_string())?;
-    let serving = match &live {
-        Some(l) => is_serving(e, l).await?,
-        None => true,
-    };
-    if let Some(l) = live.as_ref().filter(|_| !serving || !stale.is_empty()) {
-        let spec: ReleaseSpec = serde_json::from_str(&l.spec).map_err(|x| x.to_string())?;
-        converge(e, &spec, l.runs).await?;
-        notes.push(format!("traffic restored to release {} alone", l.runs));
-    }
+    let stale: Vec<String> = stale.iter().map(u32::to_string).collect();
     for host in &e.hosts {
         for c in host.list(&e.profile).await? {
-            let orphan = c.role == "app" && stale.contains(&c.release);
-            if orphan {
+            if c.role == "app" && stale.contains(&c.release) {
                 host.remove(&c.name).await?;
                 notes.push(format!("removed {} left by an unfinished run", c.name));
             }
@@ -105,11 +91,7 @@ pub async fn reconcile(e: &Engine<'_>, store: &mut Store) -> Result<Vec<String>,
         for host in &e.hosts {
             for c in host.list(&e.profile).await? {
                 if c.role == "proxy" {
-                    let mut t = crate::deploy::proxy::table::RouteTable::new(&c.service);
-                    t.drain_timeout_ms = e.options.drain_timeout.as_millis() as u64;
-                    let body = serde_json::to_string(&t).map_err(|x| x.to_string())?;
-                    e.proxy_ctl(host, &c.service, "PUT", "/table", &body)
-                        .await?;
+                    e.route_nowhere(host, &c.service).await?;
                 }
             }
         }

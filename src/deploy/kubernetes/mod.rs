@@ -5,11 +5,13 @@
 //! Secret object at apply time.
 
 pub mod deploy;
+pub mod lease;
 pub mod plan;
+pub mod platform;
 pub mod status;
 
-use crate::deploy::docker_host::Failure;
 use crate::deploy::events::Progress;
+use crate::deploy::release::Failure;
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
 use crate::render::gateway::Routing;
@@ -35,6 +37,8 @@ pub struct Kube<'a> {
     /// How public services are reached (profile settings `gateway`,
     /// `gateway-class`, `ingress-class`).
     pub routing: Routing,
+    /// The profile's app, swaps applied: its name is the namespace.
+    pub app: App,
 }
 
 /// Finds the cluster as kubectl would: the pod's service account inside
@@ -87,6 +91,7 @@ impl<'a> Kube<'a> {
             options,
             secrets: BTreeMap::new(),
             routing: Routing::for_target(""),
+            app: App::default(),
         })
     }
 
@@ -254,6 +259,35 @@ impl<'a> Kube<'a> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    /// During the bake: fails when a pod of the Deployment crash-loops or
+    /// fewer pods are available than it wants.
+    pub async fn still_available(&self, ns: &str, deployment: &str) -> Result<(), Failure> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        let d = api
+            .get(deployment)
+            .await
+            .map_err(|e| format!("Deployment/{deployment}: {e}"))?;
+        let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let available = d
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0);
+        let why = if let Some(pod) = self.crash_looping(ns, &d).await {
+            format!("{deployment}: pod {pod} is crash-looping during the bake period")
+        } else if available < want {
+            format!("{deployment}: {available} of {want} pods available during the bake period")
+        } else {
+            return Ok(());
+        };
+        let logs = self.pod_events(ns, &d).await;
+        Err(Failure {
+            why,
+            container: None,
+            logs,
+        })
     }
 
     async fn pods_of(&self, ns: &str, d: &Deployment) -> Vec<Pod> {

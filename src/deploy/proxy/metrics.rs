@@ -70,6 +70,18 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
+    /// Adds another proxy's counts (the canary's metrics over every host).
+    pub fn add(&mut self, other: &MetricsSnapshot) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        if self.histogram.len() < other.histogram.len() {
+            self.histogram.resize(other.histogram.len(), 0);
+        }
+        for (a, b) in self.histogram.iter_mut().zip(&other.histogram) {
+            *a += b;
+        }
+    }
+
     /// What happened between `earlier` and `self`.
     pub fn since(&self, earlier: &MetricsSnapshot) -> MetricsSnapshot {
         MetricsSnapshot {

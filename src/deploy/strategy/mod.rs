@@ -3,6 +3,7 @@
 //! Docker hosts, update_config on Swarm, Deployments on Kubernetes).
 
 pub mod analysis;
+pub mod canary;
 
 use crate::analyse::cost::Strategy;
 use std::time::Duration;

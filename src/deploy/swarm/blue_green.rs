@@ -3,9 +3,10 @@
 //! and drains the previous one, which stays warm for an instant rollback
 //! (scaled to zero with `--cleanup`).
 
+use super::Swarm;
+use super::objects::release_secrets;
 use super::objects::{self, Order};
-use super::{Swarm, deploy::release_secrets};
-use crate::deploy::docker_host::{Failure, Outcome};
+use crate::deploy::release::{Failure, Outcome};
 use crate::deploy::spec::ServiceSpec;
 use std::time::Instant;
 

@@ -7,18 +7,20 @@
 
 pub mod blue_green;
 pub mod canary;
-pub mod deploy;
+
 pub mod objects;
-pub mod rollback;
+pub mod platform;
 pub mod rolling;
+pub mod rollout;
 pub mod status;
 
+use crate::deploy::docker_host::Engine;
 use crate::deploy::docker_host::client::{
     Host, LABEL_PROFILE, LABEL_RELEASE, LABEL_ROLE, LABEL_SERVICE,
 };
-use crate::deploy::docker_host::{Engine, Failure};
 use crate::deploy::events::Progress;
 use crate::deploy::proxy::table::ReleaseRoute;
+use crate::deploy::release::Failure;
 use crate::deploy::spec::ServiceSpec;
 use crate::deploy::strategy::Options;
 use bollard::models::{Service, ServiceSpec as SwarmSpec, Task, TaskState};

@@ -312,6 +312,28 @@ pub async fn ensure_network(sw: &Swarm<'_>) -> Result<bool, String> {
     Ok(true)
 }
 
+/// Secrets of `s` for a release and the uid:gid the files belong to
+/// (the image's numeric USER, else root), so a non-root app can read them.
+pub async fn release_secrets(
+    sw: &Swarm<'_>,
+    s: &ServiceSpec,
+    release: u32,
+) -> Result<SecretFiles, String> {
+    let mut refs = Vec::new();
+    for n in &s.secrets {
+        refs.push(ensure_secret(sw, n, release).await?);
+    }
+    let user = sw.host().image_user(&s.image).await.unwrap_or_default();
+    let (u, g) = user.split_once(':').unwrap_or((&user, &user));
+    let numeric = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
+    let owner = if numeric(u) && numeric(g) {
+        (u.to_string(), g.to_string())
+    } else {
+        ("0".into(), "0".into())
+    };
+    Ok(SecretFiles { refs, owner })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

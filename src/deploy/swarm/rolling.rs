@@ -4,9 +4,10 @@
 //! health start period + retries, failure ratio 0, failure action
 //! rollback). Recreate is the same update with stop-first, all at once.
 
+use super::Swarm;
+use super::objects::release_secrets;
 use super::objects::{self, Order};
-use super::{Swarm, deploy::release_secrets};
-use crate::deploy::docker_host::{Failure, Outcome};
+use crate::deploy::release::{Failure, Outcome};
 use crate::deploy::spec::ServiceSpec;
 use std::time::{Duration, Instant};
 

@@ -1,200 +1,18 @@
-//! A Swarm deploy from start to finish, in the same order as on Docker
-//! hosts: check before touching anything, lock (a container on the
-//! manager), reconcile what an earlier run left, network and
-//! dependencies, the strategy per service, a bake, then cleanup — and on
-//! any failure, traffic back on the live release and no trace of the new.
+//! The moves of a release on Swarm, in the same order as on Docker hosts:
+//! network and dependencies, the strategy per service, a bake, then
+//! cleanup — and on any failure, traffic back on the live release and no
+//! trace of the new.
 
-use super::objects::{self, Order, SecretFiles};
+use super::objects::{self, Order};
 use super::{Swarm, blue_green, canary, rolling};
 use crate::analyse::cost::Strategy;
-use crate::deploy::docker_host::deploy::{PlanLine, Report, Request, images_json, resolve_images};
-use crate::deploy::docker_host::{Failure, Outcome, lock, proxy_image};
+use crate::deploy::release::{Failure, Outcome, PlanLine};
 use crate::deploy::spec::{ReleaseSpec, ServiceSpec};
-use crate::state::Store;
-use crate::state::releases::{NewRelease, Release};
+use crate::state::releases::{Release, ReleaseStatus};
 use std::time::{Duration, Instant};
 
-pub fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Rolling => "rolling",
-        Strategy::Recreate => "recreate",
-        Strategy::BlueGreen => "blue-green",
-        Strategy::Canary => "canary",
-    }
-}
-
-/// Secrets of `s` for a release and the uid:gid the files belong to
-/// (the image's numeric USER, else root), so a non-root app can read them.
-pub async fn release_secrets(
-    sw: &Swarm<'_>,
-    s: &ServiceSpec,
-    release: u32,
-) -> Result<SecretFiles, String> {
-    let mut refs = Vec::new();
-    for n in &s.secrets {
-        refs.push(objects::ensure_secret(sw, n, release).await?);
-    }
-    let user = sw.host().image_user(&s.image).await.unwrap_or_default();
-    let (u, g) = user.split_once(':').unwrap_or((&user, &user));
-    let numeric = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
-    let owner = if numeric(u) && numeric(g) {
-        (u.to_string(), g.to_string())
-    } else {
-        ("0".into(), "0".into())
-    };
-    Ok(SecretFiles { refs, owner })
-}
-
-/// Lock on the manager for the length of `work`.
-pub async fn with_lock<T>(
-    sw: &mut Swarm<'_>,
-    command: &str,
-    wait: Duration,
-    force: bool,
-    work: impl AsyncFnOnce(&Swarm<'_>) -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    sw.dh.proxy_image = proxy_image::ensure_proxy_image(sw.host()).await?;
-    let note = lock::acquire(
-        sw.host(),
-        &sw.dh.profile,
-        &sw.dh.proxy_image,
-        command,
-        wait,
-        force,
-    )
-    .await?;
-    if let Some(n) = note {
-        sw.progress().step("lock", n);
-    }
-    let out = work(sw).await;
-    let _ = lock::release(sw.host(), &sw.dh.profile).await;
-    out
-}
-
-pub async fn deploy(
-    sw: &mut Swarm<'_>,
-    store: &mut Store,
-    mut req: Request,
-) -> Result<Report, Failure> {
-    resolve_images(&sw.dh, &mut req.spec).await?;
-    let fingerprint = req.spec.fingerprint();
-    if req.dry_run {
-        return plan(sw, store, &req.spec).await;
-    }
-    let command = req.command.clone();
-    with_lock(
-        sw,
-        &command,
-        req.lock_wait,
-        req.break_lock,
-        async |sw: &Swarm<'_>| locked_deploy(sw, store, &req.spec, &fingerprint).await,
-    )
-    .await
-}
-
-async fn locked_deploy(
-    sw: &Swarm<'_>,
-    store: &mut Store,
-    spec: &ReleaseSpec,
-    fingerprint: &str,
-) -> Result<Report, Failure> {
-    let profile = sw.dh.profile.clone();
-    for note in reconcile(sw, store).await? {
-        sw.progress().step("reconcile", note);
-    }
-    let live = store.live_release(&profile).map_err(|x| x.to_string())?;
-    if let Some(l) = live.as_ref().filter(|l| l.fingerprint == fingerprint)
-        && is_serving(sw, l).await?
-    {
-        return Ok(Report {
-            release: Some(l.number),
-            status: "unchanged".into(),
-            message: format!(
-                "release {} already runs this exact spec; nothing to do",
-                l.number
-            ),
-            plan: vec![],
-        });
-    }
-    let strategy = strategy_name(sw.dh.options.strategy);
-    let spec_json = serde_json::to_string(spec).map_err(|x| x.to_string())?;
-    let number = store
-        .begin_release(NewRelease {
-            profile: &profile,
-            strategy,
-            runs: None,
-            hosts: &[sw.host().name.clone()],
-            fingerprint,
-            images: &images_json(spec),
-            spec: &spec_json,
-        })
-        .map_err(|x| x.to_string())?;
-    let started = Instant::now();
-    sw.progress().step(
-        "release",
-        format!("release {number} of {profile} on swarm ({strategy})"),
-    );
-    let outcome = roll_out(sw, spec, number).await;
-    let events = |store: &Store| {
-        for ev in sw.progress().events() {
-            let _ = store.release_event(&profile, number, &ev.phase, &ev.message);
-        }
-    };
-    match outcome {
-        Ok(Outcome::Live) => {
-            cleanup(sw, store, spec, number).await?;
-            sw.progress().step(
-                "done",
-                format!(
-                    "release {number} is live ({:.1}s)",
-                    started.elapsed().as_secs_f64()
-                ),
-            );
-            events(store);
-            store
-                .finish_release(&profile, number, "succeeded", None)
-                .map_err(|x| x.to_string())?;
-            Ok(Report {
-                release: Some(number),
-                status: "succeeded".into(),
-                message: format!("release {number} is live"),
-                plan: vec![],
-            })
-        }
-        Ok(Outcome::Paused(why)) => {
-            sw.progress().step("paused", why.clone());
-            events(store);
-            store
-                .finish_release(&profile, number, "paused", Some(&why))
-                .map_err(|x| x.to_string())?;
-            Ok(Report {
-                release: Some(number),
-                status: "paused".into(),
-                message: why,
-                plan: vec![],
-            })
-        }
-        Err(f) => {
-            sw.progress().step("failed", f.why.clone());
-            match restore(sw, live.as_ref(), number).await {
-                Ok(msg) => sw.progress().step("rollback", msg),
-                Err(x) => sw
-                    .progress()
-                    .step("rollback", format!("could not roll back: {x}")),
-            }
-            events(store);
-            store
-                .finish_release(&profile, number, "failed", Some(&f.to_string()))
-                .map_err(|x| x.to_string())?;
-            Err(Failure {
-                why: format!("release {number} failed and was rolled back: {}", f.why),
-                ..f
-            })
-        }
-    }
-}
-
-async fn roll_out(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {
+/// Network, dependencies, then the strategy for every service.
+pub async fn roll_out(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {
     if objects::ensure_network(sw).await? {
         sw.progress().step(
             "network",
@@ -234,14 +52,11 @@ async fn roll_out(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<Out
             outcome = o;
         }
     }
-    if outcome == Outcome::Live {
-        bake(sw, spec, number).await?;
-    }
     Ok(outcome)
 }
 
 /// Watches the release after cutover: a task failing now still rolls back.
-async fn bake(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<(), Failure> {
+pub async fn bake(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<(), Failure> {
     let d = sw.dh.options.bake;
     if d.is_zero() {
         return Ok(());
@@ -349,7 +164,11 @@ pub async fn converge(sw: &Swarm<'_>, spec: &ReleaseSpec, runs: u32) -> Result<(
 
 /// After a failure: the live release serves alone again and the failed
 /// release's own services are gone.
-async fn restore(sw: &Swarm<'_>, live: Option<&Release>, failed: u32) -> Result<String, Failure> {
+pub async fn restore(
+    sw: &Swarm<'_>,
+    live: Option<&Release>,
+    failed: u32,
+) -> Result<String, Failure> {
     for m in sw.services().await? {
         if m.role == "app" && m.release == Some(failed) && m.name.ends_with(&format!("-r{failed}"))
         {
@@ -373,27 +192,15 @@ async fn restore(sw: &Swarm<'_>, live: Option<&Release>, failed: u32) -> Result<
     }
 }
 
-/// Finishes what an earlier run left; returns what it did, in words.
-pub async fn reconcile(sw: &Swarm<'_>, store: &mut Store) -> Result<Vec<String>, Failure> {
-    let profile = sw.dh.profile.clone();
+/// Removes the services unfinished runs (`stale` release numbers)
+/// created for themselves, and with no live release every service they
+/// left; returns what it did, in words.
+pub async fn remove_leftovers(
+    sw: &Swarm<'_>,
+    live: Option<&Release>,
+    stale: &[u32],
+) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
-    let mut stale = Vec::new();
-    // By number: an interrupted rollback's `runs` is a good release.
-    for (number, _, note) in store
-        .settle_unfinished(&profile)
-        .map_err(|x| x.to_string())?
-    {
-        notes.push(note);
-        stale.push(number);
-    }
-    let live = store.live_release(&profile).map_err(|x| x.to_string())?;
-    if let Some(l) = &live
-        && (!stale.is_empty() || !is_serving(sw, l).await?)
-    {
-        let spec: ReleaseSpec = serde_json::from_str(&l.spec).map_err(|x| x.to_string())?;
-        converge(sw, &spec, l.runs).await?;
-        notes.push(format!("traffic restored to release {} alone", l.runs));
-    }
     for m in sw.services().await? {
         let own_service = m
             .release
@@ -412,17 +219,15 @@ pub async fn reconcile(sw: &Swarm<'_>, store: &mut Store) -> Result<Vec<String>,
 
 /// Scales down what no longer serves, removes release services beyond
 /// `--keep` and secrets no service uses.
-async fn cleanup(
+pub async fn cleanup(
     sw: &Swarm<'_>,
-    store: &Store,
+    history: &[Release],
     spec: &ReleaseSpec,
     number: u32,
 ) -> Result<(), Failure> {
-    let good: Vec<u32> = store
-        .releases(&sw.dh.profile)
-        .map_err(|x| x.to_string())?
+    let good: Vec<u32> = history
         .iter()
-        .filter(|r| r.status == "succeeded")
+        .filter(|r| r.status == ReleaseStatus::Succeeded)
         .map(|r| r.runs)
         .collect();
     for s in &spec.services {
@@ -451,13 +256,12 @@ async fn cleanup(
     Ok(())
 }
 
-/// What a deploy would do, against what runs now; changes nothing.
-async fn plan(sw: &Swarm<'_>, store: &Store, spec: &ReleaseSpec) -> Result<Report, Failure> {
-    let next = store
-        .releases(&sw.dh.profile)
-        .map_err(|x| x.to_string())?
-        .first()
-        .map_or(1, |r| r.number + 1);
+/// What release `next` would do, against what runs now; changes nothing.
+pub async fn dry_run(
+    sw: &Swarm<'_>,
+    spec: &ReleaseSpec,
+    next: u32,
+) -> Result<Vec<PlanLine>, Failure> {
     let host = sw.host().name.clone();
     let mut lines = Vec::new();
     let mut line = |action: &str, kind: &str, name: String, detail: String| {
@@ -528,9 +332,7 @@ async fn plan(sw: &Swarm<'_>, store: &Store, spec: &ReleaseSpec) -> Result<Repor
                 sw.release_name(&s.name, next),
                 format!(
                     "{} ×{}, then traffic switch ({})",
-                    s.image,
-                    s.replicas,
-                    strategy_name(strategy)
+                    s.image, s.replicas, strategy
                 ),
             )
         };
@@ -555,13 +357,5 @@ async fn plan(sw: &Swarm<'_>, store: &Store, spec: &ReleaseSpec) -> Result<Repor
             );
         }
     }
-    Ok(Report {
-        release: None,
-        status: "planned".into(),
-        message: format!(
-            "dry run: release {next} would make {} change(s); nothing was changed",
-            lines.len()
-        ),
-        plan: lines,
-    })
+    Ok(lines)
 }

@@ -1,18 +1,18 @@
-//! One entry for every front (the CLI and the dashboard): deploy, roll
-//! back, show status and stream logs of a profile with whichever engine its
-//! platform needs, so no front builds an engine of its own.
+//! One entry for every front (the CLI and the dashboard): connect the
+//! engine a profile needs and run the shared release lifecycle
+//! (`release.rs`) or a read (status, logs) with it, so no front builds an
+//! engine of its own.
 
-use super::docker_host::deploy::{self as dh_deploy, Report};
-use super::docker_host::{self, Engine, Failure};
+use super::docker_host::{self, Engine};
 use super::events::Progress;
 use super::kubernetes::{self, Kube};
+use super::release::{self, Failure, LockRequest, Report};
 use super::spec::ReleaseSpec;
 use super::strategy::Options;
 use super::swarm::{self, Swarm};
-use super::{Platform, platform, profile_hosts};
+use super::{EngineKind, engine_kind, profile_hosts};
 use crate::state::{Profile, Store};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub struct DeployRequest {
     pub spec: ReleaseSpec,
@@ -21,9 +21,16 @@ pub struct DeployRequest {
     /// Docker hosts or the swarm manager (default: the profile's).
     pub hosts: Vec<String>,
     pub dry_run: bool,
-    pub lock_wait: Duration,
-    pub break_lock: bool,
-    pub command: String,
+    pub lock: LockRequest,
+}
+
+pub struct RollbackRequest {
+    /// Release to return to (default: the previous good one).
+    pub to: Option<u32>,
+    /// Needed only when the release's containers must be rebuilt.
+    pub secrets: BTreeMap<String, String>,
+    pub hosts: Vec<String>,
+    pub lock: LockRequest,
 }
 
 fn hosts_or_profile(hosts: &[String], p: &Profile) -> Vec<String> {
@@ -34,7 +41,8 @@ fn hosts_or_profile(hosts: &[String], p: &Profile) -> Vec<String> {
     }
 }
 
-/// The profile's cluster, with its Gateway setting.
+/// The profile's cluster, with its Gateway setting and its app (swaps
+/// applied).
 pub async fn kube<'a>(
     p: &Profile,
     progress: &'a Progress,
@@ -43,7 +51,32 @@ pub async fn kube<'a>(
     let mut k = Kube::connect(&p.name, progress, options).await?;
     let target = p.settings.get("target").and_then(|t| t.as_str());
     k.routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
+    k.app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
     Ok(k)
+}
+
+/// Connects the engine of profile `$p` as `$e` (with `$secrets` for the
+/// containers it creates) and evaluates `$body` with it.
+macro_rules! with_engine {
+    ($p:expr, $hosts:expr, $progress:expr, $options:expr, $secrets:expr, |$e:ident| $body:expr) => {
+        match engine_kind($p) {
+            EngineKind::DockerHost => {
+                let mut $e = Engine::connect(&$p.name, $hosts, $progress, $options).await?;
+                $e.secrets = $secrets;
+                $body
+            }
+            EngineKind::Swarm => {
+                let mut $e = Swarm::connect(&$p.name, $hosts, $progress, $options).await?;
+                $e.dh.secrets = $secrets;
+                $body
+            }
+            EngineKind::Kubernetes => {
+                let mut $e = kube($p, $progress, $options).await?;
+                $e.secrets = $secrets;
+                $body
+            }
+        }
+    };
 }
 
 pub async fn deploy(
@@ -53,65 +86,21 @@ pub async fn deploy(
     r: DeployRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
-    match platform(p) {
-        Platform::DockerHost | Platform::Swarm => {
-            let swarm = platform(p) == Platform::Swarm;
-            let req = dh_deploy::Request {
-                spec: r.spec,
-                dry_run: r.dry_run,
-                lock_wait: r.lock_wait,
-                break_lock: r.break_lock,
-                command: r.command,
-            };
-            if swarm {
-                let mut sw = Swarm::connect(&p.name, &hosts, progress, r.options).await?;
-                sw.dh.secrets = r.secrets;
-                swarm::deploy::deploy(&mut sw, store, req).await
-            } else {
-                let mut e = Engine::connect(&p.name, &hosts, progress, r.options).await?;
-                e.secrets = r.secrets;
-                dh_deploy::deploy(&mut e, store, req).await
-            }
-        }
-        Platform::Kubernetes => {
+    if engine_kind(p) == EngineKind::Kubernetes && r.dry_run {
+        // Without a cluster a dry run still shows the whole first deploy.
+        if let Err(why) = kube(p, progress, r.options.clone()).await {
             let app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
-            let req = kubernetes::deploy::Request {
-                app,
-                spec: r.spec,
-                dry_run: r.dry_run,
-            };
-            match kube(p, progress, r.options.clone()).await {
-                Ok(mut k) => {
-                    k.secrets = r.secrets;
-                    kubernetes::deploy::deploy(&k, store, req, &r.command).await
-                }
-                Err(why) if r.dry_run => {
-                    let next = store
-                        .releases(&p.name)
-                        .map_err(|x| x.to_string())?
-                        .first()
-                        .map_or(1, |x| x.number + 1);
-                    let target = p.settings.get("target").and_then(|t| t.as_str());
-                    let routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
-                    Ok(kubernetes::deploy::offline_plan(
-                        &req.app, &r.options, &routing, next, &why,
-                    ))
-                }
-                Err(why) => Err(why.into()),
-            }
+            let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
+            let target = p.settings.get("target").and_then(|t| t.as_str());
+            let routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
+            return Ok(kubernetes::deploy::offline_plan(
+                &app, &r.options, &routing, next, &why,
+            ));
         }
     }
-}
-
-pub struct RollbackRequest {
-    /// Release to return to (default: the previous good one).
-    pub to: Option<u32>,
-    /// Needed only when the release's containers must be rebuilt.
-    pub secrets: BTreeMap<String, String>,
-    pub hosts: Vec<String>,
-    pub command: String,
-    pub lock_wait: Duration,
-    pub break_lock: bool,
+    with_engine!(p, &hosts, progress, r.options, r.secrets, |e| {
+        release::deploy(&mut e, store, r.spec, r.dry_run, &r.lock).await
+    })
 }
 
 pub async fn rollback(
@@ -120,33 +109,10 @@ pub async fn rollback(
     progress: &Progress,
     r: RollbackRequest,
 ) -> Result<Report, Failure> {
-    let RollbackRequest {
-        to,
-        secrets,
-        hosts,
-        command,
-        lock_wait,
-        break_lock,
-    } = r;
-    let command = command.as_str();
-    let hosts = hosts_or_profile(&hosts, p);
-    match platform(p) {
-        Platform::DockerHost => {
-            let mut e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
-            e.secrets = secrets;
-            docker_host::rollback::rollback(&mut e, store, to, command, lock_wait, break_lock).await
-        }
-        Platform::Swarm => {
-            let mut sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
-            sw.dh.secrets = secrets;
-            swarm::rollback::rollback(&mut sw, store, to, command, lock_wait, break_lock).await
-        }
-        Platform::Kubernetes => {
-            let mut k = kube(p, progress, Options::default()).await?;
-            k.secrets = secrets;
-            kubernetes::deploy::rollback(&k, store, to, command).await
-        }
-    }
+    let hosts = hosts_or_profile(&r.hosts, p);
+    with_engine!(p, &hosts, progress, Options::default(), r.secrets, |e| {
+        release::rollback(&mut e, store, r.to, &r.lock).await
+    })
 }
 
 pub async fn promote(
@@ -154,23 +120,17 @@ pub async fn promote(
     store: &mut Store,
     progress: &Progress,
     hosts: &[String],
-    command: &str,
+    lock: &LockRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(hosts, p);
-    match platform(p) {
-        Platform::DockerHost => {
-            let mut e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
-            docker_host::rollback::promote(&mut e, store, command, Duration::ZERO, false).await
-        }
-        Platform::Swarm => {
-            let mut sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
-            swarm::rollback::promote(&mut sw, store, command).await
-        }
-        Platform::Kubernetes => {
-            let mut k = kube(p, progress, Options::default()).await?;
-            kubernetes::deploy::promote(&mut k, store, command).await
-        }
-    }
+    with_engine!(
+        p,
+        &hosts,
+        progress,
+        Options::default(),
+        BTreeMap::new(),
+        |e| release::promote(&mut e, store, lock).await
+    )
 }
 
 /// What runs now, as JSON (each platform has its own shape, with a
@@ -181,16 +141,16 @@ pub async fn status(
     hosts: &[String],
 ) -> Result<serde_json::Value, String> {
     let hosts = hosts_or_profile(hosts, p);
-    let v = match platform(p) {
-        Platform::DockerHost => {
+    let v = match engine_kind(p) {
+        EngineKind::DockerHost => {
             let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
             serde_json::to_value(docker_host::status::status(&e).await?)
         }
-        Platform::Swarm => {
+        EngineKind::Swarm => {
             let sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
             serde_json::to_value(swarm::status::status(&sw).await?)
         }
-        Platform::Kubernetes => {
+        EngineKind::Kubernetes => {
             let k = kube(p, progress, Options::default()).await?;
             serde_json::to_value(kubernetes::status::status(&k, &p.app).await?)
         }
@@ -237,8 +197,8 @@ pub async fn logs(
         let (src, l) = line.split_once(" | ").unwrap_or(("", line));
         sink(src, l.trim_end());
     };
-    match platform(p) {
-        Platform::DockerHost => {
+    match engine_kind(p) {
+        EngineKind::DockerHost => {
             let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
             let mut streams = Vec::new();
             for host in &e.hosts {
@@ -272,11 +232,11 @@ pub async fn logs(
             }
             Ok(())
         }
-        Platform::Swarm => {
+        EngineKind::Swarm => {
             let sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
             Ok(swarm::status::logs(&sw, service, follow, tail, split).await?)
         }
-        Platform::Kubernetes => {
+        EngineKind::Kubernetes => {
             let k = kube(p, progress, Options::default()).await?;
             Ok(kubernetes::status::logs(&k, &p.app, service, follow, tail, split).await?)
         }

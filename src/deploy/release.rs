@@ -1,0 +1,508 @@
+//! The release lifecycle, written once for every engine: lock, settle what
+//! an earlier run left, skip a release that changes nothing, begin, roll
+//! out by strategy, bake, then finish — or put the live release back — and
+//! record every event with the release. Engines supply the moves through
+//! [`Platform`]; adding an engine means implementing it, nothing copied.
+
+use super::events::Progress;
+use super::spec::ReleaseSpec;
+use super::strategy::Options;
+use crate::state::Store;
+use crate::state::releases::{NewRelease, Release, ReleaseStatus, RollbackChoice};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Why a release could not go live, with the failing container's last
+/// log lines.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub why: String,
+    pub container: Option<String>,
+    pub logs: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.why)?;
+        if let Some(c) = &self.container {
+            write!(f, "\nlast log lines of {c}:\n{}", self.logs.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure {
+            why,
+            container: None,
+            logs: String::new(),
+        }
+    }
+}
+
+impl From<crate::state::StateError> for Failure {
+    fn from(e: crate::state::StateError) -> Self {
+        Failure::from(e.to_string())
+    }
+}
+
+/// What a strategy run ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Live,
+    /// A canary stopped for a human: `promote` or `rollback` decides.
+    Paused(String),
+}
+
+/// How a deploy, rollback or promote ended, as the fronts report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// The live release already runs this exact spec.
+    Unchanged,
+    Succeeded,
+    /// A canary waits for `promote` or `rollback`.
+    Paused,
+    /// A dry run: what would happen.
+    Planned,
+}
+
+impl std::fmt::Display for ReportStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReportStatus::Unchanged => "unchanged",
+            ReportStatus::Succeeded => "succeeded",
+            ReportStatus::Paused => "paused",
+            ReportStatus::Planned => "planned",
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub release: Option<u32>,
+    pub status: ReportStatus,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanLine>,
+}
+
+impl Report {
+    fn done(release: u32, status: ReportStatus, message: String) -> Report {
+        Report {
+            release: Some(release),
+            status,
+            message,
+            plan: vec![],
+        }
+    }
+}
+
+/// One change a dry run would make.
+#[derive(Debug, Serialize, Clone)]
+pub struct PlanLine {
+    pub host: String,
+    pub action: String,
+    pub kind: String,
+    pub name: String,
+    pub detail: String,
+}
+
+/// Who may deploy now: how long to wait for another run's lock, and
+/// whether to break one held by a run that is not known to be dead.
+#[derive(Clone, Debug, Default)]
+pub struct LockRequest {
+    /// The command line, recorded with the lock.
+    pub command: String,
+    pub wait: Duration,
+    pub force: bool,
+}
+
+/// The image of every service, as recorded with a release.
+pub fn images_json(spec: &ReleaseSpec) -> serde_json::Value {
+    spec.services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                serde_json::json!({"image": s.image, "id": s.image_id}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// What an engine does for the lifecycle. Every method acts on the
+/// profile the engine was connected for.
+// Engines run on the caller's task, so no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait Platform {
+    fn profile(&self) -> &str;
+    fn progress(&self) -> &Progress;
+    fn options(&self) -> &Options;
+    /// Where releases run, recorded with each (hosts, a manager, a context).
+    fn places(&self) -> Vec<String>;
+    /// How the release line names the platform, e.g. " on swarm".
+    fn venue(&self) -> String {
+        String::new()
+    }
+    /// Fills in what the spec needs from the platform (image ids); fails,
+    /// changing nothing, when the release cannot run there.
+    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure>;
+    /// Takes the profile's deploy lock; returns a note when it broke one.
+    async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure>;
+    async fn unlock(&self);
+    /// Whether `live` serves alone, with all its replicas.
+    async fn is_serving(&self, live: &Release) -> Result<bool, Failure>;
+    /// Makes release `runs` (its spec) serve alone.
+    async fn converge(&self, spec: &ReleaseSpec, runs: u32) -> Result<(), Failure>;
+    /// Removes what unfinished runs (`stale` release numbers) created;
+    /// returns what it did, in words.
+    async fn remove_leftovers(
+        &self,
+        live: Option<&Release>,
+        stale: &[u32],
+    ) -> Result<Vec<String>, Failure>;
+    /// Infrastructure, dependencies, then the strategy for every service.
+    async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure>;
+    /// Watches release `number` after cutover; fails when it goes bad.
+    async fn bake(&self, spec: &ReleaseSpec, number: u32) -> Result<(), Failure>;
+    /// After a failure: `live` serves alone again and nothing of release
+    /// `failed` remains; says what it did.
+    async fn restore(&self, live: Option<&Release>, failed: u32) -> Result<String, Failure>;
+    /// After success: stops what no longer serves and removes releases
+    /// beyond those kept for rollback. `history` is newest first.
+    async fn cleanup(
+        &self,
+        history: &[Release],
+        spec: &ReleaseSpec,
+        number: u32,
+        previous: Option<&Release>,
+    ) -> Result<(), Failure>;
+    /// Removes what only release `runs` uses (an aborted canary).
+    async fn discard(&self, runs: u32) -> Result<(), Failure>;
+    /// Sends all traffic to a paused canary `runs`.
+    async fn promote(&self, spec: &ReleaseSpec, runs: u32) -> Result<(), Failure> {
+        self.converge(spec, runs).await
+    }
+    /// The dry run: what release `next` would change against what runs
+    /// (`history` newest first).
+    async fn dry_run(
+        &self,
+        history: &[Release],
+        spec: &ReleaseSpec,
+        next: u32,
+    ) -> Result<Vec<PlanLine>, Failure>;
+}
+
+fn spec_of(r: &Release) -> Result<ReleaseSpec, Failure> {
+    serde_json::from_str(&r.spec).map_err(|x| Failure::from(format!("release {}: {x}", r.number)))
+}
+
+/// Runs `work` holding the profile's lock; the lock is let go whatever
+/// the outcome.
+async fn locked<P: Platform, T>(
+    p: &mut P,
+    how: &LockRequest,
+    work: impl AsyncFnOnce(&P) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    if let Some(note) = p.lock(how).await? {
+        p.progress().step("lock", note);
+    }
+    let out = work(p).await;
+    p.unlock().await;
+    out
+}
+
+/// Records the events of this run with release `number`.
+fn record_events<P: Platform>(p: &P, store: &Store, number: u32) {
+    for ev in p.progress().events() {
+        let _ = store.release_event(p.profile(), number, &ev.phase, &ev.message);
+    }
+}
+
+/// Deploys `spec`: everything checkable is checked before anything
+/// changes; on any failure the live release serves alone again.
+pub async fn deploy<P: Platform>(
+    p: &mut P,
+    store: &mut Store,
+    mut spec: ReleaseSpec,
+    dry_run: bool,
+    how: &LockRequest,
+) -> Result<Report, Failure> {
+    p.prepare(&mut spec).await?;
+    let fingerprint = spec.fingerprint();
+    if dry_run {
+        return plan(p, store, &spec, &fingerprint).await;
+    }
+    locked(p, how, async |p: &P| {
+        let live = settle(p, store).await?;
+        if let Some(r) = unchanged(p, live.as_ref(), &fingerprint, "nothing to do").await? {
+            return Ok(r);
+        }
+        begin_and_roll_out(p, store, &spec, &fingerprint, live.as_ref()).await
+    })
+    .await
+}
+
+/// Closes what earlier runs left open and makes the live release serve
+/// alone; returns the live release.
+pub async fn settle<P: Platform>(p: &P, store: &mut Store) -> Result<Option<Release>, Failure> {
+    let mut stale = Vec::new();
+    // By number: an interrupted rollback's `runs` is a good release.
+    for (number, _, note) in store.settle_unfinished(p.profile())? {
+        p.progress().step("reconcile", note);
+        stale.push(number);
+    }
+    let live = store.live_release(p.profile())?;
+    if let Some(l) = &live
+        && (!stale.is_empty() || !p.is_serving(l).await?)
+    {
+        p.converge(&spec_of(l)?, l.runs).await?;
+        p.progress().step(
+            "reconcile",
+            format!("traffic restored to release {} alone", l.runs),
+        );
+    }
+    for note in p.remove_leftovers(live.as_ref(), &stale).await? {
+        p.progress().step("reconcile", note);
+    }
+    Ok(live)
+}
+
+/// The report for a deploy that would change nothing: the live release
+/// already runs this exact spec and serves alone.
+async fn unchanged<P: Platform>(
+    p: &P,
+    live: Option<&Release>,
+    fingerprint: &str,
+    what: &str,
+) -> Result<Option<Report>, Failure> {
+    let Some(l) = live else { return Ok(None) };
+    if l.fingerprint != fingerprint || !p.is_serving(l).await? {
+        return Ok(None);
+    }
+    Ok(Some(Report::done(
+        l.number,
+        ReportStatus::Unchanged,
+        format!("release {} already runs this exact spec; {what}", l.number),
+    )))
+}
+
+async fn begin_and_roll_out<P: Platform>(
+    p: &P,
+    store: &mut Store,
+    spec: &ReleaseSpec,
+    fingerprint: &str,
+    live: Option<&Release>,
+) -> Result<Report, Failure> {
+    let profile = p.profile().to_string();
+    let strategy = p.options().strategy;
+    let spec_json = serde_json::to_string(spec).map_err(|x| x.to_string())?;
+    let number = store.begin_release(NewRelease {
+        profile: &profile,
+        strategy: strategy.as_str(),
+        runs: None,
+        hosts: &p.places(),
+        fingerprint,
+        images: &images_json(spec),
+        spec: &spec_json,
+    })?;
+    let started = Instant::now();
+    p.progress().step(
+        "release",
+        format!("release {number} of {profile}{} ({strategy})", p.venue()),
+    );
+    let outcome = match p.roll_out(spec, number).await {
+        Ok(Outcome::Live) => p.bake(spec, number).await.map(|()| Outcome::Live),
+        other => other,
+    };
+    match outcome {
+        Ok(Outcome::Live) => {
+            let history = store.releases(&profile)?;
+            p.cleanup(&history, spec, number, live).await?;
+            p.progress().step(
+                "done",
+                format!(
+                    "release {number} is live ({:.1}s)",
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            record_events(p, store, number);
+            store.finish_release(&profile, number, ReleaseStatus::Succeeded, None)?;
+            Ok(Report::done(
+                number,
+                ReportStatus::Succeeded,
+                format!("release {number} is live"),
+            ))
+        }
+        Ok(Outcome::Paused(why)) => {
+            p.progress().step("paused", why.clone());
+            record_events(p, store, number);
+            store.finish_release(&profile, number, ReleaseStatus::Paused, Some(&why))?;
+            Ok(Report::done(number, ReportStatus::Paused, why))
+        }
+        Err(f) => {
+            p.progress().step("failed", f.why.clone());
+            match p.restore(live, number).await {
+                Ok(msg) => p.progress().step("rollback", msg),
+                Err(x) => p
+                    .progress()
+                    .step("rollback", format!("could not roll back: {x}")),
+            }
+            record_events(p, store, number);
+            store.finish_release(
+                &profile,
+                number,
+                ReleaseStatus::Failed,
+                Some(&f.to_string()),
+            )?;
+            Err(Failure {
+                why: format!("release {number} failed and was rolled back: {}", f.why),
+                ..f
+            })
+        }
+    }
+}
+
+/// The dry run: changes nothing, reads what runs.
+async fn plan<P: Platform>(
+    p: &P,
+    store: &Store,
+    spec: &ReleaseSpec,
+    fingerprint: &str,
+) -> Result<Report, Failure> {
+    let live = store.live_release(p.profile())?;
+    let what = "a deploy would change nothing";
+    if let Some(r) = unchanged(p, live.as_ref(), fingerprint, what).await? {
+        return Ok(r);
+    }
+    let history = store.releases(p.profile())?;
+    let next = history.first().map_or(1, |r| r.number + 1);
+    let lines = p.dry_run(&history, spec, next).await?;
+    Ok(planned(next, lines, ""))
+}
+
+/// A dry run's report; `context` adds what the plan assumed.
+pub fn planned(next: u32, lines: Vec<PlanLine>, context: &str) -> Report {
+    Report {
+        release: Some(next),
+        status: ReportStatus::Planned,
+        message: format!(
+            "dry run: release {next} would make {} change(s){context}; nothing was changed",
+            lines.iter().filter(|l| l.action != "keep").count()
+        ),
+        plan: lines,
+    }
+}
+
+/// Returns to release `to` (else the previous good one, or the live one
+/// when a canary waits): a new release that runs the target's spec.
+pub async fn rollback<P: Platform>(
+    p: &mut P,
+    store: &mut Store,
+    to: Option<u32>,
+    how: &LockRequest,
+) -> Result<Report, Failure> {
+    // A canary waiting for a human: rolling back aborts it.
+    let choice = store.rollback_target(p.profile(), to, true)?;
+    locked(p, how, async |p: &P| switch_to(p, store, &choice).await).await
+}
+
+async fn switch_to<P: Platform>(
+    p: &P,
+    store: &mut Store,
+    choice: &RollbackChoice,
+) -> Result<Report, Failure> {
+    let RollbackChoice {
+        target,
+        live,
+        paused,
+    } = choice;
+    let profile = p.profile().to_string();
+    let spec = spec_of(target)?;
+    let number = store.begin_release(NewRelease {
+        profile: &profile,
+        strategy: "rollback",
+        runs: Some(target.runs),
+        hosts: &p.places(),
+        fingerprint: &target.fingerprint,
+        images: &images_json(&spec),
+        spec: &target.spec,
+    })?;
+    p.progress().step(
+        "rollback",
+        format!("release {number}: back to release {}", target.runs),
+    );
+    if let Err(f) = p.converge(&spec, target.runs).await {
+        record_events(p, store, number);
+        store.finish_release(
+            &profile,
+            number,
+            ReleaseStatus::Failed,
+            Some(&f.to_string()),
+        )?;
+        return Err(f);
+    }
+    if let Some(c) = paused.as_ref().filter(|c| c.runs != target.runs) {
+        store.finish_release(
+            &profile,
+            c.number,
+            ReleaseStatus::RolledBack,
+            Some(&format!("canary aborted by release {number}")),
+        )?;
+        p.discard(c.runs).await?;
+    }
+    if let Some(l) = live.as_ref().filter(|l| l.runs != target.runs) {
+        store.finish_release(
+            &profile,
+            l.number,
+            ReleaseStatus::RolledBack,
+            Some(&format!("rolled back by release {number}")),
+        )?;
+    }
+    record_events(p, store, number);
+    store.finish_release(&profile, number, ReleaseStatus::Succeeded, None)?;
+    Ok(Report::done(
+        number,
+        ReportStatus::Succeeded,
+        format!(
+            "release {number} serves again what release {} ran",
+            target.runs
+        ),
+    ))
+}
+
+/// Sends all traffic to the canary that paused for a human, watches it
+/// for the bake period, and finishes its release.
+pub async fn promote<P: Platform>(
+    p: &mut P,
+    store: &mut Store,
+    how: &LockRequest,
+) -> Result<Report, Failure> {
+    let profile = p.profile().to_string();
+    let paused = store
+        .releases(&profile)?
+        .into_iter()
+        .find(|r| r.status == ReleaseStatus::Paused)
+        .ok_or_else(|| format!("profile {profile} has no paused canary to promote"))?;
+    let spec = spec_of(&paused)?;
+    locked(p, how, async |p: &P| {
+        p.promote(&spec, paused.runs).await?;
+        p.bake(&spec, paused.runs).await?;
+        store.release_event(
+            &profile,
+            paused.number,
+            "promote",
+            "promoted by hand to 100%",
+        )?;
+        store.finish_release(&profile, paused.number, ReleaseStatus::Succeeded, None)?;
+        Ok(Report::done(
+            paused.number,
+            ReportStatus::Succeeded,
+            format!("release {} promoted and live", paused.number),
+        ))
+    })
+    .await
+}

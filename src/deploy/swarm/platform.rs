@@ -1,0 +1,116 @@
+//! Swarm as a [`Platform`]: the lifecycle in `deploy::release` drives
+//! these moves through the manager. The lock is a container on the
+//! manager, as on a Docker host.
+
+use super::{Swarm, rollout};
+use crate::deploy::docker_host::lock::ContainerLock;
+use crate::deploy::docker_host::proxy_image;
+use crate::deploy::events::Progress;
+use crate::deploy::lock::LockStore;
+use crate::deploy::release::{Failure, LockRequest, Outcome, PlanLine, Platform};
+use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::strategy::Options;
+use crate::state::releases::Release;
+
+impl Platform for Swarm<'_> {
+    fn profile(&self) -> &str {
+        &self.dh.profile
+    }
+
+    fn progress(&self) -> &Progress {
+        self.dh.progress
+    }
+
+    fn options(&self) -> &Options {
+        &self.dh.options
+    }
+
+    fn places(&self) -> Vec<String> {
+        vec![self.host().name.clone()]
+    }
+
+    fn venue(&self) -> String {
+        " on swarm".into()
+    }
+
+    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure> {
+        Ok(crate::deploy::docker_host::rollout::resolve_images(&self.dh, spec).await?)
+    }
+
+    async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {
+        self.dh.proxy_image = proxy_image::ensure_proxy_image(self.host()).await?;
+        Ok(crate::deploy::lock::acquire(&self.manager_lock(), &self.dh.profile, how).await?)
+    }
+
+    async fn unlock(&self) {
+        let _ = self.manager_lock().remove().await;
+    }
+
+    async fn is_serving(&self, live: &Release) -> Result<bool, Failure> {
+        Ok(rollout::is_serving(self, live).await?)
+    }
+
+    async fn converge(&self, spec: &ReleaseSpec, runs: u32) -> Result<(), Failure> {
+        rollout::converge(self, spec, runs).await
+    }
+
+    async fn remove_leftovers(
+        &self,
+        live: Option<&Release>,
+        stale: &[u32],
+    ) -> Result<Vec<String>, Failure> {
+        rollout::remove_leftovers(self, live, stale).await
+    }
+
+    async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {
+        rollout::roll_out(self, spec, number).await
+    }
+
+    async fn bake(&self, spec: &ReleaseSpec, number: u32) -> Result<(), Failure> {
+        rollout::bake(self, spec, number).await
+    }
+
+    async fn restore(&self, live: Option<&Release>, failed: u32) -> Result<String, Failure> {
+        rollout::restore(self, live, failed).await
+    }
+
+    async fn cleanup(
+        &self,
+        history: &[Release],
+        spec: &ReleaseSpec,
+        number: u32,
+        _previous: Option<&Release>,
+    ) -> Result<(), Failure> {
+        rollout::cleanup(self, history, spec, number).await
+    }
+
+    /// The canary's own service; the stable ones carry other releases.
+    async fn discard(&self, runs: u32) -> Result<(), Failure> {
+        for m in self.services().await? {
+            if m.role == "app" && m.release == Some(runs) && m.name.ends_with(&format!("-r{runs}"))
+            {
+                self.remove(&m.name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dry_run(
+        &self,
+        _history: &[Release],
+        spec: &ReleaseSpec,
+        next: u32,
+    ) -> Result<Vec<PlanLine>, Failure> {
+        rollout::dry_run(self, spec, next).await
+    }
+}
+
+impl Swarm<'_> {
+    fn manager_lock(&self) -> ContainerLock<'_> {
+        ContainerLock {
+            host: self.host(),
+            profile: &self.dh.profile,
+            image: &self.dh.proxy_image,
+        }
+    }
+}
