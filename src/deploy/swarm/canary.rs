@@ -1,22 +1,24 @@
-//! Canary on Swarm: the release gets its own service beside the stable one
-//! and the shared canary loop (`strategy::canary`) gives it a growing
+//! Canary on Swarm: once the planner has started the release's own
+//! service beside the stable one, the shared canary loop (`strategy::canary`) gives it a growing
 //! share through the manager's proxy, with the canary's tasks checked
 //! between measurements.
 
 use super::Swarm;
-use super::objects::Order;
 use crate::deploy::proxy::metrics::MetricsSnapshot;
 use crate::deploy::proxy::table::ReleaseRoute;
 use crate::deploy::release::{Failure, Outcome};
 use crate::deploy::spec::ServiceSpec;
 use crate::deploy::strategy::canary::{self, Traffic};
 
-pub async fn run(sw: &Swarm<'_>, s: &ServiceSpec, release: u32) -> Result<Outcome, Failure> {
-    if s.public_port.is_none() {
-        return super::rolling::run(sw, s, release, Order::StartFirst).await;
-    }
-    let before = sw.routed(s).await?;
-    let canary = super::blue_green::start(sw, s, release).await?;
+/// Runs the canary loop for release `release` of `s`, whose own service
+/// `canary` already runs beside what served before.
+pub async fn run(
+    sw: &Swarm<'_>,
+    s: &ServiceSpec,
+    release: u32,
+    before: Vec<(u32, String, u32)>,
+    canary: String,
+) -> Result<Outcome, Failure> {
     let split = Split {
         sw,
         s,

@@ -5,14 +5,14 @@
 //! blue-green and canary. Services carry the same labels as Docker-host
 //! containers, so the engine rebuilds its view from the swarm itself.
 
-pub mod blue_green;
 pub mod canary;
 
 pub mod objects;
+pub mod plan;
 pub mod platform;
-pub mod rolling;
 pub mod rollout;
 pub mod status;
+pub mod update;
 
 use crate::deploy::docker_host::Engine;
 use crate::deploy::docker_host::client::{
@@ -142,12 +142,12 @@ impl<'a> Swarm<'a> {
 
     /// The service a rolling update changes in place.
     pub fn stable_name(&self, service: &str) -> String {
-        format!("dm-{}-{service}", self.dh.profile)
+        plan::stable_name(&self.dh.profile, service)
     }
 
     /// The service of one release, for blue-green and canary.
     pub fn release_name(&self, service: &str, release: u32) -> String {
-        format!("dm-{}-{service}-r{release}", self.dh.profile)
+        plan::release_name(&self.dh.profile, service, release)
     }
 
     pub fn accessory_name(&self, name: &str) -> String {

@@ -4,52 +4,139 @@
 //! trace of the new.
 
 use super::objects::{self, Order};
-use super::{Swarm, blue_green, canary, rolling};
-use crate::analyse::cost::Strategy;
+use super::plan::{self, Action, Desired, SwarmState};
+use super::{Swarm, canary, update};
 use crate::deploy::release::{Failure, Outcome, PlanLine};
 use crate::deploy::spec::{ReleaseSpec, ServiceSpec};
 use crate::state::releases::{Release, ReleaseStatus};
 use std::time::{Duration, Instant};
 
-/// Network, dependencies, then the strategy for every service.
+/// Plans the roll-out from what the swarm runs, then carries it out.
 pub async fn roll_out(sw: &Swarm<'_>, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {
-    if objects::ensure_network(sw).await? {
-        sw.progress().step(
-            "network",
-            format!("created overlay network {}", sw.network()),
-        );
+    let now = observe(sw, spec).await?;
+    let steps = plan::roll_out(&desired(sw, spec, number), &now);
+    execute(sw, spec, number, &steps).await
+}
+
+fn desired<'a>(sw: &'a Swarm<'_>, spec: &'a ReleaseSpec, number: u32) -> Desired<'a> {
+    Desired {
+        profile: &sw.dh.profile,
+        spec,
+        release: number,
+        options: &sw.dh.options,
     }
-    for a in &spec.accessories {
-        let name = sw.accessory_name(&a.name);
-        if sw.service(&name).await?.is_none() {
-            let mut refs = Vec::new();
-            for n in &a.secrets {
-                refs.push(objects::ensure_secret(sw, n, number).await?);
-            }
-            sw.apply(objects::accessory_service(sw, a, &refs)?).await?;
-            sw.progress()
-                .step("accessory", format!("created service {name} ({})", a.kind));
+}
+
+/// What the swarm runs for the profile, read once.
+pub async fn observe(sw: &Swarm<'_>, spec: &ReleaseSpec) -> Result<SwarmState, String> {
+    let network = sw
+        .host()
+        .docker
+        .inspect_network(
+            &sw.network(),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .is_ok();
+    let services = sw.services().await?.into_iter().map(|m| m.name).collect();
+    let mut routed = std::collections::BTreeMap::new();
+    let mut proxies = Vec::new();
+    for s in spec.services.iter().filter(|s| s.public_port.is_some()) {
+        let proxy = sw.host().liveness(&sw.dh.proxy_name(&s.name)).await;
+        if proxy.is_ok_and(|l| l.running) {
+            proxies.push(s.name.clone());
         }
+        routed.insert(s.name.clone(), sw.routed(s).await?);
     }
+    Ok(SwarmState {
+        manager: sw.host().name.clone(),
+        network,
+        services,
+        routed,
+        proxies,
+    })
+}
+
+/// Carries out planned actions in order. A canary that pauses for a
+/// human ends the run as paused once the other services are done.
+pub async fn execute(
+    sw: &Swarm<'_>,
+    spec: &ReleaseSpec,
+    number: u32,
+    actions: &[Action],
+) -> Result<Outcome, Failure> {
+    let service = |name: &str| {
+        spec.services
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Failure::from(format!("no service {name} in this release")))
+    };
     let mut outcome = Outcome::Live;
-    for s in &spec.services {
-        if s.health.command.is_empty() {
-            sw.progress().step(
-                "warning",
-                format!(
-                    "{}: no health command, so swarm counts a task as ready once it starts; add `health.command` (e.g. a curl or the app's own probe) for gated updates",
-                    s.name
-                ),
-            );
-        }
-        let o = match sw.dh.options.strategy {
-            Strategy::Rolling => rolling::run(sw, s, number, Order::StartFirst).await?,
-            Strategy::Recreate => rolling::run(sw, s, number, Order::StopFirst).await?,
-            Strategy::BlueGreen => blue_green::run(sw, s, number).await?,
-            Strategy::Canary => canary::run(sw, s, number).await?,
-        };
-        if let Outcome::Paused(_) = o {
-            outcome = o;
+    for a in actions {
+        match a {
+            Action::CreateNetwork => {
+                if objects::ensure_network(sw).await? {
+                    sw.progress().step(
+                        "network",
+                        format!("created overlay network {}", sw.network()),
+                    );
+                }
+            }
+            Action::CreateAccessory { accessory } => {
+                let a = spec
+                    .accessories
+                    .iter()
+                    .find(|x| &x.name == accessory)
+                    .ok_or_else(|| format!("no dependency {accessory} in this release"))?;
+                let mut refs = Vec::new();
+                for n in &a.secrets {
+                    refs.push(objects::ensure_secret(sw, n, number).await?);
+                }
+                sw.apply(objects::accessory_service(sw, a, &refs)?).await?;
+                sw.progress().step(
+                    "accessory",
+                    format!(
+                        "created service {} ({})",
+                        sw.accessory_name(&a.name),
+                        a.kind
+                    ),
+                );
+            }
+            Action::EnsureProxy { service: s } => {
+                sw.dh.ensure_proxy(sw.host(), service(s)?).await?;
+            }
+            Action::UpdateInPlace {
+                service: s,
+                release,
+                order,
+                ..
+            } => update::in_place(sw, service(s)?, *release, (*order).into()).await?,
+            Action::StartOwn {
+                service: s,
+                release,
+                ..
+            } => {
+                update::start_own(sw, service(s)?, *release).await?;
+            }
+            Action::Route {
+                service: s,
+                swarm_service,
+                release,
+            } => sw.route_to(service(s)?, swarm_service, *release).await?,
+            Action::ScaleToZero { swarm_service } => sw.scale(swarm_service, 0).await?,
+            Action::Canary {
+                service: s,
+                release,
+                before,
+                canary,
+            } => {
+                let o =
+                    canary::run(sw, service(s)?, *release, before.clone(), canary.clone()).await?;
+                if let Outcome::Paused(_) = o {
+                    outcome = o;
+                }
+            }
+            Action::Say { phase, message } => sw.progress().step(phase, message.clone()),
         }
     }
     Ok(outcome)
@@ -149,7 +236,7 @@ pub async fn converge(sw: &Swarm<'_>, spec: &ReleaseSpec, runs: u32) -> Result<(
                 .await?;
             stable
         } else {
-            rolling::run(sw, s, runs, Order::StartFirst).await?;
+            update::in_place(sw, s, runs, Order::StartFirst).await?;
             stable
         };
         sw.route_to(s, &name, runs).await?;
@@ -256,106 +343,17 @@ pub async fn cleanup(
     Ok(())
 }
 
-/// What release `next` would do, against what runs now; changes nothing.
+/// What release `next` would do, against what runs now: the planner's
+/// list, as lines. Changes nothing.
 pub async fn dry_run(
     sw: &Swarm<'_>,
     spec: &ReleaseSpec,
     next: u32,
 ) -> Result<Vec<PlanLine>, Failure> {
-    let host = sw.host().name.clone();
-    let mut lines = Vec::new();
-    let mut line = |action: &str, kind: &str, name: String, detail: String| {
-        lines.push(PlanLine {
-            host: host.clone(),
-            action: action.into(),
-            kind: kind.into(),
-            name,
-            detail,
-        })
-    };
-    let network_exists = sw
-        .host()
-        .docker
-        .inspect_network(
-            &sw.network(),
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-        .is_ok();
-    if !network_exists {
-        line(
-            "create",
-            "network",
-            sw.network(),
-            "overlay, attachable".into(),
-        );
-    }
-    for a in &spec.accessories {
-        let name = sw.accessory_name(&a.name);
-        if sw.service(&name).await?.is_none() {
-            line(
-                "create",
-                "service",
-                name,
-                format!("{} ({}), stop-first", a.image, a.kind),
-            );
-        }
-    }
-    let strategy = sw.dh.options.strategy;
-    for s in &spec.services {
-        for n in &s.secrets {
-            line(
-                "create",
-                "secret",
-                format!(
-                    "dm-{}-{}-r{next}",
-                    sw.dh.profile,
-                    n.to_lowercase().replace('_', "-")
-                ),
-                format!("from {n}, mounted at /run/secrets/{n}"),
-            );
-        }
-        let in_place =
-            matches!(strategy, Strategy::Rolling | Strategy::Recreate) || s.public_port.is_none();
-        let (name, detail) = if in_place {
-            let order = if strategy == Strategy::Recreate {
-                "stop-first, all at once"
-            } else {
-                "start-first, one at a time"
-            };
-            (
-                sw.stable_name(&s.name),
-                format!("{} ×{}, {order}", s.image, s.replicas),
-            )
-        } else {
-            (
-                sw.release_name(&s.name, next),
-                format!(
-                    "{} ×{}, then traffic switch ({})",
-                    s.image, s.replicas, strategy
-                ),
-            )
-        };
-        let action = if sw.service(&name).await?.is_some() {
-            "update"
-        } else {
-            "create"
-        };
-        line(action, "service", name, detail);
-        if let Some(p) = s.public_port
-            && sw
-                .host()
-                .liveness(&sw.dh.proxy_name(&s.name))
-                .await
-                .is_err()
-        {
-            line(
-                "create",
-                "proxy",
-                sw.dh.proxy_name(&s.name),
-                format!("listens on :{p}"),
-            );
-        }
-    }
-    Ok(lines)
+    let now = observe(sw, spec).await?;
+    let d = desired(sw, spec, next);
+    Ok(plan::roll_out(&d, &now)
+        .iter()
+        .flat_map(|a| plan::describe(a, &d, &now.manager))
+        .collect())
 }

@@ -1,22 +1,26 @@
-//! Rolling on Swarm: the stable service is updated in place and swarm
-//! replaces its tasks one at a time, the new task healthy before the old
-//! one stops (`update_config`: start-first, parallelism 1, monitor =
-//! health start period + retries, failure ratio 0, failure action
-//! rollback). Recreate is the same update with stop-first, all at once.
+//! The two ways a release's tasks come up on Swarm. In place: the stable
+//! service is updated and swarm replaces its tasks, the new task healthy
+//! before the old one stops (`update_config`: start-first, parallelism 1,
+//! monitor = health start period + retries, failure ratio 0, failure
+//! action rollback), or stop-first all at once for recreate. Its own: the
+//! release gets a service (`…-r<N>`) at full size beside the old one, for
+//! blue-green and canary.
 
 use super::Swarm;
 use super::objects::release_secrets;
 use super::objects::{self, Order};
-use crate::deploy::release::{Failure, Outcome};
+use crate::deploy::release::Failure;
 use crate::deploy::spec::ServiceSpec;
 use std::time::{Duration, Instant};
 
-pub async fn run(
+/// Updates (or creates) the stable service to `release` and waits for
+/// every task; on failure the service goes back to its previous spec.
+pub async fn in_place(
     sw: &Swarm<'_>,
     s: &ServiceSpec,
     release: u32,
     order: Order,
-) -> Result<Outcome, Failure> {
+) -> Result<(), Failure> {
     let name = sw.stable_name(&s.name);
     let secrets = release_secrets(sw, s, release).await?;
     let spec = objects::app_service(
@@ -50,14 +54,36 @@ pub async fn run(
         undo(sw, &name, created).await;
         return Err(f);
     }
-    let before = sw.routed(s).await?;
-    sw.route_to(s, &name, release).await?;
-    // Traffic may have been on another release's service (after a
-    // blue-green or canary deploy); it has nothing to serve now.
-    for (_, other, _) in before.iter().filter(|(_, n, _)| *n != name) {
-        sw.scale(other, 0).await?;
+    Ok(())
+}
+
+/// Starts the release's own service and waits for all its tasks.
+pub async fn start_own(sw: &Swarm<'_>, s: &ServiceSpec, release: u32) -> Result<String, Failure> {
+    let name = sw.release_name(&s.name, release);
+    let secrets = release_secrets(sw, s, release).await?;
+    let spec = objects::app_service(
+        &sw.placement(),
+        s,
+        &name,
+        release,
+        s.replicas,
+        &secrets,
+        Order::StartFirst,
+    )?;
+    let since = Instant::now();
+    sw.apply(spec).await?;
+    sw.progress().step(
+        "create",
+        format!("{}: service {name} with {} replica(s)", s.name, s.replicas),
+    );
+    if let Err(f) = sw
+        .await_ready(&name, release, s.replicas as u64, since)
+        .await
+    {
+        let _ = sw.remove(&name).await;
+        return Err(f);
     }
-    Ok(Outcome::Live)
+    Ok(name)
 }
 
 /// A new service is removed; an updated one goes back to its previous
