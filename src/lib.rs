@@ -14,4 +14,5 @@ pub mod manifest;
 pub mod render;
 pub mod report;
 pub mod serve;
+pub mod session;
 pub mod state;

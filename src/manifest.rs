@@ -80,36 +80,16 @@ pub struct Networking {
     pub cdn: bool,
 }
 
-/// The target a profile is aimed at: `target`, else the VM of `provider`,
-/// else the cheapest fit is the caller's business (None).
 /// How the profile's public services are reached on Kubernetes: settings
 /// `gateway` (an existing `ns/name`), `gateway-class`, `ingress-class`.
 pub fn profile_routing(p: &Profile, target_id: &str) -> crate::render::gateway::Routing {
-    let get = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
+    let s = &p.settings;
     crate::render::gateway::Routing::from_settings(
         target_id,
-        get("gateway"),
-        get("gateway-class"),
-        get("ingress-class"),
+        s.gateway.as_deref(),
+        s.gateway_class.as_deref(),
+        s.ingress_class.as_deref(),
     )
-}
-
-pub fn profile_target<'a>(catalog: &'a Catalog, p: &Profile) -> Option<&'a Target> {
-    let get = |k: &str| p.settings.get(k).and_then(|v| v.as_str());
-    if let Some(t) = get("target") {
-        return catalog.target(t);
-    }
-    let provider = get("provider")?;
-    catalog
-        .targets
-        .iter()
-        .find(|t| t.provider == provider && t.family == "vm")
-        .or_else(|| {
-            catalog
-                .targets
-                .iter()
-                .find(|t| t.provider == provider || t.id == provider)
-        })
 }
 
 pub fn build(
@@ -118,18 +98,8 @@ pub fn build(
     target: &Target,
 ) -> Result<(Manifest, Estimate), String> {
     let app = swaps::apply(&p.app, &p.swaps)?;
-    let users = p
-        .settings
-        .get("users")
-        .and_then(|v| v.as_str())
-        .and_then(|u| u.parse().ok())
-        .unwrap_or_else(|| app.users());
-    let strategy: Strategy = p
-        .settings
-        .get("strategy")
-        .and_then(|v| v.as_str())
-        .unwrap_or("rolling")
-        .parse()?;
+    let users = p.settings.users.unwrap_or_else(|| app.users());
+    let strategy: Strategy = p.settings.strategy_or(None);
     let e = cost::estimate(catalog, &app, target, users, strategy);
     let line = |cat: &str| e.lines.iter().find(|l| l.category == cat);
     let item_of = |cat: &str| {
@@ -173,11 +143,7 @@ pub fn build(
                 .map_or(id.clone(), |(_, s)| s.to_string()),
         })
     };
-    let region = p
-        .settings
-        .get("region")
-        .and_then(|v| v.as_str())
-        .map(String::from);
+    let region = p.settings.region.clone();
     let infrastructure = Infrastructure {
         compute: Compute {
             kind: kind.into(),
@@ -234,12 +200,7 @@ pub fn build(
         app: ManifestApp {
             name: app.name.clone(),
             version: app.version.clone().unwrap_or_else(|| "0.0.0".into()),
-            domain: p
-                .settings
-                .get("domain")
-                .and_then(|v| v.as_str())
-                .map(String::from)
-                .or(app.domain.clone()),
+            domain: p.settings.domain.clone().or(app.domain.clone()),
         },
         infrastructure,
         networking: Networking {

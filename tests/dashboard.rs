@@ -429,3 +429,92 @@ fn dashboard_in_chromium_uploads_deploys_and_rolls_back() {
     });
     let _ = srv.dm(&["destroy", "web-shop", "--volumes"]);
 }
+
+/// The CLI and the dashboard go through one application layer: a name the
+/// CLI refuses is refused by the API with the same words, and a deploy
+/// started from the dashboard uses the profile's `strategy` setting (set
+/// with the CLI) unless the request names one, as `deploy` does.
+#[test]
+fn cli_and_dashboard_apply_the_same_profile_rules() {
+    common::build_test_image("dm-e2e/server:1");
+    let srv = Server::start();
+    let p = srv.port;
+    let dir = tempfile::tempdir().unwrap();
+    let compose_path = dir.path().join("docker-compose.yml");
+    std::fs::write(&compose_path, compose("v1", 18336)).unwrap();
+
+    let bad = "a-name-that-is-much-too-long-for-container-names-x";
+    let cli = srv.dm(&["profile", "create", bad, compose_path.to_str().unwrap()]);
+    assert_eq!(cli.status.code(), Some(2));
+    let cli_says = String::from_utf8_lossy(&cli.stderr).to_string();
+    let api = request(
+        p,
+        "POST",
+        "/api/profiles",
+        &[BEARER, JSON],
+        &upload(bad, "compose.yml", &compose("v1", 18336)),
+    );
+    assert_eq!(api.status, 400);
+    let rule = "profile names use letters, digits, `-` and `_`, starting with a letter or digit, at most 40 characters";
+    assert!(cli_says.contains(rule), "{cli_says}");
+    assert!(api.body.contains(rule), "{}", api.body);
+
+    let name = "rules-shop";
+    let _ = srv.dm(&["destroy", name, "--volumes"]);
+    let created = srv.dm(&["profile", "create", name, compose_path.to_str().unwrap()]);
+    assert!(created.status.success(), "{created:?}");
+    let set = srv.dm(&["profile", "set", name, "strategy", "blue-green"]);
+    assert!(set.status.success(), "{set:?}");
+    let deploy = |body: &str| {
+        let job = request(
+            p,
+            "POST",
+            &format!("/api/profiles/{name}/deploys"),
+            &[BEARER, JSON],
+            body,
+        );
+        assert_eq!(job.status, 202, "{}", job.body);
+        let id = job.json()["job"].as_u64().unwrap();
+        let start = Instant::now();
+        loop {
+            let j = request(p, "GET", &format!("/api/jobs/{id}"), &[BEARER], "").json();
+            let done = j["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == "done")
+                .cloned();
+            if let Some(d) = done {
+                return d;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "{j}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let releases = || {
+        request(
+            p,
+            "GET",
+            &format!("/api/profiles/{name}/releases"),
+            &[BEARER],
+            "",
+        )
+        .json()
+    };
+    let first = deploy("{\"bake\": \"0s\"}");
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(releases()[0]["strategy"], "blue-green");
+    // A strategy in the request wins, on the page as on the command line.
+    let replaced = request(
+        p,
+        "POST",
+        &format!("/api/profiles/{name}/app"),
+        &[BEARER, JSON],
+        &upload(name, "compose.yml", &compose("v2", 18336)),
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let second = deploy("{\"strategy\": \"rolling\", \"bake\": \"0s\"}");
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(releases()[0]["strategy"], "rolling");
+    let _ = srv.dm(&["destroy", name, "--volumes"]);
+}

@@ -638,7 +638,8 @@ fn dockerfiles_pass_hadolint_and_checkov() {
     let cat = Catalog::embedded();
     let base = Path::new("tests/fixtures/projects");
     let app = load_path(&base.join("app.yaml"), &[]).unwrap().app;
-    let files = render_from(&cat, &app, "compose", Some(base), None).unwrap();
+    let engine = deployment_manager::analyse::fitness::Engine::new(&cat, Vec::new());
+    let files = render_from(&engine, &app, "compose", Some(base), None).unwrap();
     let dockerfiles: Vec<&GeneratedFile> = files
         .iter()
         .filter(|f| f.path.starts_with("dockerfiles/"))

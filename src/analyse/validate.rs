@@ -7,7 +7,6 @@ use super::fitness::{Engine, FIT_THRESHOLD, Status, TIERS, swaps};
 use crate::catalog::Catalog;
 use crate::describe::app::App;
 use crate::describe::secrets_list;
-use crate::manifest::profile_target;
 use crate::state::Profile;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -203,7 +202,7 @@ pub fn validate(
     }
     checks.push(check("dependency_swaps", swaps_needed));
 
-    match profile_target(catalog, p) {
+    match p.settings.target_in(catalog) {
         None => {
             checks.push(not_run(
                 "target_support",
@@ -326,11 +325,7 @@ fn port_issues(app: &App, p: &Profile) -> Vec<Issue> {
             ));
         }
     }
-    let domain = p
-        .settings
-        .get("domain")
-        .and_then(|v| v.as_str())
-        .or(app.domain.as_deref());
+    let domain = p.settings.domain.as_deref().or(app.domain.as_deref());
     if domain.is_some() && !app.services.values().any(|s| s.is_public()) {
         out.push(issue(
             "domain",

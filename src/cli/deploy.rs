@@ -3,6 +3,7 @@
 
 use super::output::{json, table};
 use super::{Ctx, Failure, Res};
+use crate::deploy::EngineKind;
 use crate::deploy::docker_host::{Engine, monitor, status};
 use crate::deploy::engines;
 use crate::deploy::events::Progress;
@@ -11,7 +12,6 @@ use crate::deploy::release::{self, LockRequest};
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options, parse_duration};
 use crate::deploy::swarm::Swarm;
-use crate::deploy::{EngineKind, engine_kind};
 use crate::describe;
 use crate::state::Profile;
 use clap::{Args, Subcommand};
@@ -171,15 +171,14 @@ pub enum ProxyCmd {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
+/// The session's runtime (one per process).
+fn runtime(ctx: &Ctx) -> Result<&tokio::runtime::Runtime, Failure> {
+    ctx.session.runtime().map_err(Failure::failed)
 }
 
 /// The proxy's runtime: `DM_PROXY_THREADS` workers (default: one per CPU).
+/// The proxy is its own program (inside its container), so it has no
+/// session.
 fn proxy_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     let threads = std::env::var("DM_PROXY_THREADS")
         .ok()
@@ -200,13 +199,13 @@ fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
 
 fn hosts_of(p: &Profile, args: &HostArgs) -> Vec<String> {
     if args.hosts.is_empty() {
-        crate::deploy::profile_hosts(p)
+        p.settings.hosts_or_local()
     } else {
         args.hosts.clone()
     }
 }
 
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args().skip(1).collect::<Vec<_>>().join(" ")
 }
 
@@ -224,7 +223,7 @@ fn failed(ctx: &Ctx, f: release::Failure) -> Failure {
 }
 
 /// Prints a deploy, rollback or promote outcome; a failure exits 1.
-fn answer(ctx: &Ctx, out: Result<release::Report, release::Failure>) -> Res {
+pub(crate) fn answer(ctx: &Ctx, out: Result<release::Report, release::Failure>) -> Res {
     match out {
         Ok(r) => {
             print_report(ctx, &r);
@@ -249,28 +248,29 @@ fn print_report(ctx: &Ctx, r: &release::Report) {
     println!("{}", r.message);
 }
 
-fn options(a: &DeployArgs, p: &Profile) -> Result<Options, Failure> {
-    let strategy = a
-        .strategy
-        .clone()
-        .or_else(|| {
-            p.settings
-                .get("strategy")
-                .and_then(|s| s.as_str())
-                .map(String::from)
-        })
-        .unwrap_or_else(|| "rolling".into());
+fn options(ctx: &Ctx, a: &DeployArgs, p: &Profile) -> Result<Options, Failure> {
+    let ask = crate::session::DeployAsk {
+        strategy: a
+            .strategy
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(Failure::input)?,
+        pause: Some(a.pause.clone()),
+        ..Default::default()
+    };
+    let base = ctx
+        .session
+        .deploy_options(p, &ask)
+        .map_err(|e| Failure::input(format!("--pause: {e}")))?;
     let mut o = Options {
-        strategy: strategy.parse().map_err(Failure::input)?,
-        pause: strategy::parse_pause(&a.pause)
-            .map_err(|e| Failure::input(format!("--pause: {e}")))?,
         deploy_timeout: duration("deploy-timeout", &a.deploy_timeout)?,
         drain_timeout: duration("drain-timeout", &a.drain_timeout)?,
         bake: duration("bake", &a.bake)?,
         keep_releases: a.keep,
         cleanup: a.cleanup,
         canary_allowlist: a.canary_allow.clone(),
-        ..Options::default()
+        ..base
     };
     if let Some(steps) = &a.canary_steps {
         o.canary_steps = strategy::parse_steps(steps).map_err(Failure::input)?;
@@ -287,7 +287,7 @@ fn options(a: &DeployArgs, p: &Profile) -> Result<Options, Failure> {
 pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
     let mut store = ctx.store()?;
     let mut profile = store.get(&a.target.profile)?;
-    let opts = options(&a, &profile)?;
+    let opts = options(ctx, &a, &profile)?;
     if let Some(path) = &a.app {
         let loaded = describe::load_path(path, &ctx.compose_profiles)?;
         if loaded.app != profile.app && !a.dry_run {
@@ -319,7 +319,7 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
         },
     };
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(engines::deploy(&profile, &mut store, &progress, req));
+    let out = ctx.session.deploy(&profile, &mut store, &progress, req);
     progress.finish();
     answer(ctx, out)
 }
@@ -344,7 +344,7 @@ pub(crate) fn rollback_cmd(ctx: &Ctx, a: RollbackArgs) -> Res {
             force: a.break_lock,
         },
     };
-    let out = runtime()?.block_on(engines::rollback(&profile, &mut store, &progress, req));
+    let out = ctx.session.rollback(&profile, &mut store, &progress, req);
     progress.finish();
     answer(ctx, out)
 }
@@ -353,7 +353,7 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
     let mut store = ctx.store()?;
     let profile = store.get(&a.profile)?;
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(engines::promote(
+    let out = ctx.session.promote(
         &profile,
         &mut store,
         &progress,
@@ -362,7 +362,7 @@ pub(crate) fn promote_cmd(ctx: &Ctx, a: HostArgs) -> Res {
             command: command_line(),
             ..LockRequest::default()
         },
-    ));
+    );
     progress.finish();
     answer(ctx, out)
 }
@@ -423,7 +423,7 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
 }
 
 fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<EngineKind, Failure> {
-    Ok(engine_kind(&ctx.store()?.get(&a.profile)?))
+    Ok(ctx.session.engine_of(&ctx.store()?.get(&a.profile)?))
 }
 
 pub(crate) fn with_swarm<T>(
@@ -435,8 +435,7 @@ pub(crate) fn with_swarm<T>(
     let profile = store.get(&a.profile)?;
     let hosts = hosts_of(&profile, a);
     let progress = Progress::new(ctx.json);
-    let rt = runtime()?;
-    let out = rt.block_on(async {
+    let out = runtime(ctx)?.block_on(async {
         let sw = Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
         work(&sw).await
     });
@@ -453,8 +452,7 @@ fn with_engine<T>(
     let profile = store.get(&a.profile)?;
     let hosts = hosts_of(&profile, a);
     let progress = Progress::new(ctx.json);
-    let rt = runtime()?;
-    let out = rt.block_on(async {
+    let out = runtime(ctx)?.block_on(async {
         let e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
         work(&e, &profile).await
     });
@@ -537,21 +535,19 @@ pub(crate) fn logs_cmd(ctx: &Ctx, a: LogsArgs) -> Res {
     let store = ctx.store()?;
     let profile = store.get(&a.target.profile)?;
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(engines::logs(
-        &profile,
-        &progress,
-        &a.target.hosts,
-        a.service.as_deref(),
-        a.follow,
-        a.tail,
-        |source, line| {
-            if json_mode {
-                println!("{}", serde_json::json!({"source": source, "line": line}));
-            } else {
-                println!("{source} | {line}");
-            }
-        },
-    ));
+    let r = crate::deploy::engines::LogsRequest {
+        hosts: &a.target.hosts,
+        service: a.service.as_deref(),
+        follow: a.follow,
+        tail: a.tail,
+    };
+    let out = ctx.session.logs(&profile, &progress, &r, |source, line| {
+        if json_mode {
+            println!("{}", serde_json::json!({"source": source, "line": line}));
+        } else {
+            println!("{source} | {line}");
+        }
+    });
     progress.finish();
     out.map_err(|e| Failure::failed(e.to_string()))
 }
@@ -699,14 +695,14 @@ pub(crate) fn monitor_cmd(ctx: &Ctx, a: MonitorArgs) -> Res {
 }
 
 pub fn proxy_cmd(c: ProxyCmd) -> Res {
-    let rt = runtime()?;
+    let rt = proxy_runtime()?;
     match c {
         ProxyCmd::Run {
             service,
             listen,
             admin,
             state,
-        } => proxy_runtime()?
+        } => rt
             .block_on(proxy::admin::run(&service, &listen, &admin, state))
             .map_err(|e| Failure::failed(format!("proxy: {e}"))),
         ProxyCmd::Ctl {

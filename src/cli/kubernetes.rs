@@ -9,14 +9,6 @@ use crate::deploy::kubernetes::{Kube, status};
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
-}
-
 fn with_kube<T>(
     ctx: &Ctx,
     a: &HostArgs,
@@ -25,12 +17,12 @@ fn with_kube<T>(
     let store = ctx.store()?;
     let profile = store.get(&a.profile)?;
     let progress = Progress::new(ctx.json);
-    let out = runtime()?.block_on(async {
+    let out = ctx.session.block_on(async {
         let k = crate::deploy::engines::kube(&profile, &progress, Options::default()).await?;
         work(&k, &profile.app).await
     });
     progress.finish();
-    out.map_err(Failure::failed)
+    out.and_then(|r| r).map_err(Failure::failed)
 }
 
 pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {

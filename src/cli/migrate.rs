@@ -3,21 +3,17 @@
 //! profile, cold volume copies, stop the old stack, a health-gated deploy
 //! of the new one, and the old one started again if that fails).
 
-use super::deploy::{DeployArgs, deploy_cmd};
 use super::output::{json, table};
 use super::{Ctx, Failure, Res};
 use crate::analyse::cost::Strategy;
 use crate::analyse::plan;
-use crate::deploy::docker_host::{Engine, proxy_image, status as dh_status};
+use crate::deploy::EngineKind;
 use crate::deploy::events::Progress;
 use crate::deploy::migrate::{self, Move};
 use crate::deploy::spec::ReleaseSpec;
-use crate::deploy::strategy::Options;
-use crate::deploy::swarm::{Swarm, status as sw_status};
-use crate::deploy::{EngineKind, engine_kind, profile_hosts};
-use clap::{Args, FromArgMatches};
+use clap::Args;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -43,17 +39,6 @@ pub struct MigrateArgs {
     pub env_file: Option<PathBuf>,
 }
 
-/// Our engine for a catalog target, if we have one.
-fn engine_for(ctx: &Ctx, target: &str) -> Option<EngineKind> {
-    let family = ctx.catalog.target(target)?.family.clone();
-    match (target, family.as_str()) {
-        ("swarm", _) => Some(EngineKind::Swarm),
-        (_, "kubernetes") => Some(EngineKind::Kubernetes),
-        ("local" | "compose", _) | (_, "vm") => Some(EngineKind::DockerHost),
-        _ => None,
-    }
-}
-
 fn confirmed(a: &MigrateArgs) -> Result<bool, Failure> {
     if a.yes {
         return Ok(true);
@@ -71,17 +56,14 @@ fn confirmed(a: &MigrateArgs) -> Result<bool, Failure> {
     Ok(line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes"))
 }
 
-fn deploy_args(profile: &str, env_file: Option<&PathBuf>) -> Result<DeployArgs, Failure> {
-    let mut argv = vec!["deploy".to_string(), profile.to_string()];
-    if let Some(f) = env_file {
-        argv.push("--env-file".into());
-        argv.push(f.display().to_string());
-    }
-    let cmd = <DeployArgs as Args>::augment_args(clap::Command::new("deploy"));
-    let m = cmd
-        .try_get_matches_from(argv)
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    DeployArgs::from_arg_matches(&m).map_err(|e| Failure::failed(e.to_string()))
+/// Deploys a profile as it stands, printing the outcome as `deploy` does.
+fn deploy_again(ctx: &Ctx, profile: &str, env_file: Option<&Path>) -> Res {
+    let progress = Progress::new(ctx.json);
+    let out =
+        ctx.session
+            .deploy_profile(profile, env_file, &progress, &super::deploy::command_line());
+    progress.finish();
+    super::deploy::answer(ctx, out)
 }
 
 pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
@@ -89,17 +71,16 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     let old = store.get(&a.profile)?;
     let app =
         crate::analyse::fitness::swaps::apply(&old.app, &old.swaps).map_err(Failure::input)?;
-    if ctx.catalog.target(&a.to).is_none() {
+    if ctx.session.catalog.target(&a.to).is_none() {
         return Err(Failure::input(format!("unknown target `{}`", a.to)));
     }
     let from = old
         .settings
-        .get("target")
-        .and_then(|t| t.as_str())
-        .unwrap_or("docker host")
-        .to_string();
-    let from_platform = engine_kind(&old);
-    let to_platform = engine_for(ctx, &a.to);
+        .target
+        .clone()
+        .unwrap_or_else(|| "docker host".into());
+    let from_platform = ctx.session.engine_of(&old);
+    let to_platform = EngineKind::ours(&ctx.session.catalog, &a.to);
     let new_name = a
         .name
         .clone()
@@ -108,7 +89,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("migrate-{new_name}")));
-    let files = crate::render::render(&ctx.catalog, &app, &a.to)
+    let files = crate::render::render_from(&ctx.engine(), &app, &a.to, None, None)
         .map_err(|e| Failure::input(e.to_string()))?;
     let growth: Vec<String> = plan::plan(
         &ctx.engine(),
@@ -185,8 +166,8 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     let mut new = store.create(&new_name, old.tier, &old.app_source, old.app.clone())?;
     new.swaps = old.swaps.clone();
     new.settings = old.settings.clone();
-    new.settings.insert("target".into(), a.to.clone().into());
-    new.settings.remove("platform");
+    new.settings.target = Some(a.to.clone());
+    new.settings.platform = None;
     let new = store.update(new, &format!("migrate from {}", old.name))?;
     println!(
         "wrote {} file(s) into {out_text}; created profile {}",
@@ -202,59 +183,22 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     // Cut-over: stop the old stack, copy data cold, deploy the new one.
     let started = Instant::now();
     let progress = Progress::new(ctx.json);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    let copied = rt.block_on(async {
-        let hosts = profile_hosts(&old);
-        let copy = steps.iter().any(|s| s.action == "copy");
-        match from_platform {
-            EngineKind::Swarm => {
-                let sw = Swarm::connect(&old.name, &hosts, &progress, Options::default()).await?;
-                sw_status::stop(&sw).await?;
-            }
-            EngineKind::Kubernetes => {}
-            EngineKind::DockerHost => {
-                let e = Engine::connect(&old.name, &hosts, &progress, Options::default()).await?;
-                dh_status::stop(&e).await?;
-                if copy {
-                    let dst_hosts = profile_hosts(&new);
-                    let dst = Engine::connect(&new.name, &dst_hosts, &progress, Options::default())
-                        .await?;
-                    let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
-                    let mut n = 0u64;
-                    for acc in &spec.accessories {
-                        let Some((vol, path)) = &acc.volume else {
-                            continue;
-                        };
-                        let bytes = migrate::copy_volume(
-                            &e.hosts[0],
-                            &format!("dm-{}-{}", old.name, acc.name),
-                            path,
-                            &dst.hosts[0],
-                            &format!("dm-{}-{vol}", new.name),
-                            &new.name,
-                            &helper,
-                        )
-                        .await?;
-                        progress.step(
-                            "copy",
-                            format!("{}: {bytes} bytes of {path} copied", acc.name),
-                        );
-                        n += bytes;
-                    }
-                    return Ok::<u64, String>(n);
-                }
-            }
-        }
-        Ok(0)
-    });
+    let copy = steps.iter().any(|s| s.action == "copy");
+    let copied = ctx
+        .session
+        .block_on(migrate::stop_and_copy(
+            from_platform,
+            &old,
+            &new,
+            &spec.accessories,
+            copy,
+            &progress,
+        ))
+        .and_then(|r| r);
     progress.finish();
     if let Err(why) = copied {
         eprintln!("error: {why}; starting {} again", old.name);
-        let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
+        let _ = deploy_again(ctx, &old.name, None);
         return Err(Failure::explained(why));
     }
     if to_platform == EngineKind::Kubernetes && from_platform == EngineKind::Kubernetes {
@@ -262,7 +206,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
             "note: both profiles are on Kubernetes; the old one keeps running until you stop it"
         );
     }
-    match deploy_cmd(ctx, deploy_args(&new.name, a.env_file.as_ref())?) {
+    match deploy_again(ctx, &new.name, a.env_file.as_deref()) {
         Ok(()) => {
             println!(
                 "{} now runs on {} ({:.1}s from stopping {}); {} is stopped and kept for a way back",
@@ -276,7 +220,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         }
         Err(f) => {
             eprintln!("the new deploy failed; starting {} again", old.name);
-            let _ = deploy_cmd(ctx, deploy_args(&old.name, None)?);
+            let _ = deploy_again(ctx, &old.name, None);
             Err(f)
         }
     }

@@ -307,15 +307,13 @@ fn read_user_file(path: &Path, limit: u64) -> Result<String, Failure> {
 
 pub(crate) struct Ctx {
     pub(crate) json: bool,
-    pub(crate) catalog: Catalog,
-    pub(crate) rules: Vec<fitness::rules::Rule>,
-    pub(crate) state: PathBuf,
+    pub(crate) session: crate::session::Session,
     pub(crate) compose_profiles: Vec<String>,
 }
 
 impl Ctx {
     pub(crate) fn store(&self) -> Result<Store, Failure> {
-        Ok(Store::open(&self.state)?)
+        Ok(self.session.store()?)
     }
 
     /// A path (app.yaml, compose, manifests) or a profile name; a profile's
@@ -342,7 +340,7 @@ impl Ctx {
     }
 
     fn engine(&self) -> Engine<'_> {
-        Engine::new(&self.catalog, self.rules.clone())
+        self.session.fitness()
     }
 }
 
@@ -358,9 +356,11 @@ pub fn run(cli: Cli) -> Res {
     };
     let ctx = Ctx {
         json: cli.json,
-        catalog,
-        rules,
-        state: cli.state.clone().unwrap_or_else(state::default_path),
+        session: crate::session::Session::new(
+            catalog,
+            rules,
+            cli.state.clone().unwrap_or_else(state::default_path),
+        ),
         compose_profiles: cli.compose_profiles.clone(),
     };
     match cli.command {
@@ -551,9 +551,10 @@ fn print_findings(f: &describe::findings::Findings) {
 fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, fail: bool) -> Res {
     let tier = tier.map(parse_tier).transpose().map_err(Failure::input)?;
     if let Some(t) = target
-        && ctx.catalog.target(t).is_none()
+        && ctx.session.catalog.target(t).is_none()
     {
-        let hint = describe::load::suggest(t, ctx.catalog.targets.iter().map(|x| x.id.as_str()));
+        let hint =
+            describe::load::suggest(t, ctx.session.catalog.targets.iter().map(|x| x.id.as_str()));
         return Err(Failure::input(format!(
             "unknown target `{t}`{}",
             hint.map_or(String::new(), |h| format!("; did you mean `{h}`?"))
@@ -640,30 +641,30 @@ fn estimate_cmd(
 ) -> Res {
     let strategy: Strategy = strategy.parse().map_err(Failure::input)?;
     let (app, profile, _) = ctx.load_app(key)?;
-    let setting = |k: &str| {
-        profile
-            .as_ref()
-            .and_then(|p| p.settings.get(k))
-            .and_then(|v| v.as_str().map(String::from))
-    };
+    let settings = profile.as_ref().map(|p| &p.settings);
     let target_id = target
         .map(String::from)
-        .or_else(|| setting("target"))
-        .or_else(|| setting("provider").map(|p| provider_target(&p)));
+        .or_else(|| settings.and_then(|s| s.target.clone()))
+        .or_else(|| {
+            settings
+                .and_then(|s| s.provider.as_deref())
+                .map(provider_target)
+        });
     let users = users
-        .or_else(|| setting("users").and_then(|u| u.parse().ok()))
+        .or_else(|| settings.and_then(|s| s.users))
         .unwrap_or_else(|| app.users());
     let targets: Vec<_> = match &target_id {
         Some(t) => vec![
-            ctx.catalog
+            ctx.session
+                .catalog
                 .target(t)
                 .ok_or_else(|| Failure::input(format!("unknown target `{t}`")))?,
         ],
-        None => ctx.catalog.targets.iter().collect(),
+        None => ctx.session.catalog.targets.iter().collect(),
     };
     let estimates: Vec<_> = targets
         .iter()
-        .map(|t| cost::estimate(&ctx.catalog, &app, t, users, strategy))
+        .map(|t| cost::estimate(&ctx.session.catalog, &app, t, users, strategy))
         .collect();
     if ctx.json {
         if estimates.len() == 1 {
@@ -903,11 +904,11 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
     match action {
         "list" | "prices" => {
             if ctx.json {
-                json(&ctx.catalog.prices);
+                json(&ctx.session.catalog.prices);
                 return Ok(());
             }
             let mut t = table(&["id", "item", "unit", "USD", "captured", "backing", "source"]);
-            for p in &ctx.catalog.prices {
+            for p in &ctx.session.catalog.prices {
                 t.add_row(vec![
                     p.id.clone(),
                     p.item.clone(),
@@ -923,7 +924,7 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
         }
         "targets" => {
             if ctx.json {
-                json(&ctx.catalog.targets);
+                json(&ctx.session.catalog.targets);
                 return Ok(());
             }
             let mut t = table(&[
@@ -937,7 +938,7 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
                 "k8s jobs",
                 "gpus",
             ]);
-            for x in &ctx.catalog.targets {
+            for x in &ctx.session.catalog.targets {
                 let s = |k: &str| format!("{:?}", x.support(k)).to_lowercase();
                 t.add_row(vec![
                     x.id.clone(),
@@ -956,7 +957,7 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
             Ok(())
         }
         "check" => {
-            let issues = ctx.catalog.check(crate::catalog::today());
+            let issues = ctx.session.catalog.check(crate::catalog::today());
             let errors = issues.iter().filter(|i| i.severity == "error").count();
             if ctx.json {
                 json(&issues);
@@ -971,8 +972,8 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
                 }
                 println!(
                     "{t}\n{} prices, {} targets: {errors} error(s), {} warning(s)",
-                    ctx.catalog.prices.len(),
-                    ctx.catalog.targets.len(),
+                    ctx.session.catalog.prices.len(),
+                    ctx.session.catalog.targets.len(),
                     issues.iter().filter(|i| i.severity == "warning").count()
                 );
             }
@@ -1104,7 +1105,7 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
                         p.app.name,
                         p.tier.to_string(),
                         p.swaps.len().to_string(),
-                        p.settings.keys().cloned().collect::<Vec<_>>().join(","),
+                        p.settings.keys().join(","),
                         p.version.to_string(),
                     ]);
                 }
@@ -1127,71 +1128,11 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
             let mut p = store.get(&profile)?;
             match key.as_str() {
                 "tier" => p.tier = parse_tier(&value).map_err(Failure::input)?.number,
-                "target" => {
-                    ctx.catalog
-                        .target(&value)
-                        .ok_or_else(|| Failure::input(format!("unknown target `{value}`")))?;
-                    p.settings.insert(key.clone(), value.clone().into());
-                }
-                "platform" => {
-                    if !["docker", "swarm", "kubernetes"].contains(&value.as_str()) {
-                        return Err(Failure::input(format!(
-                            "platform must be docker, swarm or kubernetes, not `{value}`"
-                        )));
-                    }
-                    p.settings.insert(key.clone(), value.clone().into());
-                }
-                "strategy" => {
-                    value.parse::<Strategy>().map_err(Failure::input)?;
-                    p.settings.insert(key.clone(), value.clone().into());
-                }
-                "users" | "scale" => {
-                    value
-                        .parse::<u32>()
-                        .map_err(|_| Failure::input(format!("{key} must be a positive number")))?;
-                    p.settings.insert(key.clone(), value.clone().into());
-                }
-                "hosts" => {
-                    // Docker hosts the profile deploys to, comma-separated.
-                    let hosts: Vec<&str> = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|h| !h.is_empty())
-                        .collect();
-                    if let Some(bad) = hosts.iter().find(|h| {
-                        **h != "local"
-                            && !["unix://", "tcp://", "ssh://"]
-                                .iter()
-                                .any(|p| h.starts_with(p))
-                    }) {
-                        return Err(Failure::input(format!(
-                            "`{bad}` is not a Docker host; use local, unix:///path, tcp://host:port or ssh://user@host"
-                        )));
-                    }
-                    p.settings.insert(key.clone(), serde_json::json!(hosts));
-                }
-                "provider" | "region" | "domain" | "name" | "gateway" | "gateway-class"
-                | "ingress-class" => {
-                    if key == "name" {
-                        p.name = value.clone();
-                    } else {
-                        p.settings.insert(key.clone(), value.clone().into());
-                    }
-                }
-                k if k.starts_with("env.") => {
-                    if describe::secrets_detect::looks_secret(&k[4..]) {
-                        return Err(Failure::input(format!(
-                            "`{}` looks like a secret; secrets are never stored in profiles (use `secrets template`)",
-                            &k[4..]
-                        )));
-                    }
-                    p.settings.insert(key.clone(), value.clone().into());
-                }
-                other => {
-                    return Err(Failure::input(format!(
-                        "unknown key `{other}`; use tier, target, provider, region, strategy, domain, users, scale, hosts, name or env.NAME"
-                    )));
-                }
+                "name" => p.name = value.clone(),
+                _ => p
+                    .settings
+                    .set(&ctx.session.catalog, &key, &value)
+                    .map_err(Failure::input)?,
             }
             let p = store.update(p, &format!("set {key}"))?;
             if ctx.json {
@@ -1315,13 +1256,14 @@ fn secrets_cmd(ctx: &Ctx, action: &str, profile: &str, format: &str) -> Res {
 fn manifest_cmd(ctx: &Ctx, profile: &str, output: Option<&Path>) -> Res {
     let store = ctx.store()?;
     let p = store.get(profile)?;
-    let target = crate::manifest::profile_target(&ctx.catalog, &p).ok_or_else(|| {
+    let target = p.settings.target_in(&ctx.session.catalog).ok_or_else(|| {
         Failure::input(format!(
             "profile `{}` has no target; run `profile set {} provider NAME` or `target ID`",
             p.name, p.name
         ))
     })?;
-    let (m, e) = crate::manifest::build(&ctx.catalog, &p, target).map_err(Failure::input)?;
+    let (m, e) =
+        crate::manifest::build(&ctx.session.catalog, &p, target).map_err(Failure::input)?;
     let text = serde_json::to_string_pretty(&m).unwrap_or_default() + "\n";
     if let Some(o) = output {
         write_atomic(o, &text)
@@ -1388,7 +1330,7 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
                 crate::manifest::SCHEMA_VERSION
             ));
         }
-        if ctx.catalog.target(&m.platform).is_none() {
+        if ctx.session.catalog.target(&m.platform).is_none() {
             issues.push(format!("platform: unknown target `{}`", m.platform));
         }
         if parse_tier(&m.target).is_err() {
@@ -1418,8 +1360,12 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
     let store = ctx.store()?;
     let p = store.get(what)?;
     let engine = ctx.engine();
-    let v =
-        crate::analyse::validate::validate(&ctx.catalog, &engine, &p, &provided_secrets(env_file)?);
+    let v = crate::analyse::validate::validate(
+        &ctx.session.catalog,
+        &engine,
+        &p,
+        &provided_secrets(env_file)?,
+    );
     if ctx.json {
         json(&v);
     } else {
@@ -1471,7 +1417,7 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
         Some(t) => t.to_string(),
         None => profile
             .as_ref()
-            .and_then(|p| crate::manifest::profile_target(&ctx.catalog, p))
+            .and_then(|p| p.settings.target_in(&ctx.session.catalog))
             .map(|t| t.id.clone())
             .ok_or_else(|| {
                 Failure::input("pass --target (or set a target or provider on the profile)")
@@ -1485,7 +1431,7 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
         .as_ref()
         .map(|p| crate::manifest::profile_routing(p, &target));
     let files = match render_from(
-        &ctx.catalog,
+        &ctx.engine(),
         &app,
         &target,
         base.as_deref(),
@@ -1541,20 +1487,17 @@ fn report_cmd(
     force: bool,
 ) -> Res {
     let (app, profile, _) = ctx.load_app(key)?;
-    let chosen = target.map(String::from).or_else(|| {
-        profile
-            .as_ref()
-            .and_then(|p| p.settings.get("target"))
-            .and_then(|t| t.as_str())
-            .map(String::from)
-    });
+    let chosen = target
+        .map(String::from)
+        .or_else(|| profile.as_ref().and_then(|p| p.settings.target.clone()));
     if let Some(t) = &chosen {
-        ctx.catalog
+        ctx.session
+            .catalog
             .target(t)
             .ok_or_else(|| Failure::input(format!("unknown target `{t}`")))?;
     }
     let engine = ctx.engine();
-    let report = crate::report::build(&ctx.catalog, &engine, &app, chosen.as_deref(), users);
+    let report = crate::report::build(&engine, &app, chosen.as_deref(), users);
     let files = crate::report::files(&report, output).map_err(Failure::input)?;
     // All or nothing: refuse before writing any file.
     if !force && let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
@@ -1595,17 +1538,15 @@ fn serve_cmd(
         }
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    rt.block_on(crate::serve::run(crate::serve::Options {
-        addr,
-        state: ctx.state,
-        catalog: ctx.catalog,
-        token,
-        insecure,
-    }))
-    .map_err(Failure::failed)
+    let session = std::sync::Arc::new(ctx.session);
+    session
+        .clone()
+        .block_on(crate::serve::run(crate::serve::Options {
+            addr,
+            session,
+            token,
+            insecure,
+        }))
+        .map_err(Failure::failed)?
+        .map_err(Failure::failed)
 }

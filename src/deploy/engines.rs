@@ -3,6 +3,7 @@
 //! (`release.rs`) or a read (status, logs) with it, so no front builds an
 //! engine of its own.
 
+use super::EngineKind;
 use super::docker_host::{self, Engine};
 use super::events::Progress;
 use super::kubernetes::{self, Kube};
@@ -10,7 +11,6 @@ use super::release::{self, Failure, LockRequest, Report};
 use super::spec::ReleaseSpec;
 use super::strategy::Options;
 use super::swarm::{self, Swarm};
-use super::{EngineKind, engine_kind, profile_hosts};
 use crate::state::{Profile, Store};
 use std::collections::BTreeMap;
 
@@ -35,7 +35,7 @@ pub struct RollbackRequest {
 
 fn hosts_or_profile(hosts: &[String], p: &Profile) -> Vec<String> {
     if hosts.is_empty() {
-        profile_hosts(p)
+        p.settings.hosts_or_local()
     } else {
         hosts.to_vec()
     }
@@ -49,17 +49,17 @@ pub async fn kube<'a>(
     options: Options,
 ) -> Result<Kube<'a>, String> {
     let mut k = Kube::connect(&p.name, progress, options).await?;
-    let target = p.settings.get("target").and_then(|t| t.as_str());
-    k.routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
+    let target = p.settings.target.as_deref().unwrap_or("");
+    k.routing = crate::manifest::profile_routing(p, target);
     k.app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
     Ok(k)
 }
 
-/// Connects the engine of profile `$p` as `$e` (with `$secrets` for the
-/// containers it creates) and evaluates `$body` with it.
+/// Connects engine `$kind` for profile `$p` as `$e` (with `$secrets` for
+/// the containers it creates) and evaluates `$body` with it.
 macro_rules! with_engine {
-    ($p:expr, $hosts:expr, $progress:expr, $options:expr, $secrets:expr, |$e:ident| $body:expr) => {
-        match engine_kind($p) {
+    ($kind:expr, $p:expr, $hosts:expr, $progress:expr, $options:expr, $secrets:expr, |$e:ident| $body:expr) => {
+        match $kind {
             EngineKind::DockerHost => {
                 let mut $e = Engine::connect(&$p.name, $hosts, $progress, $options).await?;
                 $e.secrets = $secrets;
@@ -80,42 +80,51 @@ macro_rules! with_engine {
 }
 
 pub async fn deploy(
+    kind: EngineKind,
     p: &Profile,
     store: &mut Store,
     progress: &Progress,
     r: DeployRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
-    if engine_kind(p) == EngineKind::Kubernetes && r.dry_run {
+    if kind == EngineKind::Kubernetes && r.dry_run {
         // Without a cluster a dry run still shows the whole first deploy.
         if let Err(why) = kube(p, progress, r.options.clone()).await {
             let app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
             let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
-            let target = p.settings.get("target").and_then(|t| t.as_str());
-            let routing = crate::manifest::profile_routing(p, target.unwrap_or(""));
+            let target = p.settings.target.as_deref().unwrap_or("");
+            let routing = crate::manifest::profile_routing(p, target);
             return Ok(kubernetes::deploy::offline_plan(
                 &app, &r.options, &routing, next, &why,
             ));
         }
     }
-    with_engine!(p, &hosts, progress, r.options, r.secrets, |e| {
+    with_engine!(kind, p, &hosts, progress, r.options, r.secrets, |e| {
         release::deploy(&mut e, store, r.spec, r.dry_run, &r.lock).await
     })
 }
 
 pub async fn rollback(
+    kind: EngineKind,
     p: &Profile,
     store: &mut Store,
     progress: &Progress,
     r: RollbackRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
-    with_engine!(p, &hosts, progress, Options::default(), r.secrets, |e| {
-        release::rollback(&mut e, store, r.to, &r.lock).await
-    })
+    with_engine!(
+        kind,
+        p,
+        &hosts,
+        progress,
+        Options::default(),
+        r.secrets,
+        |e| release::rollback(&mut e, store, r.to, &r.lock).await
+    )
 }
 
 pub async fn promote(
+    kind: EngineKind,
     p: &Profile,
     store: &mut Store,
     progress: &Progress,
@@ -124,6 +133,7 @@ pub async fn promote(
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(hosts, p);
     with_engine!(
+        kind,
         p,
         &hosts,
         progress,
@@ -136,12 +146,13 @@ pub async fn promote(
 /// What runs now, as JSON (each platform has its own shape, with a
 /// `platform` field where it is not a Docker host).
 pub async fn status(
+    kind: EngineKind,
     p: &Profile,
     progress: &Progress,
     hosts: &[String],
 ) -> Result<serde_json::Value, String> {
     let hosts = hosts_or_profile(hosts, p);
-    let v = match engine_kind(p) {
+    let v = match kind {
         EngineKind::DockerHost => {
             let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
             serde_json::to_value(docker_host::status::status(&e).await?)
@@ -183,21 +194,37 @@ impl From<String> for LogsError {
 
 /// Log lines of the profile's services (one, or all) to `sink`, as
 /// `(source, line)`; followed until the source ends when `follow`.
+/// Which log lines to read.
+#[derive(Clone, Debug, Default)]
+pub struct LogsRequest<'a> {
+    /// Docker hosts or the swarm manager (default: the profile's).
+    pub hosts: &'a [String],
+    /// One service, else every service and dependency.
+    pub service: Option<&'a str>,
+    pub follow: bool,
+    /// Lines from the end to start with.
+    pub tail: usize,
+}
+
 pub async fn logs(
+    kind: EngineKind,
     p: &Profile,
     progress: &Progress,
-    hosts: &[String],
-    service: Option<&str>,
-    follow: bool,
-    tail: usize,
+    r: &LogsRequest<'_>,
     mut sink: impl FnMut(&str, &str),
 ) -> Result<(), LogsError> {
+    let LogsRequest {
+        hosts,
+        service,
+        follow,
+        tail,
+    } = *r;
     let hosts = hosts_or_profile(hosts, p);
     let mut split = |line: &str| {
         let (src, l) = line.split_once(" | ").unwrap_or(("", line));
         sink(src, l.trim_end());
     };
-    match engine_kind(p) {
+    match kind {
         EngineKind::DockerHost => {
             let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
             let mut streams = Vec::new();

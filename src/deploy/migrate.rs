@@ -7,7 +7,12 @@
 
 use super::EngineKind;
 use super::docker_host::client::Host;
+use super::docker_host::{Engine, proxy_image, status as dh_status};
+use super::events::Progress;
+use super::strategy::Options;
+use super::swarm::{Swarm, status as sw_status};
 use crate::deploy::spec::AccessorySpec;
+use crate::state::Profile;
 use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -182,6 +187,60 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
 /// Copies `path` of a (stopped) container into a volume on another (or the
 /// same) engine, through a created-never-started helper container that
 /// mounts the volume: no shell or tool is needed in any image.
+/// The cold cut-over our engines can do: stop the old profile's stack
+/// and, from Docker hosts with `copy`, copy each dependency's volume to
+/// the new profile's first host. Returns the bytes copied.
+pub async fn stop_and_copy(
+    from: EngineKind,
+    old: &Profile,
+    new: &Profile,
+    accessories: &[AccessorySpec],
+    copy: bool,
+    progress: &Progress,
+) -> Result<u64, String> {
+    let hosts = old.settings.hosts_or_local();
+    match from {
+        EngineKind::Swarm => {
+            let sw = Swarm::connect(&old.name, &hosts, progress, Options::default()).await?;
+            sw_status::stop(&sw).await?;
+        }
+        EngineKind::Kubernetes => {}
+        EngineKind::DockerHost => {
+            let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
+            dh_status::stop(&e).await?;
+            if copy {
+                let dst_hosts = new.settings.hosts_or_local();
+                let dst =
+                    Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
+                let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
+                let mut n = 0u64;
+                for acc in accessories {
+                    let Some((vol, path)) = &acc.volume else {
+                        continue;
+                    };
+                    let bytes = copy_volume(
+                        &e.hosts[0],
+                        &format!("dm-{}-{}", old.name, acc.name),
+                        path,
+                        &dst.hosts[0],
+                        &format!("dm-{}-{vol}", new.name),
+                        &new.name,
+                        &helper,
+                    )
+                    .await?;
+                    progress.step(
+                        "copy",
+                        format!("{}: {bytes} bytes of {path} copied", acc.name),
+                    );
+                    n += bytes;
+                }
+                return Ok(n);
+            }
+        }
+    }
+    Ok(0)
+}
+
 pub async fn copy_volume(
     src: &Host,
     container: &str,

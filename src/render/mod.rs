@@ -113,29 +113,38 @@ pub fn generator_for(target_id: &str, family: &str) -> &'static str {
     }
 }
 
-/// Renders every file for `target` after checking the app can run there.
+/// Renders every file for `target` after checking, with the built-in
+/// fitness rules, that the app can run there. Fronts use [`render_from`]
+/// with the session's engine, so the user's `--rules` apply too.
 pub fn render(
     catalog: &Catalog,
     app: &App,
     target_id: &str,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
-    render_from(catalog, app, target_id, None, None)
+    render_from(
+        &Engine::new(catalog, Vec::new()),
+        app,
+        target_id,
+        None,
+        None,
+    )
 }
 
-/// As [`render`], with the folder app.yaml lives in, so build contexts can
-/// be inspected for Dockerfiles, and the profile's routing on Kubernetes
-/// (default: [`gateway::Routing::for_target`]).
+/// As [`render`], checked with `engine`'s rules, with the folder app.yaml
+/// lives in, so build contexts can be inspected for Dockerfiles, and the
+/// profile's routing on Kubernetes (default:
+/// [`gateway::Routing::for_target`]).
 pub fn render_from(
-    catalog: &Catalog,
+    engine: &Engine,
     app: &App,
     target_id: &str,
     base: Option<&Path>,
     routing: Option<&gateway::Routing>,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
-    let target = catalog
+    let target = engine
+        .catalog
         .target(target_id)
         .ok_or_else(|| RenderError::UnknownTarget(target_id.into()))?;
-    let engine = Engine::new(catalog, Vec::new());
     let comps = crate::analyse::fitness::facts::components(app);
     let a = engine.assess_target(&comps, target);
     if a.status == Status::Blocked {

@@ -10,7 +10,6 @@ pub mod markdown;
 use crate::analyse::cost::{CostLine, Strategy};
 use crate::analyse::fitness::{Engine, FitnessReport};
 use crate::analyse::plan::{self, Plan};
-use crate::catalog::Catalog;
 use crate::describe::app::App;
 use crate::describe::secrets::{SecretSpec, secrets_list};
 use serde::Serialize;
@@ -79,13 +78,7 @@ fn category(l: &CostLine) -> String {
     l.category.to_string()
 }
 
-pub fn build(
-    catalog: &Catalog,
-    engine: &Engine,
-    app: &App,
-    chosen: Option<&str>,
-    users: Option<u32>,
-) -> Report {
+pub fn build(engine: &Engine, app: &App, chosen: Option<&str>, users: Option<u32>) -> Report {
     let fitness = engine.report(app, None, None);
     let plan = plan::plan(engine, app, &LEVELS, Strategy::Rolling);
     let level = chart_level(app, users);
@@ -138,7 +131,7 @@ pub fn build(
             .and_then(|r| r.target.clone())
     });
     let (files, files_note) = match &chosen {
-        Some(t) => match crate::render::render(catalog, app, t) {
+        Some(t) => match crate::render::render_from(engine, app, t, None, None) {
             Ok(f) => (f.into_iter().map(|f| f.path).collect(), None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         },

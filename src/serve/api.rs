@@ -2,12 +2,12 @@
 
 use super::Shared;
 use super::jobs::JobEvent;
-use crate::analyse::cost::Strategy;
-use crate::analyse::fitness::{Engine, swaps};
+use crate::analyse::fitness::swaps;
 use crate::deploy::engines::LogsError;
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
-use crate::deploy::strategy::{self, Options};
 use crate::describe::{self, app::App};
+use crate::session::DeployAsk;
+use crate::state::settings::Strategy;
 use crate::state::{Profile, Store};
 use axum::Json;
 use axum::Router;
@@ -71,7 +71,9 @@ pub fn error(status: StatusCode, message: &str) -> ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn store(ctx: &Shared) -> Result<Store, ApiError> {
-    Store::open(&ctx.state).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+    ctx.session
+        .store()
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
 }
 
 fn profile(ctx: &Shared, name: &str) -> Result<Profile, ApiError> {
@@ -261,15 +263,9 @@ async fn delete_profile(State(ctx): State<Shared>, Path(name): Path<String>) -> 
 
 fn build_report(ctx: &Shared, p: &Profile) -> Result<crate::report::Report, ApiError> {
     let app = app_of(p)?;
-    let engine = Engine::new(&ctx.catalog, Vec::new());
-    let target = p.settings.get("target").and_then(|t| t.as_str());
-    Ok(crate::report::build(
-        &ctx.catalog,
-        &engine,
-        &app,
-        target,
-        None,
-    ))
+    let engine = ctx.session.fitness();
+    let target = p.settings.target.as_deref();
+    Ok(crate::report::build(&engine, &app, target, None))
 }
 
 async fn plan(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
@@ -316,7 +312,7 @@ fn generated(
             .chosen
             .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, "no target fits this app"))?,
     };
-    let files = crate::render::render(&ctx.catalog, &app, &target)
+    let files = crate::render::render_from(&ctx.session.fitness(), &app, &target, None, None)
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))?;
     Ok((target, files))
 }
@@ -381,25 +377,19 @@ struct DeployRequest {
     bake: Option<String>,
 }
 
-fn options(r: &DeployRequest) -> Result<Options, String> {
-    let mut o = Options {
-        strategy: r
-            .strategy
-            .as_deref()
-            .unwrap_or("rolling")
-            .parse::<Strategy>()?,
-        ..Options::default()
-    };
-    if let Some(s) = &r.canary_steps {
-        o.canary_steps = strategy::parse_steps(s)?;
+impl DeployRequest {
+    fn ask(&self) -> Result<DeployAsk, String> {
+        Ok(DeployAsk {
+            strategy: self
+                .strategy
+                .as_deref()
+                .map(str::parse::<Strategy>)
+                .transpose()?,
+            canary_steps: self.canary_steps.clone(),
+            pause: self.pause.clone(),
+            bake: self.bake.clone(),
+        })
     }
-    if let Some(p) = &r.pause {
-        o.pause = strategy::parse_pause(p)?;
-    }
-    if let Some(b) = &r.bake {
-        o.bake = strategy::parse_duration(b)?;
-    }
-    Ok(o)
 }
 
 /// A job refused for capacity: 429, with a hint when to try again.
@@ -409,13 +399,6 @@ fn busy(b: super::jobs::Busy) -> ApiError {
     e
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-}
-
 async fn start_deploy(
     State(ctx): State<Shared>,
     Path(name): Path<String>,
@@ -423,18 +406,23 @@ async fn start_deploy(
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
     let req = body.map(|b| b.0).unwrap_or_default();
-    let opts = options(&req).map_err(|e| error(StatusCode::BAD_REQUEST, &e))?;
+    // The profile's own strategy applies unless the request names one,
+    // exactly as on the command line.
+    let opts = req
+        .ask()
+        .and_then(|ask| ctx.session.deploy_options(&p, &ask))
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &e))?;
     let spec = ReleaseSpec::from_app(&app_of(&p)?)
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
     // Secret values come from the server's environment, never the browser.
     let secrets = collect_secrets(&spec.secret_names(), None)
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
-    let state = ctx.state.clone();
+    let session = ctx.session.clone();
     let profile_name = p.name.clone();
     let id = ctx
         .jobs
         .start("deploy", &profile_name, move |progress| {
-            let mut store = Store::open(&state).map_err(|e| e.to_string())?;
+            let mut store = session.store().map_err(|e| e.to_string())?;
             let req = crate::deploy::engines::DeployRequest {
                 spec,
                 options: opts,
@@ -446,10 +434,8 @@ async fn start_deploy(
                     ..Default::default()
                 },
             };
-            runtime()?
-                .block_on(crate::deploy::engines::deploy(
-                    &p, &mut store, progress, req,
-                ))
+            session
+                .deploy(&p, &mut store, progress, req)
                 .map(|r| (r.status.to_string(), r.message))
                 .map_err(|f| f.to_string())
         })
@@ -470,14 +456,14 @@ async fn start_rollback(
 ) -> ApiResult {
     let p = profile(&ctx, &name)?;
     let to = body.and_then(|b| b.0.to);
-    let state = ctx.state.clone();
+    let session = ctx.session.clone();
     let profile_name = p.name.clone();
     let id = ctx
         .jobs
         .start("rollback", &profile_name, move |progress| {
-            let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-            runtime()?
-                .block_on(crate::deploy::engines::rollback(
+            let mut store = session.store().map_err(|e| e.to_string())?;
+            session
+                .rollback(
                     &p,
                     &mut store,
                     progress,
@@ -490,7 +476,7 @@ async fn start_rollback(
                             ..Default::default()
                         },
                     },
-                ))
+                )
                 .map(|r| (r.status.to_string(), r.message))
                 .map_err(|f| f.to_string())
         })
@@ -509,7 +495,7 @@ async fn releases(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiRes
 async fn status_of(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let p = profile(&ctx, &name)?;
     let progress = crate::deploy::events::Progress::quiet();
-    let st = crate::deploy::engines::status(&p, &progress, &[])
+    let st = crate::deploy::engines::status(ctx.session.engine_of(&p), &p, &progress, &[])
         .await
         .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
     Ok(Json(st).into_response())
@@ -547,20 +533,19 @@ async fn logs(
         // The engine connection lives only as long as the client listens:
         // when the stream is dropped, `closed()` ends the task and with it
         // the engine's log stream.
+        let kind = ctx.session.engine_of(&p);
         tokio::spawn(async move {
             let progress = crate::deploy::events::Progress::quiet();
             let sender = tx.clone();
-            let follow = crate::deploy::engines::logs(
-                &p,
-                &progress,
-                &[],
-                q.service.as_deref(),
-                true,
-                q.tail.min(MAX_TAIL),
-                |source, line| {
-                    let _ = sender.try_send(json!({"container": source, "line": line}));
-                },
-            );
+            let r = crate::deploy::engines::LogsRequest {
+                service: q.service.as_deref(),
+                follow: true,
+                tail: q.tail.min(MAX_TAIL),
+                ..Default::default()
+            };
+            let follow = crate::deploy::engines::logs(kind, &p, &progress, &r, |source, line| {
+                let _ = sender.try_send(json!({"container": source, "line": line}));
+            });
             tokio::select! {
                 _ = follow => {}
                 _ = tx.closed() => {}
@@ -584,13 +569,16 @@ async fn logs(
     }
     let progress = crate::deploy::events::Progress::quiet();
     let mut lines = Vec::new();
+    let r = crate::deploy::engines::LogsRequest {
+        service: q.service.as_deref(),
+        tail: q.tail.min(MAX_TAIL),
+        ..Default::default()
+    };
     crate::deploy::engines::logs(
+        ctx.session.engine_of(&p),
         &p,
         &progress,
-        &[],
-        q.service.as_deref(),
-        false,
-        q.tail.min(MAX_TAIL),
+        &r,
         |source, line| lines.push(json!({"container": source, "line": line})),
     )
     .await

@@ -8,7 +8,7 @@ mod api;
 mod jobs;
 mod pages;
 
-use crate::catalog::Catalog;
+use crate::session::Session;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -16,15 +16,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Largest upload accepted (compose files and app.yaml are small).
 pub const MAX_UPLOAD: usize = 1 << 20;
 
 pub struct Ctx {
-    pub state: PathBuf,
-    pub catalog: Catalog,
+    /// The catalog, rules, state database and runtime the CLI started.
+    pub session: Arc<Session>,
     pub token: String,
     pub jobs: jobs::Jobs,
     /// (method, route, status) → count, for /metrics. Every label comes
@@ -36,11 +35,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(state: PathBuf, catalog: Catalog, token: String) -> Self {
+    pub fn new(session: Arc<Session>, token: String) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Ctx {
-            state,
-            catalog,
+            session,
             token,
             jobs: jobs::Jobs::default(),
             requests: Mutex::new(BTreeMap::new()),
@@ -76,8 +74,7 @@ pub type Shared = Arc<Ctx>;
 
 pub struct Options {
     pub addr: SocketAddr,
-    pub state: PathBuf,
-    pub catalog: Catalog,
+    pub session: Arc<Session>,
     pub token: Option<String>,
     pub insecure: bool,
 }
@@ -251,7 +248,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let ctx = Arc::new(Ctx::new(opts.state, opts.catalog, token.clone()));
+    let ctx = Arc::new(Ctx::new(opts.session, token.clone()));
     // A closed stdout (a supervisor that stopped reading) must not stop us.
     use std::io::Write;
     let mut out = std::io::stdout();

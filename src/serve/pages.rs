@@ -3,9 +3,8 @@
 //! shows comes from the same API a script would call.
 
 use super::Shared;
-use crate::analyse::fitness::{Engine, swaps};
+use crate::analyse::fitness::swaps;
 use crate::report::html::{STYLE, esc, matrix};
-use crate::state::Store;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -83,7 +82,9 @@ fn page(title: &str, token: &str, body: &str, data: &serde_json::Value) -> Respo
 }
 
 async fn index(State(ctx): State<Shared>) -> Response {
-    let list = Store::open(&ctx.state)
+    let list = ctx
+        .session
+        .store()
         .and_then(|s| s.list())
         .unwrap_or_default();
     let mut b = String::from(
@@ -117,7 +118,7 @@ async fn profile_page(State(ctx): State<Shared>, Path(name): Path<String>) -> Re
 }
 
 fn render_profile(ctx: &Shared, name: &str) -> Response {
-    let p = match Store::open(&ctx.state).and_then(|s| s.get(name)) {
+    let p = match ctx.session.store().and_then(|s| s.get(name)) {
         Ok(p) => p,
         Err(e) => return (StatusCode::NOT_FOUND, Html(esc(&e.to_string()))).into_response(),
     };
@@ -125,9 +126,9 @@ fn render_profile(ctx: &Shared, name: &str) -> Response {
         Ok(a) => a,
         Err(e) => return (StatusCode::UNPROCESSABLE_ENTITY, Html(esc(&e))).into_response(),
     };
-    let engine = Engine::new(&ctx.catalog, Vec::new());
-    let target = p.settings.get("target").and_then(|t| t.as_str());
-    let r = crate::report::build(&ctx.catalog, &engine, &app, target, None);
+    let engine = ctx.session.fitness();
+    let target = p.settings.target.as_deref();
+    let r = crate::report::build(&engine, &app, target, None);
     let bar = crate::report::charts::cost_by_target(&r.bars, r.users).unwrap_or_default();
     let line =
         crate::report::charts::cost_by_users(&r.series, &r.plan.growth_path).unwrap_or_default();

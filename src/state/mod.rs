@@ -2,12 +2,10 @@
 //! database, with every change kept as a version. Secret values are never
 //! stored here: profiles hold secret names only.
 
-use crate::analyse::fitness::swaps::AppliedSwap;
 use crate::describe::app::App;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const MIGRATIONS: &[&str] = &[
@@ -63,6 +61,17 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub mod releases;
+pub mod settings;
+
+/// An applied swap as stored in a profile.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct AppliedSwap {
+    pub from: String,
+    pub to: String,
+    /// Limit to one dependency by name; all of that kind when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<String>,
+}
 
 /// Everything a profile says; stored whole as JSON per version.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -70,9 +79,8 @@ pub struct Profile {
     pub id: String,
     pub name: String,
     pub tier: u8,
-    /// provider, region, target, strategy, domain, scale, users…
     #[serde(default)]
-    pub settings: BTreeMap<String, Value>,
+    pub settings: settings::Settings,
     #[serde(default)]
     pub swaps: Vec<AppliedSwap>,
     /// Where the app description came from.
@@ -218,7 +226,7 @@ impl Store {
             id,
             name: name.into(),
             tier,
-            settings: BTreeMap::new(),
+            settings: Default::default(),
             swaps: Vec::new(),
             app_source: app_source.into(),
             app,

@@ -25,48 +25,9 @@ pub const CATEGORIES: [&str; 9] = [
     "other",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    #[default]
-    Rolling,
-    Recreate,
-    BlueGreen,
-    Canary,
-}
-
-impl Strategy {
-    /// The name users type and the release history records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Rolling => "rolling",
-            Strategy::Recreate => "recreate",
-            Strategy::BlueGreen => "blue-green",
-            Strategy::Canary => "canary",
-        }
-    }
-}
-
-impl std::fmt::Display for Strategy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Strategy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "rolling" => Ok(Strategy::Rolling),
-            "recreate" => Ok(Strategy::Recreate),
-            "blue-green" | "bluegreen" => Ok(Strategy::BlueGreen),
-            "canary" => Ok(Strategy::Canary),
-            o => Err(format!(
-                "unknown strategy `{o}`; use rolling, recreate, blue-green or canary"
-            )),
-        }
-    }
-}
+/// Settings are typed at the bottom of the layers; the estimator prices
+/// the extra capacity each strategy needs during a deploy.
+pub use crate::state::settings::Strategy;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CostLine {

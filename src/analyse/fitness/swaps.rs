@@ -53,15 +53,7 @@ pub fn find(from: &str, to: &str) -> Option<&'static Swap> {
     registry().iter().find(|s| s.from == from && s.to == to)
 }
 
-/// An applied swap as stored in a profile.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct AppliedSwap {
-    pub from: String,
-    pub to: String,
-    /// Limit to one dependency by name; all of that kind when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dependency: Option<String>,
-}
+pub use crate::state::AppliedSwap;
 
 /// Applies swaps to a copy of the app. Unknown pairs are an error.
 pub fn apply(app: &App, swaps: &[AppliedSwap]) -> Result<App, String> {
