@@ -2,8 +2,10 @@
 //! how do we get it there without downtime?
 //!
 //! The pipeline: [`describe`] → [`analyse`] (fitness, cost, plan) →
-//! [`render`] (one module per target) → [`state`].
-//! The CLI (`src/main.rs`, [`cli`]) is a thin front over this library.
+//! [`render`] (one module per target) → [`deploy`], over [`state`] (what is
+//! persisted, typed) and [`catalog`]. [`session`] is the application layer
+//! the two fronts call: the CLI (`src/main.rs`, [`cli`]) and the dashboard
+//! ([`serve`]). Layers import only those below them (README, "Layout").
 
 pub mod analyse;
 pub mod catalog;

@@ -97,7 +97,7 @@ pub fn build(
     p: &Profile,
     target: &Target,
 ) -> Result<(Manifest, Estimate), String> {
-    let app = swaps::apply(&p.app, &p.swaps)?;
+    let app = swaps::effective(p)?;
     let users = p.settings.users.unwrap_or_else(|| app.users());
     let strategy: Strategy = p.settings.strategy_or(None);
     let e = cost::estimate(catalog, &app, target, users, strategy);

@@ -119,7 +119,7 @@ impl Session {
     ) -> Result<Report, Failure> {
         let mut store = self.store()?;
         let p = store.get(name)?;
-        let app = fitness::swaps::apply(&p.app, &p.swaps)?;
+        let app = fitness::swaps::effective(&p)?;
         let spec = ReleaseSpec::from_app(&app)?;
         let secrets = collect_secrets(&spec.secret_names(), env_file)?;
         let req = DeployRequest {
@@ -164,7 +164,7 @@ impl Session {
         p: &Profile,
         progress: &Progress,
         hosts: &[String],
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, Failure> {
         let kind = self.engine_of(p);
         self.block_on(engines::status(kind, p, progress, hosts))?
     }

@@ -648,3 +648,34 @@ fn unpriced_lines_are_not_free() {
         "{gke}"
     );
 }
+
+/// Exit codes come from one table, printed by `--help`: a state database
+/// that cannot be opened is not bad input (2) but 3, and a missing
+/// profile stays bad input.
+#[test]
+fn a_broken_state_database_exits_3_and_help_lists_the_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let o = dm(&file.join("state.db"), &["profile", "list"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("state"), "{}", text(&o));
+
+    let db = dir.path().join("state.db");
+    let missing = dm(&db, &["releases", "no-such-profile"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+
+    let help = dm(&db, &["--help"]);
+    let said = text(&help);
+    for code in [
+        "0 ok",
+        "1 an operation failed",
+        "2 bad input",
+        "3 the state database",
+    ] {
+        assert!(
+            said.contains(code),
+            "--help does not list `{code}`:\n{said}"
+        );
+    }
+}

@@ -96,7 +96,7 @@ pub fn validate(
     provided: &HashMap<String, bool>,
 ) -> Validation {
     let mut checks = Vec::new();
-    let app = match swaps::apply(&p.app, &p.swaps) {
+    let app = match swaps::effective(p) {
         Ok(a) => a,
         Err(e) => {
             checks.push(check(

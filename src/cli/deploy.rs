@@ -2,6 +2,7 @@
 //! The work happens in `deploy::docker_host`.
 
 use super::output::{json, table};
+use super::targets::{DestroyArgs, HostArgs, with_engine};
 use super::{Ctx, Failure, Res};
 use crate::deploy::EngineKind;
 use crate::deploy::docker_host::{Engine, monitor, status};
@@ -11,20 +12,11 @@ use crate::deploy::proxy;
 use crate::deploy::release::{self, LockRequest};
 use crate::deploy::spec::{ReleaseSpec, collect_secrets};
 use crate::deploy::strategy::{self, Options, parse_duration};
-use crate::deploy::swarm::Swarm;
 use crate::describe;
 use crate::state::Profile;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Args, Debug)]
-pub struct HostArgs {
-    pub profile: String,
-    /// Docker hosts (default: the profile's `hosts` setting, else local).
-    #[arg(long = "host")]
-    pub hosts: Vec<String>,
-}
 
 #[derive(Args, Debug)]
 pub struct DeployArgs {
@@ -114,15 +106,6 @@ pub struct LogsArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct DestroyArgs {
-    #[command(flatten)]
-    pub target: HostArgs,
-    /// Also remove the profile's volumes (data of its dependencies).
-    #[arg(long)]
-    pub volumes: bool,
-}
-
-#[derive(Args, Debug)]
 pub struct PauseArgs {
     #[command(flatten)]
     pub target: HostArgs,
@@ -171,11 +154,6 @@ pub enum ProxyCmd {
     },
 }
 
-/// The session's runtime (one per process).
-fn runtime(ctx: &Ctx) -> Result<&tokio::runtime::Runtime, Failure> {
-    ctx.session.runtime().map_err(Failure::failed)
-}
-
 /// The proxy's runtime: `DM_PROXY_THREADS` workers (default: one per CPU).
 /// The proxy is its own program (inside its container), so it has no
 /// session.
@@ -197,29 +175,25 @@ fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
     parse_duration(text).map_err(|e| Failure::input(format!("--{flag}: {e}")))
 }
 
-fn hosts_of(p: &Profile, args: &HostArgs) -> Vec<String> {
-    if args.hosts.is_empty() {
-        p.settings.hosts_or_local()
-    } else {
-        args.hosts.clone()
-    }
-}
-
 pub(crate) fn command_line() -> String {
     std::env::args().skip(1).collect::<Vec<_>>().join(" ")
 }
 
-/// Prints a failed operation (human or JSON) and turns it into exit 1.
+/// Prints a failed operation (human or JSON); the exit code follows its
+/// kind (`super::exit_code`).
 fn failed(ctx: &Ctx, f: release::Failure) -> Failure {
     if ctx.json {
         println!(
             "{}",
-            serde_json::json!({"status": "failed", "error": f.why, "container": f.container, "logs": f.logs})
+            serde_json::json!({"status": "failed", "kind": f.kind, "error": f.why, "container": f.container, "logs": f.logs})
         );
     } else {
         eprintln!("error: {f}");
     }
-    Failure::explained(f.why)
+    Failure {
+        code: super::exit_code(f.kind),
+        ..Failure::explained(f.why)
+    }
 }
 
 /// Prints a deploy, rollback or promote outcome; a failure exits 1.
@@ -298,8 +272,7 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, a: DeployArgs) -> Res {
             profile.app = loaded.app;
         }
     }
-    let app = crate::analyse::fitness::swaps::apply(&profile.app, &profile.swaps)
-        .map_err(Failure::input)?;
+    let app = crate::analyse::fitness::swaps::effective(&profile).map_err(Failure::input)?;
     let spec = ReleaseSpec::from_app(&app).map_err(Failure::input)?;
     let secrets = if a.dry_run {
         Default::default()
@@ -424,40 +397,6 @@ pub(crate) fn releases_cmd(ctx: &Ctx, profile: &str) -> Res {
 
 fn platform_of(ctx: &Ctx, a: &HostArgs) -> Result<EngineKind, Failure> {
     Ok(ctx.session.engine_of(&ctx.store()?.get(&a.profile)?))
-}
-
-pub(crate) fn with_swarm<T>(
-    ctx: &Ctx,
-    a: &HostArgs,
-    work: impl AsyncFnOnce(&Swarm<'_>) -> Result<T, String>,
-) -> Result<T, Failure> {
-    let store = ctx.store()?;
-    let profile = store.get(&a.profile)?;
-    let hosts = hosts_of(&profile, a);
-    let progress = Progress::new(ctx.json);
-    let out = runtime(ctx)?.block_on(async {
-        let sw = Swarm::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-        work(&sw).await
-    });
-    progress.finish();
-    out.map_err(Failure::failed)
-}
-
-fn with_engine<T>(
-    ctx: &Ctx,
-    a: &HostArgs,
-    work: impl AsyncFnOnce(&Engine<'_>, &Profile) -> Result<T, String>,
-) -> Result<T, Failure> {
-    let store = ctx.store()?;
-    let profile = store.get(&a.profile)?;
-    let hosts = hosts_of(&profile, a);
-    let progress = Progress::new(ctx.json);
-    let out = runtime(ctx)?.block_on(async {
-        let e = Engine::connect(&profile.name, &hosts, &progress, Options::default()).await?;
-        work(&e, &profile).await
-    });
-    progress.finish();
-    out.map_err(Failure::failed)
 }
 
 pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {

@@ -1,8 +1,8 @@
 //! Commands for profiles that deploy to Kubernetes. Deploy, rollback and
 //! promote are dispatched here from `cli::deploy`.
 
-use super::deploy::{DestroyArgs, HostArgs};
 use super::output::{json, table};
+use super::targets::{DestroyArgs, HostArgs};
 use super::{Ctx, Failure, Res};
 use crate::deploy::events::Progress;
 use crate::deploy::kubernetes::{Kube, status};

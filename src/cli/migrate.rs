@@ -69,8 +69,7 @@ fn deploy_again(ctx: &Ctx, profile: &str, env_file: Option<&Path>) -> Res {
 pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     let mut store = ctx.store()?;
     let old = store.get(&a.profile)?;
-    let app =
-        crate::analyse::fitness::swaps::apply(&old.app, &old.swaps).map_err(Failure::input)?;
+    let app = crate::analyse::fitness::swaps::effective(&old).map_err(Failure::input)?;
     if ctx.session.catalog.target(&a.to).is_none() {
         return Err(Failure::input(format!("unknown target `{}`", a.to)));
     }

@@ -6,6 +6,7 @@ pub mod kubernetes;
 pub mod migrate;
 pub mod output;
 pub mod swarm;
+pub mod targets;
 
 use crate::analyse::cost::{self, Strategy};
 use crate::analyse::fitness::{self, Engine, Status, parse_tier, swaps};
@@ -21,7 +22,8 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "deployment-manager",
     version,
-    about = "Where can this app run, what will it cost there, and how do we get it there without downtime?"
+    about = "Where can this app run, what will it cost there, and how do we get it there without downtime?",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     /// Machine-readable JSON output.
@@ -135,19 +137,19 @@ pub enum Command {
     /// Return to an earlier release (the previous one by default).
     Rollback(deploy::RollbackArgs),
     /// Send all traffic to a canary that paused for a human.
-    Promote(deploy::HostArgs),
+    Promote(targets::HostArgs),
     /// Containers, health, restarts, CPU, memory and traffic of a profile.
-    Status(deploy::HostArgs),
+    Status(targets::HostArgs),
     /// Logs of a profile's live containers.
     Logs(deploy::LogsArgs),
     /// Stop every container of a profile (volumes and history stay).
-    Stop(deploy::HostArgs),
+    Stop(targets::HostArgs),
     /// Remove every container of a profile; volumes too with --volumes.
-    Destroy(deploy::DestroyArgs),
+    Destroy(targets::DestroyArgs),
     /// Hold new requests (maintenance window) until `resume`.
     Pause(deploy::PauseArgs),
     /// Let held requests through again.
-    Resume(deploy::HostArgs),
+    Resume(targets::HostArgs),
     /// Check health and error rate on an interval; alert on changes.
     Monitor(deploy::MonitorArgs),
     /// Move a profile to another target along its growth path: configs,
@@ -241,8 +243,20 @@ pub enum ProfileCmd {
     },
 }
 
-/// A failure with its exit code: 2 for bad input, 1 for blockers found or
-/// an operation that failed.
+/// Exit codes, in one place (also in `--help`).
+pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 an operation failed (a release that was rolled back, a platform that refused, a profile locked by another run) or blockers found where --fail-on-blockers asked; 2 bad input (spec errors with file, line and column); 3 the state database could not be read or written.";
+
+/// The exit code of a failed deploy, rollback or promote.
+pub fn exit_code(kind: crate::deploy::release::FailureKind) -> i32 {
+    use crate::deploy::release::FailureKind as K;
+    match kind {
+        K::Input => 2,
+        K::Storage => 3,
+        K::Locked | K::Unhealthy | K::Engine => 1,
+    }
+}
+
+/// A failure with its exit code (see [`EXIT_CODES`]).
 pub struct Failure {
     pub code: i32,
     pub spec: Option<Box<SpecError>>,
@@ -293,7 +307,11 @@ impl From<Box<SpecError>> for Failure {
 
 impl From<state::StateError> for Failure {
     fn from(e: state::StateError) -> Self {
-        Failure::input(e.to_string())
+        let code = if e.is_storage() { 3 } else { 2 };
+        Failure {
+            code,
+            ..Failure::input(e.to_string())
+        }
     }
 }
 
@@ -330,7 +348,7 @@ impl Ctx {
         let store = self.store()?;
         match store.find(key)? {
             Some(p) => {
-                let app = swaps::apply(&p.app, &p.swaps).map_err(Failure::input)?;
+                let app = swaps::effective(&p).map_err(Failure::input)?;
                 Ok((app, Some(p), Default::default()))
             }
             None => Err(Failure::input(format!(
@@ -1049,7 +1067,7 @@ fn swaps_cmd(ctx: &Ctx, action: &str, args: &[String]) -> Res {
             let engine = ctx.engine();
             let tier = fitness::TIERS[(p.tier as usize).clamp(1, 5) - 1];
             let before = engine.report(
-                &swaps::apply(&p.app, &p.swaps).map_err(Failure::input)?,
+                &swaps::effective(&p).map_err(Failure::input)?,
                 Some(tier),
                 None,
             );

@@ -1,8 +1,8 @@
 //! Status, logs, stop and destroy for profiles that deploy to a swarm.
 //! Deploy, rollback and promote choose their engine in `cli::deploy`.
 
-use super::deploy::{DestroyArgs, HostArgs, with_swarm};
 use super::output::{json, table};
+use super::targets::{DestroyArgs, HostArgs, with_swarm};
 use super::{Ctx, Res};
 use crate::deploy::swarm::{Swarm, status};
 

@@ -4,13 +4,14 @@
 //! engine of its own.
 
 use super::EngineKind;
-use super::docker_host::{self, Engine};
+use super::docker_host::Engine;
 use super::events::Progress;
 use super::kubernetes::{self, Kube};
-use super::release::{self, Failure, LockRequest, Report};
+pub use super::release::LogsError;
+use super::release::{self, Failure, LockRequest, Platform, Report};
 use super::spec::ReleaseSpec;
 use super::strategy::Options;
-use super::swarm::{self, Swarm};
+use super::swarm::Swarm;
 use crate::state::{Profile, Store};
 use std::collections::BTreeMap;
 
@@ -51,13 +52,25 @@ pub async fn kube<'a>(
     let mut k = Kube::connect(&p.name, progress, options).await?;
     let target = p.settings.target.as_deref().unwrap_or("");
     k.routing = crate::manifest::profile_routing(p, target);
-    k.app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
+    k.app = crate::analyse::fitness::swaps::effective(p)?;
     Ok(k)
 }
 
 /// Connects engine `$kind` for profile `$p` as `$e` (with `$secrets` for
 /// the containers it creates) and evaluates `$body` with it.
 macro_rules! with_engine {
+    // Reads and hand-driven steps: default options, no secrets.
+    ($kind:expr, $p:expr, $hosts:expr, $progress:expr, |$e:ident| $body:expr) => {
+        with_engine!(
+            $kind,
+            $p,
+            $hosts,
+            $progress,
+            Options::default(),
+            BTreeMap::new(),
+            |$e| $body
+        )
+    };
     ($kind:expr, $p:expr, $hosts:expr, $progress:expr, $options:expr, $secrets:expr, |$e:ident| $body:expr) => {
         match $kind {
             EngineKind::DockerHost => {
@@ -90,7 +103,7 @@ pub async fn deploy(
     if kind == EngineKind::Kubernetes && r.dry_run {
         // Without a cluster a dry run still shows the whole first deploy.
         if let Err(why) = kube(p, progress, r.options.clone()).await {
-            let app = crate::analyse::fitness::swaps::apply(&p.app, &p.swaps)?;
+            let app = crate::analyse::fitness::swaps::effective(p)?;
             let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
             let target = p.settings.target.as_deref().unwrap_or("");
             let routing = crate::manifest::profile_routing(p, target);
@@ -132,15 +145,10 @@ pub async fn promote(
     lock: &LockRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(hosts, p);
-    with_engine!(
-        kind,
-        p,
-        &hosts,
-        progress,
-        Options::default(),
-        BTreeMap::new(),
-        |e| release::promote(&mut e, store, lock).await
+    with_engine!(kind, p, &hosts, progress, |e| release::promote(
+        &mut e, store, lock
     )
+    .await)
 }
 
 /// What runs now, as JSON (each platform has its own shape, with a
@@ -150,50 +158,11 @@ pub async fn status(
     p: &Profile,
     progress: &Progress,
     hosts: &[String],
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Failure> {
     let hosts = hosts_or_profile(hosts, p);
-    let v = match kind {
-        EngineKind::DockerHost => {
-            let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
-            serde_json::to_value(docker_host::status::status(&e).await?)
-        }
-        EngineKind::Swarm => {
-            let sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
-            serde_json::to_value(swarm::status::status(&sw).await?)
-        }
-        EngineKind::Kubernetes => {
-            let k = kube(p, progress, Options::default()).await?;
-            serde_json::to_value(kubernetes::status::status(&k, &p.app).await?)
-        }
-    };
-    v.map_err(|e| e.to_string())
+    with_engine!(kind, p, &hosts, progress, |e| e.status().await)
 }
 
-/// Why no logs came.
-#[derive(Debug)]
-pub enum LogsError {
-    /// Nothing of the profile (or of that service) runs to read logs from.
-    NothingMatches(String),
-    /// The engine could not be reached or failed.
-    Engine(String),
-}
-
-impl std::fmt::Display for LogsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LogsError::NothingMatches(m) | LogsError::Engine(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<String> for LogsError {
-    fn from(m: String) -> Self {
-        LogsError::Engine(m)
-    }
-}
-
-/// Log lines of the profile's services (one, or all) to `sink`, as
-/// `(source, line)`; followed until the source ends when `follow`.
 /// Which log lines to read.
 #[derive(Clone, Debug, Default)]
 pub struct LogsRequest<'a> {
@@ -206,6 +175,8 @@ pub struct LogsRequest<'a> {
     pub tail: usize,
 }
 
+/// Log lines of the profile's services (one, or all) to `sink`, as
+/// `(source, line)`; followed until the source ends when `follow`.
 pub async fn logs(
     kind: EngineKind,
     p: &Profile,
@@ -213,59 +184,12 @@ pub async fn logs(
     r: &LogsRequest<'_>,
     mut sink: impl FnMut(&str, &str),
 ) -> Result<(), LogsError> {
-    let LogsRequest {
-        hosts,
-        service,
-        follow,
-        tail,
-    } = *r;
-    let hosts = hosts_or_profile(hosts, p);
-    let mut split = |line: &str| {
+    let hosts = hosts_or_profile(r.hosts, p);
+    let split = |line: &str| {
         let (src, l) = line.split_once(" | ").unwrap_or(("", line));
         sink(src, l.trim_end());
     };
-    match kind {
-        EngineKind::DockerHost => {
-            let e = Engine::connect(&p.name, &hosts, progress, Options::default()).await?;
-            let mut streams = Vec::new();
-            for host in &e.hosts {
-                for c in host.list(&e.profile).await? {
-                    let wanted = match service {
-                        Some(s) => c.service == s,
-                        None => c.role == "app" || c.role == "accessory",
-                    };
-                    if wanted && (c.running() || !follow) {
-                        streams.push((host, c.name));
-                    }
-                }
-            }
-            if streams.is_empty() {
-                return Err(LogsError::NothingMatches(format!(
-                    "no containers of {} match",
-                    e.profile
-                )));
-            }
-            let lines = std::sync::Mutex::new(&mut split);
-            let tasks = streams.iter().map(|(host, name)| {
-                let lines = &lines;
-                host.stream_logs(name, follow, tail, move |chunk| {
-                    for l in chunk.lines() {
-                        (lines.lock().unwrap())(&format!("{name} | {l}"));
-                    }
-                })
-            });
-            for r in futures_util::future::join_all(tasks).await {
-                r?;
-            }
-            Ok(())
-        }
-        EngineKind::Swarm => {
-            let sw = Swarm::connect(&p.name, &hosts, progress, Options::default()).await?;
-            Ok(swarm::status::logs(&sw, service, follow, tail, split).await?)
-        }
-        EngineKind::Kubernetes => {
-            let k = kube(p, progress, Options::default()).await?;
-            Ok(kubernetes::status::logs(&k, &p.app, service, follow, tail, split).await?)
-        }
-    }
+    with_engine!(kind, p, &hosts, progress, |e| e
+        .logs(r.service, r.follow, r.tail, split)
+        .await)
 }

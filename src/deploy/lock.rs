@@ -3,7 +3,7 @@
 //! a Lease on Kubernetes); the waiting, the take-over of a lock whose
 //! process is gone and `--break-lock` are written here once.
 
-use super::release::LockRequest;
+use super::release::{Failure, FailureKind, LockRequest};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -105,7 +105,7 @@ pub async fn acquire(
     store: &impl LockStore,
     profile: &str,
     how: &LockRequest,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Failure> {
     let start = Instant::now();
     let mut note = None;
     loop {
@@ -129,10 +129,13 @@ pub async fn acquire(
             continue;
         }
         if start.elapsed() >= how.wait {
-            return Err(format!(
-                "profile `{profile}` is locked on {} by {}; wait with --lock-wait 5m, or if that run is dead, --break-lock",
-                store.place(),
-                h.describe()
+            return Err(Failure::new(
+                FailureKind::Locked,
+                format!(
+                    "profile `{profile}` is locked on {} by {}; wait with --lock-wait 5m, or if that run is dead, --break-lock",
+                    store.place(),
+                    h.describe()
+                ),
             ));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -187,7 +190,8 @@ mod tests {
         let live = held_by(std::process::id());
         let how = LockRequest::default();
         let err = run(acquire(&live, "p", &how)).unwrap_err();
-        assert!(err.contains("locked on memory") && err.contains("--break-lock"));
+        assert_eq!(err.kind, FailureKind::Locked);
+        assert!(err.why.contains("locked on memory") && err.why.contains("--break-lock"));
 
         let forced = LockRequest {
             force: true,

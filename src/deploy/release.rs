@@ -8,17 +8,55 @@ use super::events::Progress;
 use super::spec::ReleaseSpec;
 use super::strategy::Options;
 use crate::state::Store;
-use crate::state::releases::{NewRelease, Release, ReleaseStatus, RollbackChoice};
+use crate::state::releases::{NewRelease, Release, ReleaseStatus};
 use serde::Serialize;
 use std::time::{Duration, Instant};
+
+/// What kind of thing went wrong; the CLI maps it to an exit code in one
+/// place (`cli::exit_code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The request or the app cannot be deployed as given.
+    Input,
+    /// Another run holds the profile's deploy lock.
+    Locked,
+    /// The new release did not become, or stay, healthy.
+    Unhealthy,
+    /// The platform could not be reached or refused a call.
+    Engine,
+    /// The state database could not be read or written.
+    Storage,
+}
 
 /// Why a release could not go live, with the failing container's last
 /// log lines.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    pub kind: FailureKind,
     pub why: String,
     pub container: Option<String>,
     pub logs: String,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, why: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            why: why.into(),
+            container: None,
+            logs: String::new(),
+        }
+    }
+
+    /// A replica, task or pod that did not become or stay healthy.
+    pub fn unhealthy(why: impl Into<String>, container: Option<String>, logs: String) -> Failure {
+        Failure {
+            container,
+            logs,
+            ..Failure::new(FailureKind::Unhealthy, why)
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -31,19 +69,21 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A bare message is an engine's.
 impl From<String> for Failure {
     fn from(why: String) -> Self {
-        Failure {
-            why,
-            container: None,
-            logs: String::new(),
-        }
+        Failure::new(FailureKind::Engine, why)
     }
 }
 
 impl From<crate::state::StateError> for Failure {
     fn from(e: crate::state::StateError) -> Self {
-        Failure::from(e.to_string())
+        let kind = if e.is_storage() {
+            FailureKind::Storage
+        } else {
+            FailureKind::Input
+        };
+        Failure::new(kind, e.to_string())
     }
 }
 
@@ -107,6 +147,29 @@ pub struct PlanLine {
     pub kind: String,
     pub name: String,
     pub detail: String,
+}
+
+/// Why no logs came.
+#[derive(Debug)]
+pub enum LogsError {
+    /// Nothing of the profile (or of that service) runs to read logs from.
+    NothingMatches(String),
+    /// The engine could not be reached or failed.
+    Engine(String),
+}
+
+impl std::fmt::Display for LogsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogsError::NothingMatches(m) | LogsError::Engine(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for LogsError {
+    fn from(m: String) -> Self {
+        LogsError::Engine(m)
+    }
 }
 
 /// Who may deploy now: how long to wait for another run's lock, and
@@ -186,6 +249,17 @@ pub trait Platform {
     async fn promote(&self, spec: &ReleaseSpec, runs: u32) -> Result<(), Failure> {
         self.converge(spec, runs).await
     }
+    /// What runs now, as JSON (each engine has its own shape).
+    async fn status(&self) -> Result<serde_json::Value, Failure>;
+    /// Log lines of one service (all when `None`) to `sink`, each as
+    /// `source | line`; followed until the source ends when `follow`.
+    async fn logs(
+        &self,
+        service: Option<&str>,
+        follow: bool,
+        tail: usize,
+        sink: impl FnMut(&str),
+    ) -> Result<(), LogsError>;
     /// The dry run: what release `next` would change against what runs
     /// (`history` newest first).
     async fn dry_run(
@@ -194,6 +268,23 @@ pub trait Platform {
         spec: &ReleaseSpec,
         next: u32,
     ) -> Result<Vec<PlanLine>, Failure>;
+}
+
+/// Records this run's events with release `number` and marks it failed.
+fn finish_failed<P: Platform>(
+    p: &P,
+    store: &mut Store,
+    number: u32,
+    f: &Failure,
+) -> Result<(), Failure> {
+    record_events(p, store, number);
+    store.finish_release(
+        p.profile(),
+        number,
+        ReleaseStatus::Failed,
+        Some(&f.to_string()),
+    )?;
+    Ok(())
 }
 
 fn spec_of(r: &Release) -> Result<ReleaseSpec, Failure> {
@@ -351,13 +442,7 @@ async fn begin_and_roll_out<P: Platform>(
                     .progress()
                     .step("rollback", format!("could not roll back: {x}")),
             }
-            record_events(p, store, number);
-            store.finish_release(
-                &profile,
-                number,
-                ReleaseStatus::Failed,
-                Some(&f.to_string()),
-            )?;
+            finish_failed(p, store, number, &f)?;
             Err(Failure {
                 why: format!("release {number} failed and was rolled back: {}", f.why),
                 ..f
@@ -406,8 +491,68 @@ pub async fn rollback<P: Platform>(
     how: &LockRequest,
 ) -> Result<Report, Failure> {
     // A canary waiting for a human: rolling back aborts it.
-    let choice = store.rollback_target(p.profile(), to, true)?;
+    let history = store.releases(p.profile())?;
+    let choice = rollback_choice(p.profile(), &history, to)
+        .map_err(|why| Failure::new(FailureKind::Input, why))?;
     locked(p, how, async |p: &P| switch_to(p, store, &choice).await).await
+}
+
+/// What a rollback chose, with what it chose from.
+#[derive(Debug, Clone)]
+pub struct RollbackChoice {
+    pub target: Release,
+    pub live: Option<Release>,
+    pub paused: Option<Release>,
+}
+
+/// The release a rollback returns to: `to`, else — when a canary waits
+/// for a human — the live release (aborting the canary), else the newest
+/// good one before the live release. `history` is newest first.
+pub fn rollback_choice(
+    profile: &str,
+    history: &[Release],
+    to: Option<u32>,
+) -> Result<RollbackChoice, String> {
+    let live = history
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Succeeded)
+        .cloned();
+    let paused = history
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Paused)
+        .cloned();
+    let target = match (to, &live) {
+        (None, Some(l)) if paused.is_some() => l.clone(),
+        (Some(n), _) => history
+            .iter()
+            .find(|r| r.number == n)
+            .cloned()
+            .ok_or_else(|| format!("profile {profile} has no release {n}"))?,
+        (None, _) => history
+            .iter()
+            .find(|r| {
+                r.status == ReleaseStatus::Succeeded
+                    && live
+                        .as_ref()
+                        .is_some_and(|l| r.runs != l.runs && r.number < l.number)
+            })
+            .cloned()
+            .ok_or_else(|| format!("profile {profile} has no earlier good release to return to"))?,
+    };
+    if matches!(
+        target.status,
+        ReleaseStatus::Failed | ReleaseStatus::Interrupted
+    ) {
+        return Err(format!(
+            "release {} {}; roll back to a release that went live",
+            target.number, target.status
+        ));
+    }
+    Ok(RollbackChoice {
+        target,
+        live,
+        paused,
+    })
 }
 
 async fn switch_to<P: Platform>(
@@ -436,13 +581,7 @@ async fn switch_to<P: Platform>(
         format!("release {number}: back to release {}", target.runs),
     );
     if let Err(f) = p.converge(&spec, target.runs).await {
-        record_events(p, store, number);
-        store.finish_release(
-            &profile,
-            number,
-            ReleaseStatus::Failed,
-            Some(&f.to_string()),
-        )?;
+        finish_failed(p, store, number, &f)?;
         return Err(f);
     }
     if let Some(c) = paused.as_ref().filter(|c| c.runs != target.runs) {
@@ -486,7 +625,12 @@ pub async fn promote<P: Platform>(
         .releases(&profile)?
         .into_iter()
         .find(|r| r.status == ReleaseStatus::Paused)
-        .ok_or_else(|| format!("profile {profile} has no paused canary to promote"))?;
+        .ok_or_else(|| {
+            Failure::new(
+                FailureKind::Input,
+                format!("profile {profile} has no paused canary to promote"),
+            )
+        })?;
     let spec = spec_of(&paused)?;
     locked(p, how, async |p: &P| {
         p.promote(&spec, paused.runs).await?;
@@ -505,4 +649,60 @@ pub async fn promote<P: Platform>(
         ))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(number: u32, runs: u32, status: ReleaseStatus) -> Release {
+        Release {
+            profile: "p".into(),
+            number,
+            status,
+            strategy: "rolling".into(),
+            runs,
+            actor: String::new(),
+            hosts: vec![],
+            fingerprint: String::new(),
+            images: serde_json::Value::Null,
+            spec: String::new(),
+            reason: None,
+            started_at: String::new(),
+            finished_at: None,
+            duration_ms: None,
+        }
+    }
+
+    fn target(history: &[Release], to: Option<u32>) -> Result<u32, String> {
+        rollback_choice("p", history, to).map(|c| c.target.number)
+    }
+
+    #[test]
+    fn a_rollback_returns_to_the_previous_good_release_or_aborts_a_waiting_canary() {
+        use ReleaseStatus::*;
+        // Newest first: 4 failed, 3 live, 2 rolled back by 3, 1 good.
+        let h = [
+            release(4, 4, Failed),
+            release(3, 3, Succeeded),
+            release(2, 2, RolledBack),
+            release(1, 1, Succeeded),
+        ];
+        assert_eq!(target(&h, None), Ok(1));
+        assert_eq!(target(&h, Some(2)), Ok(2), "asked for by number");
+        let refused = target(&h, Some(4)).unwrap_err();
+        assert!(refused.contains("release 4 failed"), "{refused}");
+        assert!(target(&h, Some(9)).unwrap_err().contains("no release 9"));
+        // A rollback to an earlier rollback runs what that one ran.
+        let h2 = [release(2, 1, Succeeded), release(1, 1, Succeeded)];
+        assert!(
+            target(&h2, None)
+                .unwrap_err()
+                .contains("no earlier good release")
+        );
+        // A canary waiting for a human: back to the live release.
+        let waiting = [release(5, 5, Paused), release(3, 3, Succeeded)];
+        let c = rollback_choice("p", &waiting, None).unwrap();
+        assert_eq!((c.target.number, c.paused.map(|p| p.number)), (3, Some(5)));
+    }
 }

@@ -6,7 +6,7 @@
 //! Compose: all of the app, or the members of its explicit networks.
 
 use super::app::{App, Connection};
-use super::compose::{ComposeOptions, as_str_list, dep_name, env_entries, value_text};
+use super::compose_values::{ComposeOptions, as_str_list, dep_name, env_entries, value_text};
 use super::files;
 use super::findings::{Findings, Severity};
 use super::peers::{Calls, PeerNames};

@@ -4,11 +4,12 @@
 //! Ingresses decide which ports are public; Secrets are read by name only.
 
 use super::app::*;
-use super::compose::sanitize_name;
+use super::compose_values::sanitize_name;
 use super::diagnostic::SpecError;
 use super::files;
 use super::findings::{Findings, Severity};
 use super::known::{image_tag, known};
+use super::kubernetes_doc::{Doc, selects};
 use super::load::{from_yaml_error, yaml_options};
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
@@ -21,36 +22,6 @@ use Severity::{Info, Warning};
 pub struct K8sImport {
     pub app: App,
     pub findings: Findings,
-}
-
-/// One parsed document with the file it came from.
-pub(super) struct Doc {
-    file: String,
-    pub(super) value: Value,
-}
-
-impl Doc {
-    pub(super) fn kind(&self) -> &str {
-        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
-    }
-    pub(super) fn name(&self) -> String {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("unnamed")
-            .to_string()
-    }
-    /// A workload's pod template (a CronJob's sits under its job template).
-    pub(super) fn pod_template(&self) -> Option<&Value> {
-        let path = match self.kind() {
-            "CronJob" => "/spec/jobTemplate/spec/template",
-            _ => "/spec/template",
-        };
-        self.value.pointer(path)
-    }
-    pub(super) fn at(&self) -> String {
-        format!("{}:{}/{}", self.file, self.kind(), self.name())
-    }
 }
 
 /// Reads every `.yaml`/`.yml`/`.json` under `path` (sorted, so output is
@@ -830,13 +801,6 @@ fn import_workload(
         svc.traits.background_worker = true;
     }
     app.services.insert(name, svc);
-}
-
-pub(super) fn selects(service: &Value, labels: &serde_json::Map<String, Value>) -> bool {
-    let Some(sel) = service.pointer("/spec/selector").and_then(Value::as_object) else {
-        return false;
-    };
-    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 fn container_resources(c: &Value) -> (Option<Cpu>, Option<Size>, Option<Cpu>, Option<Size>) {

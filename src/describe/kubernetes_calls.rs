@@ -5,9 +5,9 @@
 //! workload's peers cannot be known: it keeps reaching the whole app.
 
 use super::app::App;
-use super::compose::sanitize_name;
+use super::compose_values::sanitize_name;
 use super::findings::{Findings, Severity};
-use super::kubernetes::{Doc, selects};
+use super::kubernetes_doc::{Doc, selects};
 use super::peers::{Calls, PeerNames, key_names_host};
 use base64::Engine;
 use serde_json::Value;

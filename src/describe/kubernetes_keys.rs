@@ -5,7 +5,7 @@
 //! finding and are skipped.
 
 use super::findings::{Findings, Severity};
-use super::kubernetes::Doc;
+use super::kubernetes_doc::Doc;
 use serde_json::Value;
 
 /// Kinds whose finding at the object covers all of its keys.

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod compose;
 mod compose_calls;
+mod compose_values;
 pub mod diagnostic;
 pub mod files;
 pub mod findings;
@@ -11,6 +12,7 @@ pub mod interpolate;
 pub mod known;
 pub mod kubernetes;
 mod kubernetes_calls;
+mod kubernetes_doc;
 pub mod kubernetes_keys;
 pub mod load;
 pub mod peers;

@@ -83,7 +83,7 @@ fn profile(ctx: &Shared, name: &str) -> Result<Profile, ApiError> {
 }
 
 fn app_of(p: &Profile) -> Result<App, ApiError> {
-    swaps::apply(&p.app, &p.swaps).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))
+    swaps::effective(p).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))
 }
 
 pub fn routes() -> Router<Shared> {
@@ -497,7 +497,7 @@ async fn status_of(State(ctx): State<Shared>, Path(name): Path<String>) -> ApiRe
     let progress = crate::deploy::events::Progress::quiet();
     let st = crate::deploy::engines::status(ctx.session.engine_of(&p), &p, &progress, &[])
         .await
-        .map_err(|e| error(StatusCode::BAD_GATEWAY, &e))?;
+        .map_err(|e| error(StatusCode::BAD_GATEWAY, &e.to_string()))?;
     Ok(Json(st).into_response())
 }
 

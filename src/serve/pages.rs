@@ -122,7 +122,7 @@ fn render_profile(ctx: &Shared, name: &str) -> Response {
         Ok(p) => p,
         Err(e) => return (StatusCode::NOT_FOUND, Html(esc(&e.to_string()))).into_response(),
     };
-    let app = match swaps::apply(&p.app, &p.swaps) {
+    let app = match swaps::effective(&p) {
         Ok(a) => a,
         Err(e) => return (StatusCode::UNPROCESSABLE_ENTITY, Html(esc(&e))).into_response(),
     };

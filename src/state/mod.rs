@@ -109,6 +109,16 @@ pub enum StateError {
     BadName(String),
 }
 
+impl StateError {
+    /// The database itself failed (not what was asked of it).
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            StateError::Sql(_) | StateError::Json(_) | StateError::Dir(..)
+        )
+    }
+}
+
 /// Longest profile name: it becomes part of container, network and DNS
 /// names (`dm-<profile>-<service>`), which allow 63 characters a label.
 pub const MAX_PROFILE_NAME: usize = 40;

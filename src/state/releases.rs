@@ -95,14 +95,6 @@ pub struct Release {
     pub duration_ms: Option<u64>,
 }
 
-/// What `rollback_target` chose, with what it chose from.
-#[derive(Debug, Clone)]
-pub struct RollbackChoice {
-    pub target: Release,
-    pub live: Option<Release>,
-    pub paused: Option<Release>,
-}
-
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ReleaseEvent {
     pub at: String,
@@ -280,58 +272,6 @@ impl Store {
             ));
         }
         Ok(out)
-    }
-
-    /// The release a rollback returns to: `to`, else the newest good one
-    /// before the live release; with `abort_paused`, a canary waiting for a
-    /// human is aborted by returning to the live release. Also returns the
-    /// live and the paused release.
-    pub fn rollback_target(
-        &self,
-        profile: &str,
-        to: Option<u32>,
-        abort_paused: bool,
-    ) -> Result<RollbackChoice, String> {
-        let live = self.live_release(profile).map_err(|x| x.to_string())?;
-        let releases = self.releases(profile).map_err(|x| x.to_string())?;
-        let paused = releases
-            .iter()
-            .find(|r| r.status == ReleaseStatus::Paused)
-            .cloned();
-        let target = match to {
-            None if abort_paused && paused.is_some() && live.is_some() => live.clone().unwrap(),
-            Some(n) => releases
-                .iter()
-                .find(|r| r.number == n)
-                .cloned()
-                .ok_or_else(|| format!("profile {profile} has no release {n}"))?,
-            None => releases
-                .iter()
-                .find(|r| {
-                    r.status == ReleaseStatus::Succeeded
-                        && live
-                            .as_ref()
-                            .is_some_and(|l| r.runs != l.runs && r.number < l.number)
-                })
-                .cloned()
-                .ok_or_else(|| {
-                    format!("profile {profile} has no earlier good release to return to")
-                })?,
-        };
-        if matches!(
-            target.status,
-            ReleaseStatus::Failed | ReleaseStatus::Interrupted
-        ) {
-            return Err(format!(
-                "release {} {}; roll back to a release that went live",
-                target.number, target.status
-            ));
-        }
-        Ok(RollbackChoice {
-            target,
-            live,
-            paused,
-        })
     }
 
     /// The release serving now: the newest one that succeeded.

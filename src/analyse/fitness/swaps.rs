@@ -55,6 +55,12 @@ pub fn find(from: &str, to: &str) -> Option<&'static Swap> {
 
 pub use crate::state::AppliedSwap;
 
+/// The app a profile runs: its app with its swaps applied. Every reader
+/// of a profile's app goes through here.
+pub fn effective(p: &crate::state::Profile) -> Result<App, String> {
+    apply(&p.app, &p.swaps)
+}
+
 /// Applies swaps to a copy of the app. Unknown pairs are an error.
 pub fn apply(app: &App, swaps: &[AppliedSwap]) -> Result<App, String> {
     let mut out = app.clone();

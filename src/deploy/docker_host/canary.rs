@@ -76,11 +76,11 @@ impl Traffic for Split<'_, '_> {
                 if let Ok(l) = host.liveness(&name).await
                     && (!l.running || l.restarts > 0)
                 {
-                    let f = Failure {
-                        why: format!("{name} stopped or restarted during the canary"),
-                        container: Some(name),
-                        logs: String::new(),
-                    };
+                    let f = Failure::unhealthy(
+                        format!("{name} stopped or restarted during the canary"),
+                        Some(name),
+                        String::new(),
+                    );
                     return Err(e.with_logs(host, f).await);
                 }
             }

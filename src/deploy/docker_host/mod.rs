@@ -381,11 +381,11 @@ impl<'a> Engine<'a> {
             }
         };
         tokio::select! {
-            r = check => r.map_err(|why| Failure {
-                why: format!("{} of release {release} on {}: {why}", s.name, host.name),
-                container: names.first().cloned(),
-                logs: String::new(),
-            }),
+            r = check => r.map_err(|why| Failure::unhealthy(
+                format!("{} of release {release} on {}: {why}", s.name, host.name),
+                names.first().cloned(),
+                String::new(),
+            )),
             bad = watch => {
                 let l = host.liveness(&bad).await.unwrap_or_default();
                 let how = if l.oom_killed {
@@ -396,7 +396,7 @@ impl<'a> Engine<'a> {
                 } else {
                     format!("exited with code {}", l.exit_code)
                 };
-                Err(Failure { why: format!("{bad} {how}"), container: Some(bad), logs: String::new() })
+                Err(Failure::unhealthy(format!("{bad} {how}"), Some(bad), String::new()))
             }
         }
     }

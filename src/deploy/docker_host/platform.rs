@@ -5,7 +5,7 @@ use super::lock::ContainerLock;
 use super::{Engine, proxy_image, reconcile, rollout};
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
-use crate::deploy::release::{Failure, LockRequest, Outcome, PlanLine, Platform};
+use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
 use crate::deploy::spec::ReleaseSpec;
 use crate::deploy::strategy::Options;
 use crate::state::releases::Release;
@@ -46,7 +46,7 @@ impl Platform for Engine<'_> {
                     for h in &self.hosts[..i] {
                         let _ = self.lock_on(h).remove().await;
                     }
-                    return Err(err.into());
+                    return Err(err);
                 }
             }
         }
@@ -106,6 +106,20 @@ impl Platform for Engine<'_> {
             }
         }
         Ok(())
+    }
+
+    async fn status(&self) -> Result<serde_json::Value, Failure> {
+        Ok(serde_json::to_value(super::status::status(self).await?).map_err(|e| e.to_string())?)
+    }
+
+    async fn logs(
+        &self,
+        service: Option<&str>,
+        follow: bool,
+        tail: usize,
+        sink: impl FnMut(&str),
+    ) -> Result<(), LogsError> {
+        super::status::logs(self, service, follow, tail, sink).await
     }
 
     async fn dry_run(

@@ -245,11 +245,11 @@ pub async fn bake(e: &Engine<'_>, spec: &ReleaseSpec, number: u32) -> Result<(),
                     let name = app_container(&e.profile, &s.name, number, r);
                     let l = host.liveness(&name).await?;
                     if !l.running || l.restarts > 0 {
-                        let f = Failure {
-                            why: format!("{name} stopped or restarted during the bake period"),
-                            container: Some(name),
-                            logs: String::new(),
-                        };
+                        let f = Failure::unhealthy(
+                            format!("{name} stopped or restarted during the bake period"),
+                            Some(name),
+                            String::new(),
+                        );
                         return Err(e.with_logs(host, f).await);
                     }
                 }

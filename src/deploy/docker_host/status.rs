@@ -2,6 +2,7 @@
 //! restarts, CPU and memory; each proxy's routes and per-release counts.
 
 use super::Engine;
+use crate::deploy::release::LogsError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -163,4 +164,46 @@ pub async fn destroy(e: &Engine<'_>, volumes: bool) -> Result<(usize, usize), St
         }
     }
     Ok((containers, vols))
+}
+
+/// Streams the logs of the profile's containers (one service, or every
+/// app and dependency) on every host, each line as `container | line`.
+pub async fn logs(
+    e: &Engine<'_>,
+    service: Option<&str>,
+    follow: bool,
+    tail: usize,
+    mut sink: impl FnMut(&str),
+) -> Result<(), LogsError> {
+    let mut streams = Vec::new();
+    for host in &e.hosts {
+        for c in host.list(&e.profile).await? {
+            let wanted = match service {
+                Some(s) => c.service == s,
+                None => c.role == "app" || c.role == "accessory",
+            };
+            if wanted && (c.running() || !follow) {
+                streams.push((host, c.name));
+            }
+        }
+    }
+    if streams.is_empty() {
+        return Err(LogsError::NothingMatches(format!(
+            "no containers of {} match",
+            e.profile
+        )));
+    }
+    let lines = std::sync::Mutex::new(&mut sink);
+    let tasks = streams.iter().map(|(host, name)| {
+        let lines = &lines;
+        host.stream_logs(name, follow, tail, move |chunk| {
+            for l in chunk.lines() {
+                (lines.lock().unwrap())(&format!("{name} | {l}"));
+            }
+        })
+    });
+    for r in futures_util::future::join_all(tasks).await {
+        r?;
+    }
+    Ok(())
 }

@@ -251,11 +251,7 @@ impl<'a> Kube<'a> {
             };
             if let Some(why) = why {
                 let logs = self.pod_events(ns, &d).await;
-                return Err(Failure {
-                    why,
-                    container: None,
-                    logs,
-                });
+                return Err(Failure::unhealthy(why, None, logs));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -283,11 +279,7 @@ impl<'a> Kube<'a> {
             return Ok(());
         };
         let logs = self.pod_events(ns, &d).await;
-        Err(Failure {
-            why,
-            container: None,
-            logs,
-        })
+        Err(Failure::unhealthy(why, None, logs))
     }
 
     async fn pods_of(&self, ns: &str, d: &Deployment) -> Vec<Pod> {

@@ -9,7 +9,7 @@ use super::plan::{self, Current, Input, Traffic};
 use crate::analyse::cost::Strategy;
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
-use crate::deploy::release::{Failure, LockRequest, Outcome, PlanLine, Platform};
+use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
 use crate::deploy::spec::ReleaseSpec;
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
@@ -91,7 +91,7 @@ impl Platform for Kube<'_> {
     }
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {
-        Ok(crate::deploy::lock::acquire(&self.lease(), &self.profile, how).await?)
+        crate::deploy::lock::acquire(&self.lease(), &self.profile, how).await
     }
 
     async fn unlock(&self) {
@@ -228,6 +228,23 @@ impl Platform for Kube<'_> {
             ..input(self, app, runs, &current, traffic)
         });
         run_steps(self, &steps).await.map(|_| ())
+    }
+
+    async fn status(&self) -> Result<serde_json::Value, Failure> {
+        Ok(
+            serde_json::to_value(super::status::status(self, &self.app).await?)
+                .map_err(|e| e.to_string())?,
+        )
+    }
+
+    async fn logs(
+        &self,
+        service: Option<&str>,
+        follow: bool,
+        tail: usize,
+        sink: impl FnMut(&str),
+    ) -> Result<(), LogsError> {
+        Ok(super::status::logs(self, &self.app, service, follow, tail, sink).await?)
     }
 
     async fn dry_run(

@@ -395,11 +395,7 @@ impl<'a> Swarm<'a> {
             Some(c) => self.host().tail(c, 20).await,
             None => String::new(),
         };
-        Failure {
-            why: format!("{why}{err}"),
-            container,
-            logs,
-        }
+        Failure::unhealthy(format!("{why}{err}"), container, logs)
     }
 
     /// All traffic of `s` to one swarm service.

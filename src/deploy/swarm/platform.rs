@@ -7,7 +7,7 @@ use crate::deploy::docker_host::lock::ContainerLock;
 use crate::deploy::docker_host::proxy_image;
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
-use crate::deploy::release::{Failure, LockRequest, Outcome, PlanLine, Platform};
+use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
 use crate::deploy::spec::ReleaseSpec;
 use crate::deploy::strategy::Options;
 use crate::state::releases::Release;
@@ -39,7 +39,7 @@ impl Platform for Swarm<'_> {
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {
         self.dh.proxy_image = proxy_image::ensure_proxy_image(self.host()).await?;
-        Ok(crate::deploy::lock::acquire(&self.manager_lock(), &self.dh.profile, how).await?)
+        crate::deploy::lock::acquire(&self.manager_lock(), &self.dh.profile, how).await
     }
 
     async fn unlock(&self) {
@@ -93,6 +93,20 @@ impl Platform for Swarm<'_> {
             }
         }
         Ok(())
+    }
+
+    async fn status(&self) -> Result<serde_json::Value, Failure> {
+        Ok(serde_json::to_value(super::status::status(self).await?).map_err(|e| e.to_string())?)
+    }
+
+    async fn logs(
+        &self,
+        service: Option<&str>,
+        follow: bool,
+        tail: usize,
+        sink: impl FnMut(&str),
+    ) -> Result<(), LogsError> {
+        Ok(super::status::logs(self, service, follow, tail, sink).await?)
     }
 
     async fn dry_run(

@@ -22,18 +22,8 @@ pub async fn in_place(
     order: Order,
 ) -> Result<(), Failure> {
     let name = sw.stable_name(&s.name);
-    let secrets = release_secrets(sw, s, release).await?;
-    let spec = objects::app_service(
-        &sw.placement(),
-        s,
-        &name,
-        release,
-        s.replicas,
-        &secrets,
-        order,
-    )?;
     let since = Instant::now();
-    let created = sw.apply(spec).await?;
+    let created = apply(sw, s, &name, release, order).await?;
     sw.progress().step(
         if created { "create" } else { "update" },
         format!(
@@ -60,18 +50,8 @@ pub async fn in_place(
 /// Starts the release's own service and waits for all its tasks.
 pub async fn start_own(sw: &Swarm<'_>, s: &ServiceSpec, release: u32) -> Result<String, Failure> {
     let name = sw.release_name(&s.name, release);
-    let secrets = release_secrets(sw, s, release).await?;
-    let spec = objects::app_service(
-        &sw.placement(),
-        s,
-        &name,
-        release,
-        s.replicas,
-        &secrets,
-        Order::StartFirst,
-    )?;
     let since = Instant::now();
-    sw.apply(spec).await?;
+    apply(sw, s, &name, release, Order::StartFirst).await?;
     sw.progress().step(
         "create",
         format!("{}: service {name} with {} replica(s)", s.name, s.replicas),
@@ -84,6 +64,28 @@ pub async fn start_own(sw: &Swarm<'_>, s: &ServiceSpec, release: u32) -> Result<
         return Err(f);
     }
     Ok(name)
+}
+
+/// Creates or updates swarm service `name` to run `release` of `s` at
+/// full size with its secrets; true when it was created.
+async fn apply(
+    sw: &Swarm<'_>,
+    s: &ServiceSpec,
+    name: &str,
+    release: u32,
+    order: Order,
+) -> Result<bool, Failure> {
+    let secrets = release_secrets(sw, s, release).await?;
+    let spec = objects::app_service(
+        &sw.placement(),
+        s,
+        name,
+        release,
+        s.replicas,
+        &secrets,
+        order,
+    )?;
+    Ok(sw.apply(spec).await?)
 }
 
 /// A new service is removed; an updated one goes back to its previous
