@@ -679,3 +679,97 @@ fn a_broken_state_database_exits_3_and_help_lists_the_codes() {
         );
     }
 }
+
+/// Prices are trusted only as far as their dates and units: a price read
+/// more than a year ago is marked on its line (table and JSON), a price
+/// that makes an always-on resource cost under $1 a month is flagged by
+/// `catalog check`, and a user's rules reach `generate` as they reach
+/// `fitness`.
+#[test]
+fn stale_prices_are_marked_per_line_and_odd_units_and_user_rules_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let cat = dir.path().join("catalog.yaml");
+    let today = jiff::Zoned::now().date();
+    std::fs::write(
+        &cat,
+        format!(
+            "prices:\n  - {{id: do.lb, provider: digitalocean, item: Load Balancer, unit: month, usd: 12.0, source: \"https://example.com/lb\", captured: {today}, backing: P}}\n  - {{id: do.spaces, provider: digitalocean, item: Spaces, unit: month, usd: 5.0, source: \"https://example.com/spaces\", captured: 2019-03-01, backing: P}}\n  - {{id: acme.db, provider: acme, item: managed database, unit: hour, usd: 0.0009, source: \"https://example.com/db\", captured: {today}, backing: P}}\n"
+        ),
+    )
+    .unwrap();
+    let cat = cat.to_str().unwrap();
+    let e = json(&dm(
+        &db,
+        &[
+            "--catalog",
+            cat,
+            "--json",
+            "estimate-cost",
+            "examples/picker-wheel/app.yaml",
+            "--target",
+            "vm-digitalocean",
+            "--users",
+            "1000",
+        ],
+    ));
+    let line = |id: &str| {
+        e["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["price_id"] == id)
+            .unwrap_or_else(|| panic!("no {id} line in {e}"))
+            .clone()
+    };
+    assert_eq!(line("do.spaces")["stale"], true);
+    assert_eq!(line("do.lb")["stale"], false);
+    assert_eq!(e["uses_stale_prices"], true);
+    let table = text(&dm(
+        &db,
+        &[
+            "--catalog",
+            cat,
+            "estimate-cost",
+            "examples/picker-wheel/app.yaml",
+            "--target",
+            "vm-digitalocean",
+            "--users",
+            "1000",
+        ],
+    ));
+    let spaces_row = table
+        .lines()
+        .find(|l| l.contains("object_storage"))
+        .unwrap();
+    let lb_row = table.lines().find(|l| l.contains("load balancer")).unwrap();
+    assert!(spaces_row.contains("STALE"), "{table}");
+    assert!(!lb_row.contains("STALE"), "{table}");
+
+    let check = text(&dm(&db, &["--catalog", cat, "catalog", "check"]));
+    let flagged = check.lines().find(|l| l.contains("acme.db")).unwrap_or("");
+    assert!(
+        flagged.contains("costs $0.66 a month") && flagged.contains("check the unit"),
+        "{check}"
+    );
+
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, "rules:\n  - {id: no-compose-here, scope: target, when: {target.family: compose}, effect: blocker, subscore: platform, priority: 1000, message: \"house rule: not on {target}\"}\n").unwrap();
+    let out = dir.path().join("out");
+    let g = dm(
+        &db,
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "generate",
+            "examples/picker-wheel/app.yaml",
+            "--target",
+            "compose",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!g.status.success(), "{}", text(&g));
+    assert!(text(&g).contains("house rule: not on"), "{}", text(&g));
+    assert!(!out.join("compose.yaml").exists(), "nothing is written");
+}

@@ -51,6 +51,15 @@ impl Price {
     pub fn unconfirmed(&self) -> bool {
         self.backing == "UNCONFIRMED"
     }
+
+    /// Read more than [`STALE_AFTER_DAYS`] before `today` (an unreadable
+    /// date counts as stale: nobody knows how old it is).
+    pub fn stale_on(&self, today: jiff::civil::Date) -> bool {
+        match self.captured.parse::<jiff::civil::Date>() {
+            Ok(d) => today.since(d).map_or(0, |s| s.get_days() as i64) > STALE_AFTER_DAYS,
+            Err(_) => true,
+        }
+    }
     /// How many of this price's units one resource that runs all month
     /// uses: 730 for an hourly price, 1 for a monthly one; `None` for
     /// usage units (GB, requests, vCPU-seconds) that say nothing of time.
@@ -250,7 +259,7 @@ impl Catalog {
                     let age = today.since(d).map(|s| s.get_days() as i64).unwrap_or(0);
                     if d > today {
                         push(&p.id, "error", format!("captured {d} is in the future"));
-                    } else if age > STALE_AFTER_DAYS {
+                    } else if p.stale_on(today) {
                         push(
                             &p.id,
                             "warning",
@@ -280,6 +289,24 @@ impl Catalog {
             }
             if p.usd.is_some_and(|u| u < 0.0) {
                 push(&p.id, "error", "negative price".into());
+            }
+            // A resource that runs all month and costs under $1 is almost
+            // always a unit mistake (an hourly price read as monthly), as
+            // managed Postgres on AWS once was.
+            if let (Some(usd), Some(units)) = (p.usd, p.units_per_always_on_month())
+                && usd > 0.0
+                && usd * units < 1.0
+            {
+                push(
+                    &p.id,
+                    "warning",
+                    format!(
+                        "an always-on {} costs ${:.2} a month at ${usd} per {}: check the unit",
+                        p.item,
+                        usd * units,
+                        p.unit
+                    ),
+                );
             }
         }
         for t in &self.targets {

@@ -773,9 +773,10 @@ fn estimate_cmd(
     ]);
     for l in &e.lines {
         let mark = format!(
-            "{}{}",
+            "{}{}{}",
             if l.usage_based { "*" } else { "" },
             if l.unconfirmed { " UNCONFIRMED" } else { "" },
+            if l.stale { " STALE" } else { "" },
         );
         t.add_row(vec![
             l.category.to_string(),
@@ -808,6 +809,12 @@ fn estimate_cmd(
     }
     println!("{t}");
     println!("* usage-based");
+    if e.uses_stale_prices {
+        println!(
+            "STALE: the price was read more than {} days ago (see `catalog check`)",
+            crate::catalog::STALE_AFTER_DAYS
+        );
+    }
     if verbose {
         for l in e.lines.iter().filter(|l| l.note.is_some()) {
             println!("line `{}`: {}", l.name, l.note.as_deref().unwrap_or(""));

@@ -86,7 +86,12 @@ pub fn cost_by_target(bars: &[Bar], users: u32) -> Result<String, String> {
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 Text::new(
-                    money(b.total),
+                    // An unpriced line is not free: the bar is a lower bound.
+                    if b.complete {
+                        money(b.total)
+                    } else {
+                        format!("≥ {}", money(b.total))
+                    },
                     (SegmentValue::CenterOf(i as u32), b.total + top * 0.03),
                     TextStyle::from((FONT, 11).into_font()).pos(
                         plotters::style::text_anchor::Pos::new(

@@ -134,16 +134,16 @@ pub fn render(r: &Report, bar_svg: &str, line_svg: &str) -> String {
             row.fitness
         );
         for (i, m) in row.monthly.iter().enumerate() {
-            let partial = if row.incomplete.get(i).copied().unwrap_or(false) {
-                "+"
+            let bound = if row.incomplete.get(i).copied().unwrap_or(false) {
+                "≥ "
             } else {
                 ""
             };
-            let _ = write!(o, "<td class=\"num\">${m:.2}{partial}</td>");
+            let _ = write!(o, "<td class=\"num\">{bound}${m:.2}</td>");
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</tbody></table>\n<p class=\"muted\">+ marks a lower bound: a price the catalog lacks is not counted as zero.</p>\n");
+    o.push_str("</tbody></table>\n<p class=\"muted\">≥ marks a lower bound: a price the catalog lacks is not counted as zero.</p>\n");
     o.push_str("<h3>Growth path</h3>\n<ol>\n");
     for s in &r.plan.growth_path {
         let _ = writeln!(
@@ -202,9 +202,14 @@ pub fn render(r: &Report, bar_svg: &str, line_svg: &str) -> String {
     for s in &r.sources {
         let _ = writeln!(
             o,
-            "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code>{}{}</td><td>{}</td><td>{}</td></tr>",
             esc(&s.price),
             if s.unconfirmed { " (unconfirmed)" } else { "" },
+            if s.stale {
+                " <strong>(stale)</strong>"
+            } else {
+                ""
+            },
             esc(&s.source),
             esc(&s.captured)
         );

@@ -64,11 +64,17 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
     o.push('\n');
     for row in &r.plan.rows {
         let _ = write!(o, "| {} |", row.name);
-        for m in &row.monthly {
-            let _ = write!(o, " ${m:.2} |");
+        for (i, m) in row.monthly.iter().enumerate() {
+            let bound = if row.incomplete.get(i).copied().unwrap_or(false) {
+                "≥ "
+            } else {
+                ""
+            };
+            let _ = write!(o, " {bound}${m:.2} |");
         }
         o.push('\n');
     }
+    o.push_str("\n≥ marks a lower bound: a price the catalog lacks is not counted as zero.\n");
     o.push_str("\n### Growth path\n\n");
     for s in &r.plan.growth_path {
         let _ = writeln!(
@@ -114,9 +120,10 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
     for s in &r.sources {
         let _ = writeln!(
             o,
-            "| `{}`{} | {} | {} |",
+            "| `{}`{}{} | {} | {} |",
             s.price,
             if s.unconfirmed { " (unconfirmed)" } else { "" },
+            if s.stale { " **(stale)**" } else { "" },
             s.source,
             s.captured
         );

@@ -23,6 +23,8 @@ pub struct PriceSource {
     pub source: String,
     pub captured: String,
     pub unconfirmed: bool,
+    /// Read more than a year ago.
+    pub stale: bool,
 }
 
 /// One bar of the cost-by-target chart: a total and its breakdown.
@@ -31,6 +33,8 @@ pub struct Bar {
     pub target: String,
     pub name: String,
     pub total: f64,
+    /// Every line is priced; otherwise `total` is a lower bound.
+    pub complete: bool,
     pub breakdown: BTreeMap<String, f64>,
 }
 
@@ -102,6 +106,7 @@ pub fn build(engine: &Engine, app: &App, chosen: Option<&str>, users: Option<u32
                 target: e.target.clone(),
                 name: e.target_name.clone(),
                 total: e.total,
+                complete: e.complete,
                 breakdown,
             }
         })
@@ -146,6 +151,7 @@ pub fn build(engine: &Engine, app: &App, chosen: Option<&str>, users: Option<u32
                     source: src.clone(),
                     captured: l.captured.clone().unwrap_or_default(),
                     unconfirmed: l.unconfirmed,
+                    stale: l.stale,
                 });
             }
         }

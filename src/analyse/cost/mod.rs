@@ -40,6 +40,8 @@ pub struct CostLine {
     pub usage_based: bool,
     pub price_not_found: bool,
     pub unconfirmed: bool,
+    /// The price was read more than a year ago (`catalog check` says which).
+    pub stale: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +73,8 @@ pub struct Estimate {
     /// Every line is priced (`!incomplete`), for readers of the JSON.
     pub complete: bool,
     pub uses_unconfirmed_prices: bool,
+    /// Some line's price is more than a year old.
+    pub uses_stale_prices: bool,
 }
 
 fn round2(x: f64) -> f64 {
@@ -81,6 +85,8 @@ fn round2(x: f64) -> f64 {
 struct Lines<'a> {
     catalog: &'a Catalog,
     lines: Vec<CostLine>,
+    /// For marking stale prices, read once per estimate.
+    today: jiff::civil::Date,
 }
 
 impl<'a> Lines<'a> {
@@ -145,6 +151,7 @@ impl<'a> Lines<'a> {
             usage_based,
             price_not_found: unit_price.is_none(),
             unconfirmed: price.is_some_and(|p| p.unconfirmed()),
+            stale: price.is_some_and(|p| p.stale_on(self.today)),
             price_id: Some(price_id.to_string()),
             source: price.map(|p| p.source.clone()),
             captured: price.map(|p| p.captured.clone()),
@@ -182,6 +189,7 @@ impl<'a> Lines<'a> {
             usage_based: false,
             price_not_found: false,
             unconfirmed: false,
+            stale: false,
             price_id: None,
             source: None,
             captured: None,
@@ -212,6 +220,7 @@ pub fn estimate(
     let mut lines = Lines {
         catalog,
         lines: Vec::new(),
+        today: crate::catalog::today(),
     };
     let mut sizing = Vec::new();
     let mut notes = Vec::new();
@@ -340,6 +349,13 @@ pub fn estimate(
     monthly.insert("total".into(), total);
     let incomplete = lines.lines.iter().any(|l| l.price_not_found);
     let uses_unconfirmed = lines.lines.iter().any(|l| l.unconfirmed);
+    let uses_stale = lines.lines.iter().any(|l| l.stale);
+    if uses_stale {
+        notes.push(format!(
+            "some prices were read more than {} days ago (marked stale): check them at their source",
+            crate::catalog::STALE_AFTER_DAYS
+        ));
+    }
     if incomplete {
         notes.push("some lines have no price in the catalog: the total is a lower bound".into());
     }
@@ -365,6 +381,7 @@ pub fn estimate(
         incomplete,
         complete: !incomplete,
         uses_unconfirmed_prices: uses_unconfirmed,
+        uses_stale_prices: uses_stale,
     }
 }
 
@@ -770,6 +787,7 @@ fn usage(
                 usage_based: true,
                 price_not_found: false,
                 unconfirmed: false,
+                stale: false,
                 price_id: p.plan.clone(),
                 source: catalog
                     .price(p.plan.as_deref().unwrap_or(""))
