@@ -111,7 +111,7 @@ pub fn build(
     let compute = line("compute");
     let count = compute
         .map_or(1, |l| {
-            if l.unit == "hour" {
+            if l.unit == crate::catalog::PriceUnit::Hour {
                 (l.quantity / crate::catalog::HOURS_PER_MONTH).round() as u32
             } else {
                 l.quantity.round() as u32

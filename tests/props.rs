@@ -201,3 +201,62 @@ proptest! {
         }
     }
 }
+
+/// Every priced line of every estimate is its billable quantity times its
+/// unit price, in the price's own unit, less the price's free quantity and
+/// credit: the estimator never prices a line some other way.
+mod cost_lines {
+    use deployment_manager::analyse::cost::{self, Strategy as Deploy};
+    use deployment_manager::catalog::Catalog;
+    use deployment_manager::describe::load::parse_app;
+    use proptest::prelude::*;
+
+    const EXAMPLES: [&str; 5] = [
+        "picker-wheel",
+        "will-it-compile",
+        "coding-platform",
+        "automation-agents",
+        "minsky-sessions",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn monthly_is_quantity_times_unit_price_in_the_prices_unit(
+            ex in 0usize..EXAMPLES.len(),
+            target in 0usize..64,
+            users in 2u32..=10_000,
+        ) {
+            let cat = Catalog::embedded();
+            let path = format!("examples/{}/app.yaml", EXAMPLES[ex]);
+            let app = parse_app(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+            let t = &cat.targets[target % cat.targets.len()];
+            let e = cost::estimate(&cat, &app, t, users, Deploy::Rolling);
+            for l in &e.lines {
+                let Some(unit_price) = l.unit_price else {
+                    prop_assert!(l.price_not_found && l.monthly == 0.0, "{l:?}");
+                    continue;
+                };
+                let price = l.price_id.as_deref().and_then(|id| cat.price(id));
+                if let Some(p) = price.filter(|p| p.usd == Some(unit_price)) {
+                    prop_assert_eq!(l.unit, p.unit, "{}", l.name);
+                    let billable = (l.quantity - p.free_quantity.unwrap_or(0.0)).max(0.0);
+                    let want = (billable * unit_price - p.free_usd.unwrap_or(0.0)).max(0.0);
+                    prop_assert!(
+                        (l.monthly - want).abs() < 0.011,
+                        "{} on {} at {users}: `{}` {} {} × ${unit_price} = ${want:.2}, estimated ${}",
+                        EXAMPLES[ex], t.id, l.name, l.quantity, l.unit, l.monthly
+                    );
+                } else {
+                    // Lines the estimator prices itself (free, credits).
+                    prop_assert!(
+                        (l.monthly - l.quantity * unit_price).abs() < 0.011,
+                        "{} on {}: `{}`", EXAMPLES[ex], t.id, l.name
+                    );
+                }
+            }
+            let sum: f64 = e.lines.iter().map(|l| l.monthly).sum();
+            prop_assert!((sum - e.total).abs() < 0.05, "lines sum to {sum}, total {}", e.total);
+        }
+    }
+}

@@ -270,7 +270,7 @@ fn always_on_lines_are_billed_for_the_whole_month() {
                     continue;
                 }
                 checked += 1;
-                if l.unit != "month" {
+                if l.unit.as_str() != "month" {
                     assert!(
                         l.quantity >= 730.0 - 1e-6,
                         "{ex} on {}: `{}` billed {} {}s",

@@ -11,13 +11,71 @@ use std::path::Path;
 pub const STALE_AFTER_DAYS: i64 = 365;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// What one unit of a price is; a catalog with any other unit is refused
+/// when it is read, so every estimate converts from a known unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceUnit {
+    Hour,
+    /// A Kubernetes control plane for an hour.
+    ClusterHour,
+    Month,
+    /// Transferred or stored once (egress, a request's payload).
+    Gb,
+    GbHour,
+    GbMonth,
+    GibSecond,
+    VcpuHour,
+    VcpuMonth,
+    VcpuSecond,
+    MillionRequests,
+}
+
+impl PriceUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceUnit::Hour => "hour",
+            PriceUnit::ClusterHour => "cluster_hour",
+            PriceUnit::Month => "month",
+            PriceUnit::Gb => "gb",
+            PriceUnit::GbHour => "gb_hour",
+            PriceUnit::GbMonth => "gb_month",
+            PriceUnit::GibSecond => "gib_second",
+            PriceUnit::VcpuHour => "vcpu_hour",
+            PriceUnit::VcpuMonth => "vcpu_month",
+            PriceUnit::VcpuSecond => "vcpu_second",
+            PriceUnit::MillionRequests => "million_requests",
+        }
+    }
+
+    /// How many units a month of one resource (or one vCPU or GB) is:
+    /// 730 hours, 2,628,000 seconds, 1 month; `None` for units that say
+    /// nothing of time (GB transferred, requests).
+    pub fn per_month(self) -> Option<f64> {
+        match self {
+            PriceUnit::Hour | PriceUnit::ClusterHour | PriceUnit::GbHour | PriceUnit::VcpuHour => {
+                Some(HOURS_PER_MONTH)
+            }
+            PriceUnit::Month | PriceUnit::GbMonth | PriceUnit::VcpuMonth => Some(1.0),
+            PriceUnit::GibSecond | PriceUnit::VcpuSecond => Some(HOURS_PER_MONTH * 3600.0),
+            PriceUnit::Gb | PriceUnit::MillionRequests => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PriceUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub id: String,
     pub provider: String,
     pub item: String,
-    pub unit: String,
+    pub unit: PriceUnit,
     /// Absent when no source confirmed any figure: estimates flag it.
     #[serde(default)]
     pub usd: Option<f64>,
@@ -64,17 +122,17 @@ impl Price {
     /// uses: 730 for an hourly price, 1 for a monthly one; `None` for
     /// usage units (GB, requests, vCPU-seconds) that say nothing of time.
     pub fn units_per_always_on_month(&self) -> Option<f64> {
-        match self.unit.as_str() {
-            "hour" | "cluster_hour" => Some(HOURS_PER_MONTH),
-            "month" => Some(1.0),
+        match self.unit {
+            PriceUnit::Hour | PriceUnit::ClusterHour => Some(HOURS_PER_MONTH),
+            PriceUnit::Month => Some(1.0),
             _ => None,
         }
     }
     /// Monthly price for units priced per month or per hour.
     pub fn monthly(&self) -> Option<f64> {
         let usd = self.usd?;
-        Some(match self.unit.as_str() {
-            "hour" | "cluster_hour" => usd * HOURS_PER_MONTH,
+        Some(match self.unit {
+            PriceUnit::Hour | PriceUnit::ClusterHour => usd * HOURS_PER_MONTH,
             _ => usd,
         })
     }

@@ -782,7 +782,7 @@ fn estimate_cmd(
             l.category.to_string(),
             format!("{}{mark}", l.name),
             format!("{}", l.quantity),
-            l.unit.clone(),
+            l.unit.to_string(),
             l.unit_price.map_or("—".into(), |p| format!("{p}")),
             // An unpriced line is not free: say so, with the reason.
             if l.price_not_found {
@@ -937,7 +937,7 @@ fn catalog_cmd(ctx: &Ctx, action: &str) -> Res {
                 t.add_row(vec![
                     p.id.clone(),
                     p.item.clone(),
-                    p.unit.clone(),
+                    p.unit.to_string(),
                     p.usd.map_or("—".into(), |u| format!("{u}")),
                     p.captured.clone(),
                     p.backing.clone(),

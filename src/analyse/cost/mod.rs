@@ -6,7 +6,7 @@
 pub mod sizing;
 pub mod workload;
 
-use crate::catalog::{Catalog, HOURS_PER_MONTH, Price, Target};
+use crate::catalog::{Catalog, HOURS_PER_MONTH, Price, PriceUnit, Target};
 use crate::describe::app::App;
 use crate::describe::known::known;
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub use crate::state::settings::Strategy;
 pub struct CostLine {
     pub category: &'static str,
     pub name: String,
-    pub unit: String,
+    pub unit: PriceUnit,
     pub quantity: f64,
     pub unit_price: Option<f64>,
     pub monthly: f64,
@@ -124,7 +124,7 @@ impl<'a> Lines<'a> {
         usage_based: bool,
         note: Option<String>,
     ) {
-        let unit = price.map_or("month".to_string(), |p| p.unit.clone());
+        let unit = price.map_or(PriceUnit::Month, |p| p.unit);
         let free = price.and_then(|p| p.free_quantity).unwrap_or(0.0);
         let billable = (quantity - free).max(0.0);
         let unit_price = price.and_then(|p| p.usd);
@@ -145,7 +145,9 @@ impl<'a> Lines<'a> {
             category,
             name,
             unit,
-            quantity: round2(quantity),
+            // Four places, so quantity × unit price is the monthly amount
+            // to the cent (0.8125 vCPU-months, not 0.81).
+            quantity: (quantity * 10_000.0).round() / 10_000.0,
             unit_price,
             monthly: round2(monthly),
             usage_based,
@@ -182,7 +184,7 @@ impl<'a> Lines<'a> {
         self.lines.push(CostLine {
             category,
             name: name.into(),
-            unit: "month".into(),
+            unit: PriceUnit::Month,
             quantity: 1.0,
             unit_price: Some(0.0),
             monthly: 0.0,
@@ -262,7 +264,7 @@ pub fn estimate(
         let cat = category_of(&d.kind);
         // Stored data is priced per GB-month; anything else runs all month.
         let qty = |id: &str| match catalog.price(id) {
-            Some(p) if p.unit == "gb_month" => d.size.map_or(10.0, |s| s.as_gib()),
+            Some(p) if p.unit == PriceUnit::GbMonth => d.size.map_or(10.0, |s| s.as_gib()),
             Some(p) => p.units_per_always_on_month().unwrap_or(1.0),
             None => 1.0,
         };
@@ -437,7 +439,7 @@ fn vm_like(
     match sizing::choose(&sizes, &pack, min_nodes, max_nodes) {
         Some(choice) => {
             let price = choice.size;
-            let qty = if price.unit == "hour" {
+            let qty = if price.unit == PriceUnit::Hour {
                 choice.nodes as f64 * HOURS_PER_MONTH
             } else {
                 choice.nodes as f64
@@ -521,7 +523,10 @@ fn vm_like(
     if p.model == "kubernetes" {
         match &p.control_plane {
             Some(cp) => {
-                let qty = if catalog.price(cp).is_some_and(|x| x.unit == "cluster_hour") {
+                let qty = if catalog
+                    .price(cp)
+                    .is_some_and(|x| x.unit == PriceUnit::ClusterHour)
+                {
                     HOURS_PER_MONTH
                 } else {
                     1.0
@@ -543,7 +548,7 @@ fn vm_like(
     if needs_lb {
         match &p.lb {
             Some(lb) => {
-                let qty = if catalog.price(lb).is_some_and(|x| x.unit == "hour") {
+                let qty = if catalog.price(lb).is_some_and(|x| x.unit == PriceUnit::Hour) {
                     HOURS_PER_MONTH
                 } else {
                     1.0
@@ -677,17 +682,10 @@ fn usage(
         notes.push("no usage rates in the catalog for this target".into());
         return;
     };
-    let unit_of = |id: &str| {
-        catalog
-            .price(id)
-            .map_or("vcpu_hour".to_string(), |x| x.unit.clone())
-    };
-    // Convert vCPU-months of work into the rate's unit.
-    let to_unit = |months: f64, unit: &str| match unit {
-        "vcpu_second" | "gib_second" => months * HOURS_PER_MONTH * 3600.0,
-        "vcpu_month" | "gb_month" => months,
-        _ => months * HOURS_PER_MONTH,
-    };
+    let unit_of = |id: &str| catalog.price(id).map_or(PriceUnit::VcpuHour, |x| x.unit);
+    // Convert vCPU-months (or GB-months) of work into the rate's unit.
+    let to_unit =
+        |months: f64, unit: PriceUnit| months * unit.per_month().unwrap_or(HOURS_PER_MONTH);
     let plan_start = lines.lines.len();
     if let Some(plan) = &p.plan {
         lines.add("platform", "plan", plan, 1.0, false, None);
@@ -743,7 +741,7 @@ fn usage(
             "compute",
             format!("vCPU ({cpu_months:.2} vCPU-months)"),
             vcpu_id,
-            to_unit(cpu_months, &cu),
+            to_unit(cpu_months, cu),
             true,
             None,
         );
@@ -751,7 +749,7 @@ fn usage(
             "compute",
             format!("memory ({mem_months:.2} GB-months)"),
             mem_id,
-            to_unit(mem_months, &mu),
+            to_unit(mem_months, mu),
             true,
             None,
         );
@@ -780,7 +778,7 @@ fn usage(
             lines.lines.push(CostLine {
                 category: "platform",
                 name: format!("usage included in the plan (up to ${included:.2})"),
-                unit: "month".into(),
+                unit: PriceUnit::Month,
                 quantity: 1.0,
                 unit_price: Some(-credit),
                 monthly: round2(-credit),
