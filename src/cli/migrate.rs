@@ -78,7 +78,11 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .target
         .clone()
         .unwrap_or_else(|| "docker host".into());
-    let from_platform = ctx.session.engine_of(&old);
+    // A profile aimed at a PaaS runs on that platform, not on our engine.
+    let from_platform = match &old.settings.target {
+        Some(t) => EngineKind::ours(&ctx.session.catalog, t).map(|_| ctx.session.engine_of(&old)),
+        None => Some(ctx.session.engine_of(&old)),
+    };
     let to_platform = EngineKind::ours(&ctx.session.catalog, &a.to);
     let new_name = a
         .name
@@ -125,6 +129,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         files: &names,
         deploy_hint: hint.as_deref(),
         accessories: &spec.accessories,
+        app: &app,
     });
     let path_note = if on_path {
         format!("{} is on the growth path ({})", a.to, growth.join(" → "))
@@ -200,7 +205,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         let _ = deploy_again(ctx, &old.name, None);
         return Err(Failure::explained(why));
     }
-    if to_platform == EngineKind::Kubernetes && from_platform == EngineKind::Kubernetes {
+    if to_platform == EngineKind::Kubernetes && from_platform == Some(EngineKind::Kubernetes) {
         eprintln!(
             "note: both profiles are on Kubernetes; the old one keeps running until you stop it"
         );

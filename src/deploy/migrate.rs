@@ -12,6 +12,7 @@ use super::events::Progress;
 use super::strategy::Options;
 use super::swarm::{Swarm, status as sw_status};
 use crate::deploy::spec::AccessorySpec;
+use crate::describe::app::App;
 use crate::state::Profile;
 use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 use futures_util::TryStreamExt;
@@ -31,7 +32,9 @@ pub struct Move<'a> {
     pub profile: &'a str,
     pub new_profile: &'a str,
     pub from: &'a str,
-    pub from_platform: EngineKind,
+    /// Our engine that runs the profile now; `None` when it runs on a
+    /// platform we only generate for (a PaaS), reached by its URLs.
+    pub from_platform: Option<EngineKind>,
     pub to: &'a str,
     /// Our engine for the target, if we have one (else a PaaS or cloud).
     pub to_platform: Option<EngineKind>,
@@ -40,6 +43,9 @@ pub struct Move<'a> {
     /// How the generated files are deployed, from their header.
     pub deploy_hint: Option<&'a str>,
     pub accessories: &'a [AccessorySpec],
+    /// The app: its name is the Kubernetes namespace and the prefix of its
+    /// Docker volumes; its services' persistent volumes move too.
+    pub app: &'a App,
 }
 
 fn step(phase: &'static str, action: &str, detail: String, automatic: bool) -> MigrationStep {
@@ -51,33 +57,88 @@ fn step(phase: &'static str, action: &str, detail: String, automatic: bool) -> M
     }
 }
 
-/// Dump and restore commands for a dependency moved by hand.
-fn dump_restore(a: &AccessorySpec, profile: &str) -> String {
-    let c = format!("dm-{profile}-{}", a.name);
-    match a.kind.as_str() {
-        "postgres" | "pgvector" => format!(
-            "docker exec {c} pg_dumpall -U postgres > {n}.sql; then restore with psql \"$NEW_DATABASE_URL\" -f {n}.sql",
-            n = a.name
+/// How to run a command in a dependency's container where it runs now.
+fn exec_in(m: &Move, a: &AccessorySpec) -> String {
+    let c = format!("dm-{}-{}", m.profile, a.name);
+    match m.from_platform {
+        Some(EngineKind::DockerHost) => format!("docker exec {c}"),
+        // A task's container is named by swarm; find it by its service.
+        Some(EngineKind::Swarm) => format!(
+            "docker exec $(docker ps -q -f label=com.docker.swarm.service.name={c}) # on the node that runs it;"
         ),
-        "mysql" | "mariadb" => format!(
-            "docker exec {c} mysqldump --single-transaction --all-databases -uroot -p\"$MYSQL_ROOT_PASSWORD\" > {n}.sql; then mysql -h NEW_HOST -uroot -p < {n}.sql",
-            n = a.name
-        ),
-        "mongodb" => format!(
-            "docker exec {c} mongodump --archive > {n}.archive; then mongorestore --uri \"$NEW_MONGO_URL\" --archive={n}.archive",
-            n = a.name
-        ),
-        "redis" | "valkey" => format!(
-            "docker exec {c} redis-cli SAVE; docker cp {c}:/data/dump.rdb {n}.rdb; put it at /data/dump.rdb of the new instance before it starts",
-            n = a.name
-        ),
-        _ => {
-            let path = a.volume.as_ref().map_or("/data", |(_, p)| p.as_str());
-            format!(
-                "docker stop {c}; docker cp {c}:{path} {n}-data; copy {n}-data into the new volume before the new dependency starts",
-                n = a.name
-            )
+        Some(EngineKind::Kubernetes) => {
+            format!("kubectl exec -n {} statefulset/{} --", m.app.name, a.name)
         }
+        None => String::new(),
+    }
+}
+
+/// Dump and restore commands for a dependency moved by hand, for where it
+/// runs now: our Docker containers, swarm tasks, a Kubernetes StatefulSet
+/// in the app's namespace, or a platform's managed service by its URL.
+fn dump_restore(m: &Move, a: &AccessorySpec) -> String {
+    let n = &a.name;
+    let path = a.volume.as_ref().map_or("/data", |(_, p)| p.as_str());
+    let ns = &m.app.name;
+    let exec = exec_in(m, a);
+    let dump = match (a.kind.as_str(), m.from_platform) {
+        ("postgres" | "pgvector", None) => {
+            format!("pg_dumpall -d \"$OLD_DATABASE_URL\" > {n}.sql")
+        }
+        ("postgres" | "pgvector", _) => format!("{exec} pg_dumpall -U postgres > {n}.sql"),
+        ("mysql" | "mariadb", None) => format!(
+            "mysqldump --single-transaction --all-databases -h OLD_HOST -uroot -p > {n}.sql"
+        ),
+        ("mysql" | "mariadb", _) => format!(
+            "{exec} mysqldump --single-transaction --all-databases -uroot -p\"$MYSQL_ROOT_PASSWORD\" > {n}.sql"
+        ),
+        ("mongodb", None) => format!("mongodump --uri \"$OLD_MONGO_URL\" --archive > {n}.archive"),
+        ("mongodb", _) => format!("{exec} mongodump --archive > {n}.archive"),
+        ("redis" | "valkey", None) => format!("redis-cli -u \"$OLD_REDIS_URL\" --rdb {n}.rdb"),
+        ("redis" | "valkey", Some(EngineKind::Kubernetes)) => {
+            format!("{exec} redis-cli SAVE; kubectl cp {ns}/{n}-0:/data/dump.rdb {n}.rdb")
+        }
+        ("redis" | "valkey", _) => format!(
+            "{exec} redis-cli SAVE; docker cp dm-{}-{n}:/data/dump.rdb {n}.rdb",
+            m.profile
+        ),
+        (_, Some(EngineKind::Kubernetes)) => {
+            format!("kubectl cp {ns}/{n}-0:{path} {n}-data")
+        }
+        (_, None) => format!("copy {path} of {n} out with {}'s own tooling", m.from),
+        (_, _) => format!(
+            "docker stop dm-{p}-{n}; docker cp dm-{p}-{n}:{path} {n}-data",
+            p = m.profile
+        ),
+    };
+    let restore = match a.kind.as_str() {
+        "postgres" | "pgvector" => format!("psql \"$NEW_DATABASE_URL\" -f {n}.sql"),
+        "mysql" | "mariadb" => format!("mysql -h NEW_HOST -uroot -p < {n}.sql"),
+        "mongodb" => format!("mongorestore --uri \"$NEW_MONGO_URL\" --archive={n}.archive"),
+        "redis" | "valkey" => {
+            "put it at /data/dump.rdb of the new instance before it starts".to_string()
+        }
+        _ => format!("copy {n}-data into the new volume before the new dependency starts"),
+    };
+    format!("{dump}; then {restore}")
+}
+
+/// How a service's persistent volume leaves where it runs now.
+fn volume_out(m: &Move, service: &str, v: &crate::describe::app::Volume) -> String {
+    let (app, p) = (&m.app.name, &v.path);
+    match m.from_platform {
+        Some(EngineKind::DockerHost | EngineKind::Swarm) => format!(
+            "the Docker volume {app}-{name} (mounted at {p}); on the same engine the new profile mounts the same volume, elsewhere copy it with `docker run --rm -v {app}-{name}:/from -v \"$PWD\":/to <any image with tar> tar -C /from -cf /to/{name}.tar .`",
+            name = v.name
+        ),
+        Some(EngineKind::Kubernetes) => format!(
+            "the PersistentVolumeClaim {service}-{name} in namespace {app}: `kubectl cp {app}/<a {service} pod>:{p} {name}-data`",
+            name = v.name
+        ),
+        None => format!(
+            "{p} of {service} on {from}: copy it out with {from}'s own tooling",
+            from = m.from
+        ),
     }
 }
 
@@ -107,7 +168,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     ];
     // Volumes are copied cold between Docker engines we reach; anything
     // else is a dump and a restore by the operator.
-    let copy = m.from_platform == EngineKind::DockerHost && m.to_platform.is_some_and(ours);
+    let copy = m.from_platform == Some(EngineKind::DockerHost) && m.to_platform.is_some_and(ours);
     for a in m.accessories {
         let Some((vol, path)) = &a.volume else {
             continue;
@@ -126,24 +187,50 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             steps.push(step(
                 "data",
                 "dump-restore",
-                format!("{} ({}): {}", a.name, a.kind, dump_restore(a, m.profile)),
+                format!("{} ({}): {}", a.name, a.kind, dump_restore(m, a)),
                 false,
             ));
         }
     }
-    let from_ours = matches!(
-        m.from_platform,
-        EngineKind::DockerHost | EngineKind::Swarm | EngineKind::Kubernetes
-    );
-    steps.push(step(
-        "cut-over",
-        "stop",
-        format!(
-            "stop {} on {} (its containers and volumes stay for a way back)",
-            m.profile, m.from
+    // Data is not only in databases: every persistent volume of a service
+    // (uploads, a sessions volume) is part of the move.
+    for (name, svc) in &m.app.services {
+        for v in svc
+            .volumes
+            .iter()
+            .filter(|v| v.persistent && v.host_path.is_none())
+        {
+            steps.push(step(
+                "data",
+                "volume",
+                format!("{name}: {}", volume_out(m, name, v)),
+                false,
+            ));
+        }
+    }
+    // Our Docker engines stop the old stack themselves; a cluster's
+    // workloads are scaled down by the operator once the new one serves.
+    let stop = match m.from_platform {
+        Some(EngineKind::Kubernetes) => step(
+            "cut-over",
+            "stop",
+            format!(
+                "kubectl scale deployment,statefulset --all --replicas=0 -n {} (objects and volumes stay for a way back)",
+                m.app.name
+            ),
+            false,
         ),
-        from_ours && m.to_platform.is_some(),
-    ));
+        from => step(
+            "cut-over",
+            "stop",
+            format!(
+                "stop {} on {} (its containers and volumes stay for a way back)",
+                m.profile, m.from
+            ),
+            from.is_some() && m.to_platform.is_some(),
+        ),
+    };
+    steps.push(stop);
     match m.to_platform {
         Some(_) => steps.push(step(
             "cut-over",
@@ -191,7 +278,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
 /// and, from Docker hosts with `copy`, copy each dependency's volume to
 /// the new profile's first host. Returns the bytes copied.
 pub async fn stop_and_copy(
-    from: EngineKind,
+    from: Option<EngineKind>,
     old: &Profile,
     new: &Profile,
     accessories: &[AccessorySpec],
@@ -199,6 +286,10 @@ pub async fn stop_and_copy(
     progress: &Progress,
 ) -> Result<u64, String> {
     let hosts = old.settings.hosts_or_local();
+    let Some(from) = from else {
+        // A platform we do not run: its stack is the operator's to stop.
+        return Ok(0);
+    };
     match from {
         EngineKind::Swarm => {
             let sw = Swarm::connect(&old.name, &hosts, progress, Options::default()).await?;
@@ -313,13 +404,14 @@ mod tests {
             profile: "shop",
             new_profile: "shop-next",
             from: "compose",
-            from_platform: EngineKind::DockerHost,
+            from_platform: Some(EngineKind::DockerHost),
             to,
             to_platform,
             out_dir: "migrate-shop-next",
             files: &files,
             deploy_hint: Some("flyctl deploy -c fly.toml"),
             accessories: &[db()],
+            app: &App::default(),
         })
     }
 
@@ -377,5 +469,78 @@ mod tests {
         assert!(a.contains(&("data", "dump-restore", false)));
         assert!(a.contains(&("cut-over", "deploy", true)));
         assert!(a.contains(&("cut-over", "dns", false)));
+    }
+
+    fn from(platform: Option<EngineKind>, from: &str, app: &App) -> Vec<MigrationStep> {
+        let files = vec!["fly.toml".to_string()];
+        let mut redis = db();
+        redis.name = "cache".into();
+        redis.kind = "redis".into();
+        redis.volume = Some(("cache-data".into(), "/data".into()));
+        plan(&Move {
+            profile: "shop",
+            new_profile: "shop-next",
+            from,
+            from_platform: platform,
+            to: "fly",
+            to_platform: None,
+            out_dir: "migrate-shop-next",
+            files: &files,
+            deploy_hint: None,
+            accessories: &[db(), redis],
+            app,
+        })
+    }
+
+    fn data(steps: &[MigrationStep]) -> Vec<String> {
+        steps
+            .iter()
+            .filter(|s| s.phase == "data")
+            .map(|s| s.detail.clone())
+            .collect()
+    }
+
+    #[test]
+    fn data_steps_speak_the_language_of_where_the_data_is_now() {
+        let app: App = crate::describe::load::parse_app(
+            "app.yaml",
+            "apiVersion: deployment-manager/v1\nkind: App\nname: shop\nservices:\n  web:\n    image: web:1\n    volumes:\n      - {name: sessions, path: /var/sessions, size: 20Gi}\n      - {name: scratch, path: /tmp/x, persistent: false}\n",
+        )
+        .unwrap();
+        let k8s = data(&from(Some(EngineKind::Kubernetes), "k8s-gke", &app));
+        assert!(
+            k8s[0].contains("kubectl exec -n shop statefulset/db -- pg_dumpall"),
+            "{k8s:?}"
+        );
+        assert!(
+            k8s[1].contains("kubectl cp shop/cache-0:/data/dump.rdb cache.rdb"),
+            "{k8s:?}"
+        );
+        assert!(
+            k8s[2].contains("PersistentVolumeClaim web-sessions in namespace shop"),
+            "{k8s:?}"
+        );
+        assert_eq!(k8s.len(), 3, "a volume that need not persist is not moved");
+        let steps = from(Some(EngineKind::Kubernetes), "k8s-gke", &app);
+        let stop = steps.iter().find(|s| s.action == "stop").unwrap();
+        assert!(
+            !stop.automatic
+                && stop.detail.contains("kubectl scale")
+                && stop.detail.contains("-n shop")
+        );
+        assert!(!k8s.iter().any(|d| d.contains("docker")), "{k8s:?}");
+
+        let swarm = data(&from(Some(EngineKind::Swarm), "swarm", &app));
+        assert!(swarm[0].contains("label=com.docker.swarm.service.name=dm-shop-db"));
+        assert!(swarm[2].contains("Docker volume shop-sessions"));
+
+        let paas = data(&from(None, "render", &app));
+        assert!(
+            paas[0].contains("pg_dumpall -d \"$OLD_DATABASE_URL\""),
+            "{paas:?}"
+        );
+        assert!(paas[1].contains("redis-cli -u \"$OLD_REDIS_URL\" --rdb cache.rdb"));
+        assert!(paas[2].contains("render's own tooling"), "{paas:?}");
+        assert!(!paas.iter().any(|d| d.contains("docker exec")), "{paas:?}");
     }
 }
