@@ -295,3 +295,49 @@ fn always_on_lines_are_billed_for_the_whole_month() {
     }
     assert!(checked > 100, "only {checked} lines checked");
 }
+
+/// will-it-compile keeps 5 compile slots (`max_total: 5`). At 1,000 users
+/// 200 want one at once: the estimate says the queue never drains, how
+/// many slots keep the mean wait under 30 s and what they cost, and `plan`
+/// warns on its growth path. At 2 users the cap does not bind.
+#[test]
+fn a_binding_cap_shows_the_wait_and_what_meeting_the_load_costs() {
+    let cat = Catalog::embedded();
+    let app = example("will-it-compile");
+    let t = cat.target("vm-digitalocean").unwrap();
+    let small = cost::estimate(&cat, &app, t, 2, Strategy::Rolling);
+    assert!(small.shortfalls.is_empty(), "{:?}", small.shortfalls);
+    let e = cost::estimate(&cat, &app, t, 1000, Strategy::Rolling);
+    let s = e
+        .shortfalls
+        .iter()
+        .find(|s| s.what == "sessions compile-job")
+        .unwrap_or_else(|| panic!("{:?}", e.shortfalls));
+    assert_eq!((s.wanted, s.allowed, s.mean_wait_s), (200, 5, None));
+    assert!(s.needed > 200 && s.needed < 260, "{}", s.needed);
+    let met = s.total_if_met.unwrap();
+    assert!(
+        met > e.total,
+        "meeting the load costs more: {met} vs {}",
+        e.total
+    );
+    assert!(
+        e.notes
+            .iter()
+            .any(|n| n.contains("the queue grows without bound"))
+    );
+    let p = plan::plan(
+        &Engine::new(&cat, Vec::new()),
+        &app,
+        &plan::DEFAULT_LEVELS,
+        Strategy::Rolling,
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.starts_with("at 1000 users") && w.contains("compile-job")),
+        "{:?}",
+        p.warnings
+    );
+    assert!(!p.warnings.iter().any(|w| w.starts_with("at 2 users")));
+}

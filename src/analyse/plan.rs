@@ -47,6 +47,8 @@ pub struct Plan {
     pub rows: Vec<TargetRow>,
     pub growth_path: Vec<Step>,
     pub recommendations: Vec<Recommendation>,
+    /// Where the growth path's target is capped below what its users want.
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub estimates: Vec<Vec<Estimate>>,
 }
@@ -90,7 +92,7 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
                     .then(rows[a.0].target.cmp(&rows[b.0].target))
             })
     };
-    let growth_path = levels
+    let growth_path: Vec<Step> = levels
         .iter()
         .enumerate()
         .map(|(i, u)| match candidates(i, &|_| true) {
@@ -112,6 +114,30 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         })
         .collect();
 
+    let warnings: Vec<String> = growth_path
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step): (usize, &Step)| {
+            let k = rows
+                .iter()
+                .position(|r| Some(&r.target) == step.target.as_ref())?;
+            let e = estimates[k].get(i)?;
+            Some(
+                e.shortfalls
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "at {} users on {}: {}",
+                            step.users,
+                            rows[k].target,
+                            s.describe()
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
     let first = 0;
     let last = levels.len().saturating_sub(1);
     let mid = levels.len() / 2;
@@ -196,6 +222,7 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         rows,
         growth_path,
         recommendations: recs,
+        warnings,
         estimates,
     }
 }

@@ -906,6 +906,12 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
                 .map_or(String::new(), |m| format!("({})", money(m)))
         );
     }
+    if !p.warnings.is_empty() {
+        println!("\nCapacity:");
+        for w in &p.warnings {
+            println!("  {} {w}", paint("warning:", "33"));
+        }
+    }
     println!("\nRecommendations:");
     for r in &p.recommendations {
         println!(

@@ -157,6 +157,13 @@ pub fn render(r: &Report, bar_svg: &str, line_svg: &str) -> String {
         );
     }
     o.push_str("</ol>\n");
+    if !r.plan.warnings.is_empty() {
+        o.push_str("<h3>Capacity</h3>\n<ul id=\"capacity\">\n");
+        for w in &r.plan.warnings {
+            let _ = writeln!(o, "<li>{}</li>", esc(w));
+        }
+        o.push_str("</ul>\n");
+    }
 
     let _ = writeln!(
         o,

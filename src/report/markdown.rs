@@ -87,6 +87,12 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
             s.why
         );
     }
+    if !r.plan.warnings.is_empty() {
+        o.push_str("\n### Capacity\n\n");
+        for w in &r.plan.warnings {
+            let _ = writeln!(o, "- {w}");
+        }
+    }
     let _ = writeln!(
         o,
         "\n## Chosen target: {}\n",

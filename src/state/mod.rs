@@ -1,6 +1,7 @@
 //! State: profiles (an app plus where and how it runs) in an embedded SQLite
 //! database, with every change kept as a version. Secret values are never
-//! stored here: profiles hold secret names only.
+//! stored here: profiles hold secret names only. This layer only persists
+//! and types what it stores (`settings.rs`, `releases.rs`); policy lives above.
 
 use crate::describe::app::App;
 use rusqlite::{Connection, OptionalExtension, params};

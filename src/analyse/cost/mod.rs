@@ -3,6 +3,7 @@
 //! manner of Infracost; usage-based lines are marked, a price the catalog
 //! lacks is flagged (never silently zero), and UNCONFIRMED prices say so.
 
+pub mod capacity;
 pub mod sizing;
 pub mod workload;
 
@@ -75,6 +76,9 @@ pub struct Estimate {
     pub uses_unconfirmed_prices: bool,
     /// Some line's price is more than a year old.
     pub uses_stale_prices: bool,
+    /// What these users want beyond the app's caps, with the wait they
+    /// meet and the total that meets the load.
+    pub shortfalls: Vec<capacity::Shortfall>,
 }
 
 fn round2(x: f64) -> f64 {
@@ -210,8 +214,55 @@ fn category_of(dep_kind: &str) -> &'static str {
     }
 }
 
-/// Estimates the monthly cost of running `app` on `target` for `users`.
+/// Estimates the monthly cost of running `app` on `target` for `users`,
+/// as capped; where a cap binds, the shortfall says what meeting the load
+/// would cost.
 pub fn estimate(
+    catalog: &Catalog,
+    app: &App,
+    target: &Target,
+    users: u32,
+    strategy: Strategy,
+) -> Estimate {
+    let mut e = estimate_as_capped(catalog, app, target, users, strategy);
+    if !e.shortfalls.is_empty() {
+        let met = estimate_as_capped(
+            catalog,
+            &lift_caps(app, &e.shortfalls),
+            target,
+            users,
+            strategy,
+        );
+        for s in &mut e.shortfalls {
+            s.total_if_met = Some(met.total);
+            e.notes.push(format!("capacity: {}", s.describe()));
+        }
+    }
+    e
+}
+
+/// The app with every binding cap raised to what its shortfall needs.
+fn lift_caps(app: &App, shortfalls: &[capacity::Shortfall]) -> App {
+    let mut lifted = app.clone();
+    for s in shortfalls {
+        if let Some(name) = s.what.strip_prefix("sessions ")
+            && let Some(w) = lifted.sessions.get_mut(name)
+        {
+            w.max_total = Some(s.needed);
+        }
+        if let Some(name) = s.what.strip_prefix("service ")
+            && let Some(svc) = lifted.services.get_mut(name)
+        {
+            match &mut svc.autoscaling {
+                Some(a) => a.max = s.needed,
+                None => svc.replicas = Some(s.needed),
+            }
+        }
+    }
+    lifted
+}
+
+fn estimate_as_capped(
     catalog: &Catalog,
     app: &App,
     target: &Target,
@@ -384,6 +435,7 @@ pub fn estimate(
         complete: !incomplete,
         uses_unconfirmed_prices: uses_unconfirmed,
         uses_stale_prices: uses_stale,
+        shortfalls: w.shortfalls,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Workload {
     pub services: Vec<Unit>,
     pub sessions: Vec<Unit>,
     pub assumptions: Vec<String>,
+    /// Where the users want more than a cap allows.
+    pub shortfalls: Vec<super::capacity::Shortfall>,
 }
 
 /// Requests a vCPU serves per second at the sizes we pick (a typical
@@ -40,6 +42,7 @@ pub const RPS_PER_VCPU: f64 = 25.0;
 pub fn derive(app: &App, users: u32) -> Workload {
     let usage = app.usage.clone().unwrap_or_default();
     let mut assumptions = Vec::new();
+    let mut shortfalls = Vec::new();
     let concurrency = usage.peak_concurrency.unwrap_or(0.2);
     let rpm = match usage.requests_per_minute {
         Some(r) if usage.users.is_none_or(|u| u == users) => r as f64,
@@ -79,6 +82,15 @@ pub fn derive(app: &App, users: u32) -> Workload {
         let replicas = needed.clamp(s.min_replicas(), s.max_replicas().max(s.min_replicas()));
         if needed > s.max_replicas() {
             assumptions.push(format!("`{name}` would need {needed} replicas at {peak_rps:.1} req/s but is capped at {} (raise autoscaling.max)", s.max_replicas()));
+            shortfalls.push(super::capacity::Shortfall {
+                what: format!("service {name}"),
+                wanted: needed,
+                allowed: s.max_replicas(),
+                mean_wait_s: None,
+                needed,
+                total_if_met: None,
+                model: format!("{share:.1} req/s at peak, {RPS_PER_VCPU} req/s per vCPU"),
+            });
         } else if replicas > s.min_replicas() {
             assumptions.push(format!("`{name}` scaled to {replicas} replicas for {share:.1} req/s at {RPS_PER_VCPU} req/s per vCPU"));
         }
@@ -131,6 +143,12 @@ pub fn derive(app: &App, users: u32) -> Workload {
         let active_users = (users as f64 * concurrency).ceil() as u32;
         let peak = active_users;
         let cap = s.max_total.unwrap_or(u32::MAX);
+        if cap < u32::MAX {
+            let hold_s = s
+                .max_duration
+                .map_or(super::capacity::DEFAULT_SESSION_S, |d| d.0 as f64);
+            shortfalls.extend(super::capacity::sessions(name, active_users, cap, hold_s));
+        }
         let concurrent = peak.min(cap) + s.warm_pool.unwrap_or(0);
         assumptions.push(format!(
             "`{name}`: {concurrent} session containers at peak ({active_users} active users, max_total {}, warm pool {}), running 8 h/day",
@@ -156,5 +174,6 @@ pub fn derive(app: &App, users: u32) -> Workload {
         services,
         sessions,
         assumptions,
+        shortfalls,
     }
 }

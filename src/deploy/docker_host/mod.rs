@@ -2,6 +2,8 @@
 //! with our proxy in front of every public service. Names and labels tie
 //! every container to its profile, service, release and replica, so the
 //! engine can always rebuild its view from the hosts themselves.
+//! Shape: `plan.rs` decides (no IO), `rollout.rs` observes and executes,
+//! `platform.rs` plugs it into the shared lifecycle.
 
 pub mod canary;
 pub mod client;

@@ -35,8 +35,9 @@ pub struct HostState {
 }
 
 impl HostState {
-    fn has(&self, name: &str) -> Option<&Seen> {
-        self.containers.iter().find(|c| c.name == name)
+    /// Whether container `name` exists and runs.
+    fn runs(&self, name: &str) -> bool {
+        self.containers.iter().any(|c| c.name == name && c.running)
     }
 
     /// Running app containers of `service` not of release `except`.
@@ -214,10 +215,7 @@ pub fn infrastructure(d: &Desired, hosts: &[HostState]) -> Vec<Action> {
             out.push(Action::CreateNetwork { host: host.clone() });
         }
         for a in &d.spec.accessories {
-            let running = h
-                .has(&accessory_name(d.profile, &a.name))
-                .is_some_and(|c| c.running);
-            if !running {
+            if !h.runs(&accessory_name(d.profile, &a.name)) {
                 out.push(Action::StartAccessory {
                     host: host.clone(),
                     accessory: a.name.clone(),
@@ -225,10 +223,7 @@ pub fn infrastructure(d: &Desired, hosts: &[HostState]) -> Vec<Action> {
             }
         }
         for s in d.spec.services.iter().filter(|s| s.public_port.is_some()) {
-            let running = h
-                .has(&proxy_name(d.profile, &s.name))
-                .is_some_and(|c| c.running);
-            if !running {
+            if !h.runs(&proxy_name(d.profile, &s.name)) {
                 out.push(Action::EnsureProxy {
                     host: host.clone(),
                     service: s.name.clone(),

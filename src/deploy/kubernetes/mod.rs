@@ -2,7 +2,8 @@
 //! (`plan.rs`) is data; this module finds the cluster, applies objects
 //! server-side with our field manager, waits on rollouts, switches
 //! selectors and scales. Secret values reach the cluster only inside the
-//! Secret object at apply time.
+//! Secret object at apply time. `deploy.rs` runs planned steps,
+//! `platform.rs` plugs the engine into the shared lifecycle.
 
 pub mod deploy;
 pub mod lease;

@@ -4,9 +4,10 @@
 //! the public entry point and moves traffic between releases for
 //! blue-green and canary. Services carry the same labels as Docker-host
 //! containers, so the engine rebuilds its view from the swarm itself.
+//! Shape: `plan.rs` decides (no IO), `rollout.rs` observes and executes,
+//! `platform.rs` plugs it into the shared lifecycle.
 
 pub mod canary;
-
 pub mod objects;
 pub mod plan;
 pub mod platform;

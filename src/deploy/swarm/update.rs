@@ -95,23 +95,20 @@ async fn undo(sw: &Swarm<'_>, name: &str, created: bool) {
         let _ = sw.remove(name).await;
         return;
     }
-    let state = sw
-        .service(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|m| m.update_state);
+    let update_state = async || {
+        sw.service(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|m| m.update_state)
+    };
+    let state = update_state().await;
     if !state.as_deref().is_some_and(|s| s.starts_with("rollback")) {
         let _ = sw.rollback_service(name).await;
     }
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
-        let state = sw
-            .service(name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|m| m.update_state);
+        let state = update_state().await;
         if matches!(
             state.as_deref(),
             Some("rollback_completed" | "rollback_paused")
