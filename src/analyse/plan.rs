@@ -7,7 +7,7 @@ use super::fitness::{Engine, FIT_THRESHOLD, Status};
 use crate::describe::app::App;
 use serde::Serialize;
 
-pub const DEFAULT_LEVELS: [u32; 5] = [2, 10, 50, 200, 1000];
+pub const DEFAULT_LEVELS: [u32; 6] = [2, 10, 50, 200, 1000, 10_000];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetRow {
@@ -140,7 +140,12 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         .collect();
     let first = 0;
     let last = levels.len().saturating_sub(1);
-    let mid = levels.len() / 2;
+    // A team of about fifty users; whatever levels were asked for.
+    let mid = levels
+        .iter()
+        .position(|l| *l >= 50)
+        .unwrap_or(levels.len() / 2)
+        .min(last);
     let mut recs = Vec::new();
     let mut rec =
         |use_case: &'static str, level: usize, filter: &dyn Fn(&TargetRow) -> bool, why: &str| {

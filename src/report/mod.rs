@@ -15,7 +15,7 @@ use crate::describe::secrets::{SecretSpec, secrets_list};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const LEVELS: [u32; 5] = [2, 10, 50, 200, 1000];
+pub const LEVELS: [u32; 6] = [2, 10, 50, 200, 1000, 10_000];
 
 #[derive(Debug, Serialize)]
 pub struct PriceSource {
