@@ -29,6 +29,12 @@ pub struct Shortfall {
     /// The monthly total with every binding cap of the estimate raised to
     /// what it needs (one figure for the app, not per shortfall).
     pub total_if_met: Option<f64>,
+    /// `total_if_met` prices every line; otherwise it is a lower bound and
+    /// `met_gap` says what could not be priced (often: no size of this
+    /// target holds it — time for the next target on the growth path).
+    pub met_complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub met_gap: Option<String>,
     pub model: String,
 }
 
@@ -81,6 +87,8 @@ pub fn sessions(name: &str, active: u32, cap: u32, hold_s: f64) -> Option<Shortf
         mean_wait_s: wait,
         needed: slots_for(a, hold_s, WAIT_TARGET_S),
         total_if_met: None,
+        met_complete: true,
+        met_gap: None,
         model: format!(
             "M/M/c (Erlang C): {active} sessions wanted at once at peak, each holding a slot {:.0} min; target mean wait {WAIT_TARGET_S:.0} s",
             hold_s / 60.0

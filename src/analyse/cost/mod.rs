@@ -233,8 +233,15 @@ pub fn estimate(
             users,
             strategy,
         );
+        let gap = met.lines.iter().find(|l| l.price_not_found).map(|l| {
+            l.note
+                .clone()
+                .unwrap_or_else(|| format!("{} is not priced", l.name))
+        });
         for s in &mut e.shortfalls {
             s.total_if_met = Some(met.total);
+            s.met_complete = met.complete;
+            s.met_gap = gap.clone();
             e.notes.push(format!("capacity: {}", s.describe()));
         }
     }

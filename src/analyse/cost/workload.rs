@@ -89,6 +89,8 @@ pub fn derive(app: &App, users: u32) -> Workload {
                 mean_wait_s: None,
                 needed,
                 total_if_met: None,
+                met_complete: true,
+                met_gap: None,
                 model: format!("{share:.1} req/s at peak, {RPS_PER_VCPU} req/s per vCPU"),
             });
         } else if replicas > s.min_replicas() {
