@@ -321,6 +321,24 @@ fn a_binding_cap_shows_the_wait_and_what_meeting_the_load_costs() {
         "meeting the load costs more: {met} vs {}",
         e.total
     );
+    assert!(s.met_complete, "201 slots fit the target's sizes: {s:?}");
+    // At 10,000 users 2,001 slots fit no single VM of this target: the
+    // figure is a lower bound and says why, never a smaller bill.
+    let huge = cost::estimate(&cat, &app, t, 10_000, Strategy::Rolling);
+    let s = huge
+        .shortfalls
+        .iter()
+        .find(|s| s.what == "sessions compile-job")
+        .unwrap();
+    assert!(!s.met_complete, "{s:?}");
+    assert!(
+        s.describe().contains("with every cap met: ≥ $")
+            && s.met_gap
+                .as_deref()
+                .is_some_and(|g| g.contains("too small")),
+        "{}",
+        s.describe()
+    );
     assert!(
         e.notes
             .iter()

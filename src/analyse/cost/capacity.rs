@@ -104,9 +104,16 @@ impl Shortfall {
             Some(w) if w >= 120.0 => format!("mean wait {:.0} min", w / 60.0),
             Some(w) => format!("mean wait {w:.0} s"),
         };
-        let cost = self.total_if_met.map_or(String::new(), |t| {
-            format!(" (the app with every cap met: ${t:.2}/month)")
-        });
+        let cost = match (self.total_if_met, &self.met_gap) {
+            (None, _) => String::new(),
+            (Some(t), None) if self.met_complete => {
+                format!(" (the app with every cap met: ${t:.2}/month)")
+            }
+            (Some(t), gap) => format!(
+                " (the app with every cap met: ≥ ${t:.2}/month; {})",
+                gap.as_deref().unwrap_or("some lines cannot be priced")
+            ),
+        };
         if self.what.starts_with("sessions") {
             format!(
                 "{}: {} wanted at once, {} slots allowed: {wait}; {} slots keep the mean wait under {WAIT_TARGET_S:.0} s{cost}",
