@@ -50,10 +50,14 @@ pub async fn kube<'a>(
     options: Options,
 ) -> Result<Kube<'a>, String> {
     let mut k = Kube::connect(&p.name, progress, options).await?;
-    let target = p.settings.target.as_deref().unwrap_or("");
-    k.routing = crate::manifest::profile_routing(p, target);
+    k.routing = routing_of(p);
     k.app = crate::analyse::fitness::swaps::effective(p)?;
     Ok(k)
+}
+
+/// How the profile's public services are reached on Kubernetes.
+fn routing_of(p: &Profile) -> crate::render::gateway::Routing {
+    crate::manifest::profile_routing(p, p.settings.target.as_deref().unwrap_or(""))
 }
 
 /// Connects engine `$kind` for profile `$p` as `$e` (with `$secrets` for
@@ -100,17 +104,27 @@ pub async fn deploy(
     r: DeployRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
-    if kind == EngineKind::Kubernetes && r.dry_run {
-        // Without a cluster a dry run still shows the whole first deploy.
-        if let Err(why) = kube(p, progress, r.options.clone()).await {
-            let app = crate::analyse::fitness::swaps::effective(p)?;
-            let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
-            let target = p.settings.target.as_deref().unwrap_or("");
-            let routing = crate::manifest::profile_routing(p, target);
-            return Ok(kubernetes::deploy::offline_plan(
-                &app, &r.options, &routing, next, &why,
-            ));
-        }
+    if kind == EngineKind::Kubernetes {
+        // Connected once; without a cluster a dry run still shows the whole
+        // first deploy.
+        return match kube(p, progress, r.options.clone()).await {
+            Ok(mut k) => {
+                k.secrets = r.secrets;
+                release::deploy(&mut k, store, r.spec, r.dry_run, &r.lock).await
+            }
+            Err(why) if r.dry_run => {
+                let app = crate::analyse::fitness::swaps::effective(p)?;
+                let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
+                Ok(kubernetes::deploy::offline_plan(
+                    &app,
+                    &r.options,
+                    &routing_of(p),
+                    next,
+                    &why,
+                ))
+            }
+            Err(why) => Err(why.into()),
+        };
     }
     with_engine!(kind, p, &hosts, progress, r.options, r.secrets, |e| {
         release::deploy(&mut e, store, r.spec, r.dry_run, &r.lock).await

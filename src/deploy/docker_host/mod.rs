@@ -434,14 +434,13 @@ impl Engine<'_> {
         &self,
         host: &Host,
         s: &ServiceSpec,
-        except: u32,
     ) -> Result<Vec<(String, String)>, String> {
         let st = self.proxy_state(host, &s.name).await?;
         let mut v: Vec<(String, String)> = st
             .table
             .releases
             .iter()
-            .filter(|r| r.weight > 0 && r.release != except.to_string())
+            .filter(|r| r.weight > 0)
             .flat_map(|r| r.targets.iter().map(|t| (r.release.clone(), t.clone())))
             .collect();
         v.sort();
@@ -472,29 +471,15 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Sends all traffic of `s` to `release`, draining every other target;
-    /// returns the containers that were serving before.
+    /// Sends all traffic of `s` to `release`, draining every other target.
     pub async fn switch_all(
         &self,
         host: &Host,
         s: &ServiceSpec,
         release: u32,
-    ) -> Result<Vec<String>, String> {
-        let before: Vec<String> = self
-            .routed_targets(host, s, release)
-            .await?
-            .into_iter()
-            .map(|(_, a)| container_of(&a).to_string())
-            .collect();
+    ) -> Result<(), String> {
         let mut table = self.base_table(s);
-        table.releases = vec![crate::deploy::proxy::table::ReleaseRoute {
-            release: release.to_string(),
-            weight: 100,
-            targets: (0..s.replicas)
-                .map(|r| self.target_addr(s, release, r))
-                .collect(),
-        }];
-        self.put_table(host, s, &table).await?;
-        Ok(before)
+        table.releases = plan::all_on(&self.profile, s, release);
+        self.put_table(host, s, &table).await
     }
 }

@@ -184,16 +184,15 @@ pub struct Desired<'a> {
     pub options: &'a Options,
 }
 
-impl Desired<'_> {
-    fn all_on(&self, s: &ServiceSpec) -> Vec<ReleaseRoute> {
-        vec![ReleaseRoute {
-            release: self.release.to_string(),
-            weight: 100,
-            targets: (0..s.replicas)
-                .map(|r| target_addr(self.profile, s, self.release, r))
-                .collect(),
-        }]
-    }
+/// Every replica of `release` of `s`, taking all traffic.
+pub fn all_on(profile: &str, s: &ServiceSpec, release: u32) -> Vec<ReleaseRoute> {
+    vec![ReleaseRoute {
+        release: release.to_string(),
+        weight: 100,
+        targets: (0..s.replicas)
+            .map(|r| target_addr(profile, s, release, r))
+            .collect(),
+    }]
 }
 
 /// The whole roll-out as one list (the dry run): infrastructure, then
@@ -383,7 +382,7 @@ fn recreate(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Act
             out.push(Action::Route {
                 host: h.host.clone(),
                 service: s.name.clone(),
-                routes: d.all_on(s),
+                routes: all_on(d.profile, s, d.release),
                 hold: false,
             });
         }
@@ -440,7 +439,7 @@ fn blue_green(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<A
             out.push(Action::Route {
                 host: h.host.clone(),
                 service: s.name.clone(),
-                routes: d.all_on(s),
+                routes: all_on(d.profile, s, d.release),
                 hold: false,
             });
         }

@@ -83,8 +83,7 @@ pub async fn observe(e: &Engine<'_>, spec: &ReleaseSpec) -> Result<Vec<HostState
                 .iter()
                 .any(|c| c.name == e.proxy_name(&s.name) && c.running);
             if proxy_runs {
-                // Every release but none: the planner picks what it needs.
-                routed.insert(s.name.clone(), e.routed_targets(host, s, 0).await?);
+                routed.insert(s.name.clone(), e.routed_targets(host, s).await?);
             }
         }
         let network = host
