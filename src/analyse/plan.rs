@@ -61,7 +61,7 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         let a = engine.assess_target(&comps, t);
         let ests: Vec<Estimate> = levels
             .iter()
-            .map(|u| cost::estimate(engine.catalog, app, t, *u, strategy))
+            .map(|u| cost::estimate_capped(engine.catalog, app, t, *u, strategy))
             .collect();
         rows.push(TargetRow {
             target: t.id.clone(),
@@ -121,7 +121,11 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
             let k = rows
                 .iter()
                 .position(|r| Some(&r.target) == step.target.as_ref())?;
-            let e = estimates[k].get(i)?;
+            // Priced here, for the growth path only: a second estimate
+            // per row and level would double the plan's work.
+            let mut e = estimates[k].get(i)?.clone();
+            let t = engine.catalog.target(&rows[k].target)?;
+            cost::price_shortfalls(engine.catalog, app, t, &mut e);
             Some(
                 e.shortfalls
                     .iter()

@@ -224,28 +224,31 @@ pub fn estimate(
     users: u32,
     strategy: Strategy,
 ) -> Estimate {
-    let mut e = estimate_as_capped(catalog, app, target, users, strategy);
-    if !e.shortfalls.is_empty() {
-        let met = estimate_as_capped(
-            catalog,
-            &lift_caps(app, &e.shortfalls),
-            target,
-            users,
-            strategy,
-        );
-        let gap = met.lines.iter().find(|l| l.price_not_found).map(|l| {
-            l.note
-                .clone()
-                .unwrap_or_else(|| format!("{} is not priced", l.name))
-        });
-        for s in &mut e.shortfalls {
-            s.total_if_met = Some(met.total);
-            s.met_complete = met.complete;
-            s.met_gap = gap.clone();
-            e.notes.push(format!("capacity: {}", s.describe()));
-        }
-    }
+    let mut e = estimate_capped(catalog, app, target, users, strategy);
+    price_shortfalls(catalog, app, target, &mut e);
     e
+}
+
+/// Prices what meeting the load would cost where a cap binds (a second
+/// estimate with the caps lifted), and notes each shortfall. Kept apart
+/// from [`estimate_capped`] so a plan pays for it only where it reports.
+pub fn price_shortfalls(catalog: &Catalog, app: &App, target: &Target, e: &mut Estimate) {
+    if e.shortfalls.is_empty() {
+        return;
+    }
+    let lifted = lift_caps(app, &e.shortfalls);
+    let met = estimate_capped(catalog, &lifted, target, e.users, e.strategy);
+    let gap = met.lines.iter().find(|l| l.price_not_found).map(|l| {
+        l.note
+            .clone()
+            .unwrap_or_else(|| format!("{} is not priced", l.name))
+    });
+    for s in &mut e.shortfalls {
+        s.total_if_met = Some(met.total);
+        s.met_complete = met.complete;
+        s.met_gap = gap.clone();
+        e.notes.push(format!("capacity: {}", s.describe()));
+    }
 }
 
 /// The app with every binding cap raised to what its shortfall needs.
@@ -269,7 +272,8 @@ fn lift_caps(app: &App, shortfalls: &[capacity::Shortfall]) -> App {
     lifted
 }
 
-fn estimate_as_capped(
+/// The estimate as the app is capped, shortfalls found but not priced.
+pub fn estimate_capped(
     catalog: &Catalog,
     app: &App,
     target: &Target,
