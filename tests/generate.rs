@@ -69,7 +69,7 @@ fn run(cmd: &mut Command) -> (bool, String) {
     )
 }
 
-/// The target's own files, without the workflow, docs and Dockerfiles.
+/// The target's own files, without the workflow, docs, placement and Dockerfiles.
 fn target_files(files: &[GeneratedFile]) -> Vec<GeneratedFile> {
     files
         .iter()
@@ -78,6 +78,7 @@ fn target_files(files: &[GeneratedFile]) -> Vec<GeneratedFile> {
                 && f.path != "DEPLOY.md"
                 && !f.path.starts_with("dockerfiles/")
                 && f.path != "kustomization.yaml"
+                && f.path != "placement.json"
                 && !f.path.ends_with(".example")
         })
         .cloned()
@@ -606,7 +607,10 @@ fn paas_and_swarm_files_pass_their_schemas() {
 #[test]
 fn swarm_updates_start_first_and_roll_back() {
     let cat = Catalog::embedded();
-    let files = render(&cat, &example("picker-wheel"), "swarm").unwrap();
+    // A database kept off the managed offering runs in the stack.
+    let mut app = example("picker-wheel");
+    app.dependencies.get_mut("db").unwrap().managed = false;
+    let files = render(&cat, &app, "swarm").unwrap();
     let v: serde_json::Value = serde_saphyr::from_str(file(&files, "stack.yaml")).unwrap();
     let api = &v["services"]["api"]["deploy"];
     assert_eq!(api["update_config"]["order"], "start-first");
@@ -639,7 +643,11 @@ fn dockerfiles_pass_hadolint_and_checkov() {
     let base = Path::new("tests/fixtures/projects");
     let app = load_path(&base.join("app.yaml"), &[]).unwrap().app;
     let engine = deployment_manager::analyse::fitness::Engine::new(&cat, Vec::new());
-    let files = render_from(&engine, &app, "compose", Some(base), None).unwrap();
+    let options = deployment_manager::render::Options {
+        base: Some(base),
+        ..Default::default()
+    };
+    let files = render_from(&engine, &app, "compose", &options).unwrap();
     let dockerfiles: Vec<&GeneratedFile> = files
         .iter()
         .filter(|f| f.path.starts_with("dockerfiles/"))
@@ -952,7 +960,13 @@ fn ecs_sessions_run_as_tasks_with_a_scoped_policy() {
 fn vm_cloud_init_is_complete_and_its_parts_validate() {
     let bin = venv_bin();
     let cat = Catalog::embedded();
-    let files = render(&cat, &example("picker-wheel"), "vm-hetzner").unwrap();
+    // One VM: a single replica per service, so no load balancer is needed.
+    let mut app = example("picker-wheel");
+    for svc in app.services.values_mut() {
+        svc.replicas = Some(1);
+    }
+    let files = render(&cat, &app, "vm-hetzner").unwrap();
+    assert!(file(&files, "DEPLOY.md").contains("Create one VM of size CX"));
     let ud = file(&files, "cloud-init.yaml");
     assert!(ud.starts_with("#cloud-config\n"));
     let cfg: serde_json::Value = serde_saphyr::from_str(ud).unwrap();
@@ -996,8 +1010,8 @@ fn vm_cloud_init_is_complete_and_its_parts_validate() {
     assert!(ok, "{text}");
     let compose: serde_json::Value = serde_saphyr::from_str(file(&files, "compose.yaml")).unwrap();
     assert_eq!(
-        compose["services"]["api"]["ports"][0], "127.0.0.1:8080-8081:8080",
-        "public ports only on loopback, one per replica"
+        compose["services"]["api"]["ports"][0], "127.0.0.1:8080:8080",
+        "public ports only on loopback"
     );
     let (ok, text) = run(Command::new("caddy")
         .args(["validate", "--adapter", "caddyfile", "--config"])
@@ -1006,10 +1020,69 @@ fn vm_cloud_init_is_complete_and_its_parts_validate() {
         ok,
         "caddy validate (Debian's caddy, installed by scripts/test.sh): {text}"
     );
-    assert!(file(&files, "Caddyfile").contains("reverse_proxy 127.0.0.1:8080 127.0.0.1:8081"));
+    assert!(file(&files, "Caddyfile").contains("reverse_proxy 127.0.0.1:8080 {"));
     let (ok, text) = run(Command::new("sh")
         .arg("-n")
         .arg(out.join("picker-wheel-backup.sh")));
     assert!(ok, "{text}");
     assert!(file(&files, "picker-wheel-backup.sh").contains("pg_dumpall"));
+}
+
+/// Two replicas need two VMs. With every dependency managed (DigitalOcean)
+/// they are identical and stateless behind the load balancer, which ends
+/// TLS; where a database stays self-hosted (Hetzner) they form a swarm.
+#[test]
+fn several_vms_sit_behind_a_load_balancer_or_form_a_swarm() {
+    let cat = Catalog::embedded();
+    let app = example("picker-wheel");
+    let files = render(&cat, &app, "vm-digitalocean").unwrap();
+    let docs = file(&files, "DEPLOY.md");
+    assert!(
+        docs.contains("Create 2 VMs of size Droplet s-2vcpu-4gb"),
+        "{docs}"
+    );
+    assert!(docs.contains("Create the load balancer"));
+    let compose: serde_json::Value = serde_saphyr::from_str(file(&files, "compose.yaml")).unwrap();
+    let services: Vec<&String> = compose["services"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        services,
+        ["ui", "api"],
+        "managed db and cache run no container"
+    );
+    assert!(docs.contains("`DATABASE_URL`") && docs.contains("create Managed PostgreSQL"));
+    let caddy = file(&files, "Caddyfile");
+    assert!(caddy.contains(":80 {") && caddy.contains("auto_https off"));
+    let dir = written(&files);
+    let (ok, text) = run(Command::new("caddy")
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(dir.path().join("out/Caddyfile")));
+    assert!(ok, "{text}");
+    assert!(
+        file(&files, "cloud-init.yaml").contains("  - deny\n  - 443/tcp"),
+        "behind the load balancer no VM takes HTTPS"
+    );
+
+    let files = render(&cat, &app, "vm-hetzner").unwrap();
+    let docs = file(&files, "DEPLOY.md");
+    assert!(docs.contains("Create 2 VMs of size CX22") && docs.contains("docker swarm join"));
+    let stack: serde_json::Value = serde_saphyr::from_str(file(&files, "stack.yaml")).unwrap();
+    assert_eq!(
+        stack["services"]["db"]["deploy"]["placement"]["constraints"][0],
+        "node.labels.picker-wheel.db == true",
+        "the database stays on the node that holds its volume"
+    );
+    let ud: serde_json::Value = serde_saphyr::from_str(file(&files, "cloud-init.yaml")).unwrap();
+    assert_eq!(ud["write_files"][0]["path"], "/opt/picker-wheel/stack.yaml");
+    let rules: Vec<String> = ud["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains("\"10.0.0.0/8\"") && r.contains("\"2377\"")),
+        "swarm's control port is open to the private network only: {rules:?}"
+    );
 }

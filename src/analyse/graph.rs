@@ -83,11 +83,10 @@ pub fn listening_ports(app: &App, name: &str) -> BTreeSet<PortSpec> {
 /// service, not embedded in another)? Only those can be reached or isolated.
 pub fn runs_as_container(app: &App, name: &str) -> bool {
     app.services.contains_key(name)
-        || app.dependencies.get(name).is_some_and(|d| {
-            !known()
-                .get(&d.kind)
-                .is_some_and(|k| k.external || k.class == "embedded")
-        })
+        || app
+            .dependencies
+            .get(name)
+            .is_some_and(|d| d.runs_as_container())
 }
 
 /// Most graph networks one app gets on a Docker host or swarm. Docker's

@@ -4,5 +4,6 @@
 pub mod cost;
 pub mod fitness;
 pub mod graph;
+pub mod placement;
 pub mod plan;
 pub mod validate;

@@ -92,7 +92,12 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("migrate-{new_name}")));
-    let files = crate::render::render_from(&ctx.engine(), &app, &a.to, None, None)
+    let options = crate::render::Options {
+        users: old.settings.users,
+        strategy: old.settings.strategy_or(None),
+        ..Default::default()
+    };
+    let files = crate::render::render_from(&ctx.engine(), &app, &a.to, &options)
         .map_err(|e| Failure::input(e.to_string()))?;
     let growth: Vec<String> = plan::plan(
         &ctx.engine(),

@@ -113,6 +113,14 @@ pub enum Command {
         /// Replace the contents of a non-empty output folder.
         #[arg(long)]
         force: bool,
+        /// Users the placement (node size and count, replicas) is sized for
+        /// (default: the profile's, else the app's expected users).
+        #[arg(long)]
+        users: Option<u32>,
+        /// Deploy strategy whose headroom the nodes carry (default: the
+        /// profile's, else rolling).
+        #[arg(long)]
+        strategy: Option<String>,
     },
     /// Write the v0.1 deployment manifest of a profile.
     Manifest {
@@ -425,7 +433,16 @@ pub fn run(cli: Cli) -> Res {
             target,
             out,
             force,
-        } => generate_cmd(&ctx, &app, target.as_deref(), &out, force),
+            users,
+            strategy,
+        } => generate_cmd(
+            &ctx,
+            &app,
+            target.as_deref(),
+            &out,
+            force,
+            (users, strategy.as_deref()),
+        ),
         Command::Manifest { profile, output } => manifest_cmd(&ctx, &profile, output.as_deref()),
         Command::Validate {
             what,
@@ -1441,9 +1458,23 @@ fn validate_cmd(ctx: &Ctx, what: &str, verbose: bool, env_file: Option<&Path>) -
     }
 }
 
-fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: bool) -> Res {
-    use crate::render::{RenderError, render_from, write_all};
+fn generate_cmd(
+    ctx: &Ctx,
+    key: &str,
+    target: Option<&str>,
+    out: &Path,
+    force: bool,
+    (users, strategy): (Option<u32>, Option<&str>),
+) -> Res {
+    use crate::render::{Options, RenderError, render_from, write_all};
     let (app, profile, _) = ctx.load_app(key)?;
+    let asked: Option<Strategy> = strategy
+        .map(str::parse)
+        .transpose()
+        .map_err(Failure::input)?;
+    let settings = profile.as_ref().map(|p| &p.settings);
+    let strategy = settings.map_or(asked.unwrap_or_default(), |s| s.strategy_or(asked));
+    let users = users.or_else(|| settings.and_then(|s| s.users));
     let target = match target {
         Some(t) => t.to_string(),
         None => profile
@@ -1461,13 +1492,13 @@ fn generate_cmd(ctx: &Ctx, key: &str, target: Option<&str>, out: &Path, force: b
     let routing = profile
         .as_ref()
         .map(|p| crate::manifest::profile_routing(p, &target));
-    let files = match render_from(
-        &ctx.engine(),
-        &app,
-        &target,
-        base.as_deref(),
-        routing.as_ref(),
-    ) {
+    let options = Options {
+        base: base.as_deref(),
+        routing: routing.as_ref(),
+        users,
+        strategy,
+    };
+    let files = match render_from(&ctx.engine(), &app, &target, &options) {
         Ok(f) => f,
         Err(RenderError::Blocked {
             app,

@@ -306,6 +306,22 @@ pub struct Dependency {
     /// coordinator), as for services.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connects_to: Vec<Connection>,
+    /// Set by a placement, never written in app.yaml: the provider's managed
+    /// offering that hosts it, so no container runs it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub managed_by: Option<String>,
+}
+
+impl Dependency {
+    /// Does it run as a container of the app: not an outside service, not
+    /// embedded in another, not hosted by a managed offering?
+    pub fn runs_as_container(&self) -> bool {
+        self.managed_by.is_none()
+            && !crate::describe::known::known()
+                .get(&self.kind)
+                .is_some_and(|k| k.external || k.class == "embedded")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

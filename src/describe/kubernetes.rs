@@ -463,6 +463,7 @@ fn import_workload(
                 managed: true,
                 secrets: Vec::new(),
                 connects_to: Vec::new(),
+                managed_by: None,
             },
         );
         f.add(

@@ -189,10 +189,10 @@ pub fn compose_value(app: &App) -> Value {
     let layout = Graph::of(app).networks(app);
 
     for (name, d) in &app.dependencies {
-        let k = known().get(&d.kind);
-        if k.is_some_and(|k| k.external || k.class == "embedded") {
+        if !d.runs_as_container() {
             continue;
         }
+        let k = known().get(&d.kind);
         let mut svc = Map::new();
         svc.insert(
             "image".into(),
@@ -348,11 +348,10 @@ pub fn compose_value(app: &App) -> Value {
                     .dependencies
                     .get(d)
                     .is_some_and(|x| dependency_health(&x.kind).is_some());
-            let external = app.dependencies.get(d).is_some_and(|x| {
-                known()
-                    .get(&x.kind)
-                    .is_some_and(|k| k.external || k.class == "embedded")
-            });
+            let external = app
+                .dependencies
+                .get(d)
+                .is_some_and(|x| !x.runs_as_container());
             if !external {
                 deps.insert(d.clone(), json!({"condition": if healthy { "service_healthy" } else { "service_started" }}));
             }

@@ -54,11 +54,23 @@ fn graph_rules(app: &App, graph: &Graph, name: &str) -> (Vec<Value>, Vec<Value>)
         .filter(|e| runs_as_container(app, &e.from))
         .map(|e| edge_rule("from", &e.from, &e.reach))
         .collect();
-    let egress = graph
+    let mut egress: Vec<Value> = graph
         .callees_of(name)
         .filter(|e| runs_as_container(app, &e.to))
         .map(|e| edge_rule("to", &e.to, &e.reach))
         .collect();
+    // A managed offering lives outside the cluster, often at a private
+    // address of the VPC, and on the provider's port rather than the
+    // engine's (DigitalOcean's clusters do not listen on 5432): neither is
+    // known until it exists, so its callers may reach any address. DEPLOY.md
+    // says how to narrow the rule to it.
+    if graph.callees_of(name).any(|e| {
+        app.dependencies
+            .get(&e.to)
+            .is_some_and(|d| d.managed_by.is_some())
+    }) {
+        egress.push(json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}));
+    }
     (ingress, egress)
 }
 
@@ -188,10 +200,10 @@ pub fn objects(app: &App, routing: &Routing) -> Vec<(String, Vec<Value>)> {
     }
 
     for (name, d) in &app.dependencies {
-        let k = known().get(&d.kind);
-        if k.is_some_and(|k| k.external || k.class == "embedded") {
+        if !d.runs_as_container() {
             continue;
         }
+        let k = known().get(&d.kind);
         let port = k.and_then(|k| k.port).unwrap_or(80);
         let mem = d
             .memory

@@ -20,7 +20,9 @@ pub mod swarm;
 pub mod vm;
 pub mod yaml;
 
+use crate::analyse::cost::Strategy;
 use crate::analyse::fitness::{Engine, Finding, Status};
+use crate::analyse::placement::place;
 use crate::catalog::Catalog;
 use crate::describe::app::App;
 use serde::Serialize;
@@ -113,6 +115,21 @@ pub fn generator_for(target_id: &str, family: &str) -> &'static str {
     }
 }
 
+/// What a render is for, beyond the app and the target.
+#[derive(Clone, Debug, Default)]
+pub struct Options<'a> {
+    /// The folder app.yaml lives in, so build contexts can be inspected
+    /// for Dockerfiles.
+    pub base: Option<&'a Path>,
+    /// The profile's routing on Kubernetes (default:
+    /// [`gateway::Routing::for_target`]).
+    pub routing: Option<&'a gateway::Routing>,
+    /// The users the placement is sized for (default: the app's expected users).
+    pub users: Option<u32>,
+    /// The deploy strategy, whose headroom the nodes are sized with.
+    pub strategy: Strategy,
+}
+
 /// Renders every file for `target` after checking, with the built-in
 /// fitness rules, that the app can run there. Fronts use [`render_from`]
 /// with the session's engine, so the user's `--rules` apply too.
@@ -125,22 +142,21 @@ pub fn render(
         &Engine::new(catalog, Vec::new()),
         app,
         target_id,
-        None,
-        None,
+        &Options::default(),
     )
 }
 
-/// As [`render`], checked with `engine`'s rules, with the folder app.yaml
-/// lives in, so build contexts can be inspected for Dockerfiles, and the
-/// profile's routing on Kubernetes (default:
-/// [`gateway::Routing::for_target`]).
+/// As [`render`], checked with `engine`'s rules. The files run exactly
+/// what the placement holds (and the estimate prices): a dependency
+/// hosted by a managed offering has no container, the nodes are sized and
+/// counted in DEPLOY.md and `placement.json`.
 pub fn render_from(
     engine: &Engine,
     app: &App,
     target_id: &str,
-    base: Option<&Path>,
-    routing: Option<&gateway::Routing>,
+    options: &Options,
 ) -> Result<Vec<GeneratedFile>, RenderError> {
+    let base = options.base;
     let target = engine
         .catalog
         .target(target_id)
@@ -155,16 +171,29 @@ pub fn render_from(
         });
     }
     let generator = generator_for(&target.id, &target.family);
+    let users = options.users.unwrap_or_else(|| app.users());
+    let placement = place(engine.catalog, app, target, users, options.strategy);
+    let estimate = crate::analyse::cost::price(engine.catalog, app, target, &placement);
+    // Generators that run containers themselves follow the placement; the
+    // platforms' own files declare their managed databases natively.
+    let shaped;
+    let app = if matches!(generator, "compose" | "kubernetes" | "swarm" | "vm") {
+        shaped = placement.shape(app);
+        &shaped
+    } else {
+        app
+    };
     let mut files = match generator {
         "compose" => compose::render(app),
         "kubernetes" => kubernetes::render(
             app,
-            &routing
+            &options
+                .routing
                 .cloned()
                 .unwrap_or_else(|| gateway::Routing::for_target(&target.id)),
         ),
         "swarm" => swarm::render(app),
-        "vm" => vm::render(app),
+        "vm" => vm::render(app, &placement),
         "fly" => fly::render(app),
         "cloud-run" => cloud_run::render(app),
         "do-app-platform" => do_app::render(app),
@@ -192,7 +221,14 @@ pub fn render_from(
     }
     files.extend(dockerfiles);
     files.push(ci::render(app, generator));
-    files.push(docs::render(app, generator, &target.name));
+    files.push(docs::render(
+        app,
+        generator,
+        &target.name,
+        &placement,
+        &estimate,
+    ));
+    files.push(docs::placement_json(&placement, &estimate));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

@@ -136,7 +136,15 @@ pub fn build(engine: &Engine, app: &App, chosen: Option<&str>, users: Option<u32
             .and_then(|r| r.target.clone())
     });
     let (files, files_note) = match &chosen {
-        Some(t) => match crate::render::render_from(engine, app, t, None, None) {
+        Some(t) => match crate::render::render_from(
+            engine,
+            app,
+            t,
+            &crate::render::Options {
+                users,
+                ..Default::default()
+            },
+        ) {
             Ok(f) => (f.into_iter().map(|f| f.path).collect(), None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         },

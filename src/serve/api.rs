@@ -312,7 +312,12 @@ fn generated(
             .chosen
             .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, "no target fits this app"))?,
     };
-    let files = crate::render::render_from(&ctx.session.fitness(), &app, &target, None, None)
+    let options = crate::render::Options {
+        users: p.settings.users,
+        strategy: p.settings.strategy_or(None),
+        ..Default::default()
+    };
+    let files = crate::render::render_from(&ctx.session.fitness(), &app, &target, &options)
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))?;
     Ok((target, files))
 }

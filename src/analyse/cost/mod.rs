@@ -3,16 +3,17 @@
 //! manner of Infracost; usage-based lines are marked, a price the catalog
 //! lacks is flagged (never silently zero), and UNCONFIRMED prices say so.
 
-pub mod capacity;
-pub mod sizing;
-pub mod workload;
+/// The load model, the sizing optimizer and the queueing model decide the
+/// placement; they are re-exported here for readers of estimates.
+pub use crate::analyse::placement::{capacity, sizing, workload};
 
+use crate::analyse::placement::{Hosting, Layout, Placement};
 use crate::catalog::{Catalog, HOURS_PER_MONTH, Price, PriceUnit, Target};
 use crate::describe::app::App;
 use crate::describe::known::known;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use workload::{Unit, Workload};
+use workload::Unit;
 
 pub const CATEGORIES: [&str; 9] = [
     "compute",
@@ -280,81 +281,77 @@ pub fn estimate_capped(
     users: u32,
     strategy: Strategy,
 ) -> Estimate {
-    let w = workload::derive(app, users);
+    let placement = crate::analyse::placement::place(catalog, app, target, users, strategy);
+    price(catalog, app, target, &placement)
+}
+
+/// Prices a placement line by line: every line is a thing the placement
+/// holds (a node pool, a managed offering, a volume, a load balancer).
+pub fn price(catalog: &Catalog, app: &App, target: &Target, placement: &Placement) -> Estimate {
+    let w = &placement.workload;
     let mut lines = Lines {
         catalog,
         lines: Vec::new(),
         today: crate::catalog::today(),
     };
-    let mut sizing = Vec::new();
+    let sizing = placement.sizing.clone();
     let mut notes = Vec::new();
     let p = &target.pricing;
+    let strategy = placement.strategy;
 
-    // Dependencies: a managed offering when allowed and offered, an outside
-    // managed service when the dependency is external, else self-hosted.
-    let mut self_hosted: Vec<Unit> = Vec::new();
-    for unit in &w.services {
-        let Some(kind) = &unit.dependency else {
-            self_hosted.push(unit.clone());
-            continue;
-        };
-        let family = known().get(kind).and_then(|k| k.managed_as.clone());
-        let allowed = app.dependencies.get(&unit.name).is_none_or(|d| d.managed);
-        match family
-            .as_deref()
-            .and_then(|f| p.managed.get(f))
-            .filter(|_| allowed)
-        {
-            Some(price_id) => lines.always_on(
-                category_of(kind),
-                format!("{} → managed {kind}", unit.name),
-                price_id,
+    for d in &placement.dependencies {
+        let cat = category_of(&d.kind);
+        match &d.hosting {
+            Hosting::SelfHosted => {}
+            Hosting::Managed { offering, .. } => lines.always_on(
+                cat,
+                format!("{} → managed {}", d.name, d.kind),
+                &offering.price_id,
                 1.0,
                 None,
             ),
-            None => self_hosted.push(unit.clone()),
-        }
-    }
-    for (name, d) in &app.dependencies {
-        let k = known().get(&d.kind);
-        if !k.is_some_and(|k| k.external) {
-            continue;
-        }
-        let family = k
-            .and_then(|k| k.managed_as.clone())
-            .unwrap_or_else(|| d.kind.clone());
-        let cat = category_of(&d.kind);
-        // Stored data is priced per GB-month; anything else runs all month.
-        let qty = |id: &str| match catalog.price(id) {
-            Some(p) if p.unit == PriceUnit::GbMonth => d.size.map_or(10.0, |s| s.as_gib()),
-            Some(p) => p.units_per_always_on_month().unwrap_or(1.0),
-            None => 1.0,
-        };
-        if let Some(id) = p.managed.get(&family) {
-            lines.add(cat, format!("{name} → {family}"), id, qty(id), false, None);
-        } else if let Some(id) = catalog.external.get(&family) {
-            lines.add(
+            Hosting::Outside {
+                family,
+                offering,
+                on_target,
+            } => {
+                // Stored data is priced per GB-month; anything else runs all month.
+                let size = app.dependencies.get(&d.name).and_then(|x| x.size);
+                let qty = match catalog.price(&offering.price_id) {
+                    Some(p) if p.unit == PriceUnit::GbMonth => size.map_or(10.0, |s| s.as_gib()),
+                    Some(p) => p.units_per_always_on_month().unwrap_or(1.0),
+                    None => 1.0,
+                };
+                if *on_target {
+                    let name = format!("{} → {family}", d.name);
+                    lines.add(cat, name, &offering.price_id, qty, false, None);
+                } else {
+                    lines.add(
+                        cat,
+                        format!("{} → {family} (outside {})", d.name, target.name),
+                        &offering.price_id,
+                        qty,
+                        false,
+                        Some(
+                            "no managed offering on this target; priced at an outside provider"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+            Hosting::Unpriced => lines.add(
                 cat,
-                format!("{name} → {family} (outside {})", target.name),
-                id,
-                qty(id),
-                false,
-                Some("no managed offering on this target; priced at an outside provider".into()),
-            );
-        } else {
-            lines.add(
-                cat,
-                format!("{name} ({})", d.kind),
+                format!("{} ({})", d.name, d.kind),
                 &format!("external.{}", d.kind),
                 1.0,
                 true,
                 Some("an outside service whose price is not in the catalog".into()),
-            );
+            ),
         }
     }
 
-    match p.model.as_str() {
-        "local" => {
+    match placement.layout {
+        Layout::OwnMachine => {
             lines.free(
                 "compute",
                 "your own machine",
@@ -364,25 +361,12 @@ pub fn estimate_capped(
                 "local: no hosting bill; not reachable from the internet without a tunnel".into(),
             );
         }
-        "vm" | "kubernetes" => vm_like(
-            &mut lines,
-            target,
-            &w,
-            &self_hosted,
-            strategy,
-            &mut sizing,
-            &mut notes,
-        ),
-        "instances" => instances(
-            &mut lines,
-            target,
-            &w,
-            &self_hosted,
-            &mut sizing,
-            &mut notes,
-        ),
-        "usage" => usage(&mut lines, target, &w, &self_hosted, &mut notes),
-        other => notes.push(format!("unknown pricing model `{other}`")),
+        Layout::OneHost | Layout::HostsBehindLoadBalancer | Layout::Swarm | Layout::Cluster => {
+            on_nodes(&mut lines, target, placement, &mut notes)
+        }
+        Layout::Instances => instances(&mut lines, target, placement, &mut notes),
+        Layout::Usage if p.model == "usage" => usage(&mut lines, target, placement, &mut notes),
+        Layout::Usage => notes.push(format!("unknown pricing model `{}`", p.model)),
     }
 
     if strategy == Strategy::BlueGreen
@@ -433,105 +417,59 @@ pub fn estimate_capped(
         target: target.id.clone(),
         target_name: target.name.clone(),
         provider: target.provider.clone(),
-        users,
+        users: placement.users,
         strategy,
         monthly_estimate: monthly,
         total,
         currency: "USD",
         lines: lines.lines,
         sizing,
-        assumptions: w.assumptions,
+        assumptions: w.assumptions.clone(),
         notes,
         incomplete,
         complete: !incomplete,
         uses_unconfirmed_prices: uses_unconfirmed,
         uses_stale_prices: uses_stale,
-        shortfalls: w.shortfalls,
+        shortfalls: w.shortfalls.clone(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn vm_like(
-    lines: &mut Lines,
-    target: &Target,
-    w: &Workload,
-    units: &[Unit],
-    strategy: Strategy,
-    sizing: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) {
+/// Nodes (VMs or Kubernetes workers) and what comes with them: addresses,
+/// egress over the included allowance, volumes, control plane, load balancer.
+fn on_nodes(lines: &mut Lines, target: &Target, placement: &Placement, notes: &mut Vec<String>) {
     let p = &target.pricing;
     let catalog = lines.catalog;
-    let mut pack: Vec<Unit> = units.to_vec();
-    pack.extend(w.sessions.iter().cloned());
-    // Deploy headroom: blue-green runs a full second copy, canary one more replica.
-    match strategy {
-        Strategy::BlueGreen => {
-            for u in units.iter().filter(|u| u.dependency.is_none()) {
-                let mut copy = u.clone();
-                copy.name = format!("{} (green)", u.name);
-                pack.push(copy);
-            }
-            sizing.push(
-                "blue-green: capacity for a second copy of every app service during deploys".into(),
-            );
-        }
-        Strategy::Canary => {
-            if let Some(u) = units
-                .iter()
-                .filter(|u| u.dependency.is_none() && u.public)
-                .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
-            {
-                let mut copy = u.clone();
-                copy.name = format!("{} (canary)", u.name);
-                copy.replicas = 1;
-                pack.push(copy);
-                sizing.push(format!("canary: room for one extra `{}` replica", u.name));
-            }
-        }
-        _ => {}
-    }
-    let sizes: Vec<&Price> = p
-        .instances
-        .iter()
-        .filter_map(|id| catalog.price(id))
-        .collect();
-    let ha = units.iter().any(|u| u.public && u.replicas >= 2);
-    let min_nodes = p.min_nodes.unwrap_or(1).max(if ha { 2 } else { 1 });
-    let max_nodes = p.max_nodes.unwrap_or(50);
-    match sizing::choose(&sizes, &pack, min_nodes, max_nodes) {
-        Some(choice) => {
-            let price = choice.size;
-            let qty = if price.unit == PriceUnit::Hour {
-                choice.nodes as f64 * HOURS_PER_MONTH
+    let w = &placement.workload;
+    let kubernetes = placement.layout == Layout::Cluster;
+    match &placement.nodes {
+        Some(pool) => {
+            let price = catalog.price(&pool.offering.price_id);
+            let qty = if price.is_some_and(|x| x.unit == PriceUnit::Hour) {
+                pool.count as f64 * HOURS_PER_MONTH
             } else {
-                choice.nodes as f64
+                pool.count as f64
             };
-            let label = if p.model == "kubernetes" {
-                "worker nodes"
-            } else {
-                "VMs"
-            };
+            let label = if kubernetes { "worker nodes" } else { "VMs" };
             lines.add(
                 "compute",
-                format!("{} × {} ({label})", choice.nodes, price.item),
-                &price.id,
+                format!("{} × {} ({label})", pool.count, pool.offering.item),
+                &pool.offering.price_id,
                 qty,
                 false,
                 None,
             );
-            sizing.push(choice.explain);
             if let Some(ip) = &p.ipv4 {
                 lines.add(
                     "other",
-                    format!("{} public IPv4 address(es)", choice.nodes),
+                    format!("{} public IPv4 address(es)", pool.count),
                     ip,
-                    choice.nodes as f64 * HOURS_PER_MONTH,
+                    pool.count as f64 * HOURS_PER_MONTH,
                     false,
                     None,
                 );
             }
-            let included: f64 = price.included_egress_gb.unwrap_or(0.0) * choice.nodes as f64;
+            let included: f64 =
+                price.and_then(|x| x.included_egress_gb).unwrap_or(0.0) * pool.count as f64;
             if let Some(eg) = &p.egress {
                 let over = (w.egress_gb - included).max(0.0);
                 let note = Some(format!(
@@ -548,26 +486,16 @@ fn vm_like(
                 );
             }
         }
-        None => {
-            let biggest = pack
-                .iter()
-                .map(|u| format!("{} ({} vCPU, {:.1} GB)", u.name, u.cpu, u.memory_gb))
-                .collect::<Vec<_>>()
-                .join(", ");
-            lines.add(
-                "compute",
-                "no instance size fits",
-                "sizing.none",
-                1.0,
-                false,
-                Some(format!(
-                    "largest catalog size is too small for one of: {biggest}"
-                )),
-            );
-        }
+        None => lines.add(
+            "compute",
+            "no instance size fits",
+            "sizing.none",
+            1.0,
+            false,
+            placement.unplaceable.clone(),
+        ),
     }
-    let disk: f64 = units.iter().map(|u| u.disk_gb).sum::<f64>()
-        + w.sessions.iter().map(|s| s.disk_gb).sum::<f64>();
+    let disk = placement.volume_gb;
     if disk > 0.0 {
         match &p.volume {
             Some(v) => lines.add(
@@ -583,7 +511,7 @@ fn vm_like(
             )),
         }
     }
-    if p.model == "kubernetes" {
+    if kubernetes {
         match &p.control_plane {
             Some(cp) => {
                 let qty = if catalog
@@ -606,9 +534,8 @@ fn vm_like(
             None => lines.free("control_plane", "cluster control plane", "included"),
         }
     }
-    let public = units.iter().any(|u| u.public);
-    let needs_lb = public && (p.model == "kubernetes" || ha);
-    if needs_lb {
+    let public = placement.compute_units().any(|u| u.public);
+    if placement.load_balancer {
         match &p.lb {
             Some(lb) => {
                 let qty = if catalog.price(lb).is_some_and(|x| x.unit == PriceUnit::Hour) {
@@ -638,40 +565,17 @@ fn vm_like(
     }
 }
 
-fn instances(
-    lines: &mut Lines,
-    target: &Target,
-    w: &Workload,
-    units: &[Unit],
-    sizing: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) {
+fn instances(lines: &mut Lines, target: &Target, placement: &Placement, notes: &mut Vec<String>) {
     let p = &target.pricing;
     let catalog = lines.catalog;
+    let w = &placement.workload;
     if let Some(plan) = &p.plan {
         lines.add("platform", "workspace plan", plan, 1.0, false, None);
     }
-    let sizes: Vec<&Price> = p
-        .instances
-        .iter()
-        .filter_map(|id| catalog.price(id))
-        .collect();
     let mut included_egress = 0.0;
-    for u in units.iter().chain(w.sessions.iter()) {
-        let fit = sizes
-            .iter()
-            .filter(|s| {
-                s.vcpu.unwrap_or(0.0) + 1e-9 >= u.cpu
-                    && s.memory_gb.unwrap_or(0.0) + 1e-9 >= u.memory_gb
-            })
-            .min_by(|a, b| {
-                a.usd
-                    .unwrap_or(f64::MAX)
-                    .total_cmp(&b.usd.unwrap_or(f64::MAX))
-            });
-        match fit {
+    for u in placement.units.iter().chain(placement.sessions.iter()) {
+        match &u.instance {
             Some(size) => {
-                let count = u.replicas as f64;
                 let what = if u.dependency.is_some() {
                     "self-hosted"
                 } else {
@@ -680,13 +584,16 @@ fn instances(
                 lines.add(
                     "compute",
                     format!("{} × {} for `{}` ({what})", u.replicas, size.item, u.name),
-                    &size.id,
-                    count,
+                    &size.price_id,
+                    u.replicas as f64,
                     false,
                     None,
                 );
-                sizing.push(format!("`{}` needs {} vCPU / {:.2} GB per replica: {} is the cheapest instance that fits", u.name, u.cpu, u.memory_gb, size.item));
-                included_egress += size.included_egress_gb.unwrap_or(0.0) * u.replicas as f64;
+                included_egress += catalog
+                    .price(&size.price_id)
+                    .and_then(|x| x.included_egress_gb)
+                    .unwrap_or(0.0)
+                    * u.replicas as f64;
             }
             None => lines.add(
                 "compute",
@@ -732,13 +639,9 @@ fn instances(
     }
 }
 
-fn usage(
-    lines: &mut Lines,
-    target: &Target,
-    w: &Workload,
-    units: &[Unit],
-    notes: &mut Vec<String>,
-) {
+fn usage(lines: &mut Lines, target: &Target, placement: &Placement, notes: &mut Vec<String>) {
+    let w = &placement.workload;
+    let units: Vec<&Unit> = placement.compute_units().collect();
     let p = &target.pricing;
     let catalog = lines.catalog;
     let (Some(vcpu_id), Some(mem_id)) = (p.rates.get("vcpu"), p.rates.get("memory")) else {
@@ -788,7 +691,7 @@ fn usage(
         );
         notes.push("functions: 50 ms CPU and 300 ms wall time at 1 GB per request assumed".into());
     } else {
-        for u in units.iter().chain(w.sessions.iter()) {
+        for u in units.iter().copied().chain(w.sessions.iter()) {
             // Usage-billed CPU is what is used; reserved memory is billed whole.
             let util = if target.pricing.plan.is_some() && u.duty >= 1.0 {
                 0.25

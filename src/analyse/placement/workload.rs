@@ -98,8 +98,7 @@ pub fn derive(app: &App, users: u32) -> Workload {
         }
         let disk: f64 = s
             .persistent_volumes()
-            .map(|v| v.size.map_or(1.0, |z| z.as_gib()))
-            .sum();
+            .fold(0.0, |total, v| total + v.size.map_or(1.0, |z| z.as_gib()));
         services.push(Unit {
             name: name.clone(),
             cpu,
