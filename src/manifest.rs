@@ -4,7 +4,9 @@
 
 use crate::analyse::cost::{self, Estimate, Strategy};
 use crate::analyse::fitness::swaps;
+use crate::analyse::placement::{Hosting, Offering, place};
 use crate::catalog::{Catalog, Target};
+use crate::describe::known::known;
 use crate::state::Profile;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -100,24 +102,16 @@ pub fn build(
     let app = swaps::effective(p)?;
     let users = p.settings.users.unwrap_or_else(|| app.users());
     let strategy: Strategy = p.settings.strategy_or(None);
-    let e = cost::estimate(catalog, &app, target, users, strategy);
-    let line = |cat: &str| e.lines.iter().find(|l| l.category == cat);
-    let item_of = |cat: &str| {
-        line(cat)
-            .and_then(|l| l.price_id.as_ref())
-            .and_then(|id| catalog.price(id))
-            .map(|p| p.item.clone())
+    // The manifest names what the placement holds; the estimate prices it.
+    let placement = place(catalog, &app, target, users, strategy);
+    let mut e = cost::price(catalog, &app, target, &placement);
+    cost::price_shortfalls(catalog, &app, target, &mut e);
+    // Seed 004 names sizes by the provider's slug (`s-2vcpu-4gb`).
+    let slug = |o: &Offering| {
+        o.price_id
+            .rsplit_once('.')
+            .map_or(o.price_id.clone(), |(_, s)| s.to_string())
     };
-    let compute = line("compute");
-    let count = compute
-        .map_or(1, |l| {
-            if l.unit == crate::catalog::PriceUnit::Hour {
-                (l.quantity / crate::catalog::HOURS_PER_MONTH).round() as u32
-            } else {
-                l.quantity.round() as u32
-            }
-        })
-        .max(1);
     let kind = match (target.pricing.model.as_str(), target.provider.as_str()) {
         ("vm", "digitalocean") => "droplet",
         ("vm", _) => "vm",
@@ -126,66 +120,78 @@ pub fn build(
         ("local", _) => "local",
         _ => "usage",
     };
-    let size = compute
-        .and_then(|l| l.price_id.as_ref())
-        .map(|id| {
-            id.rsplit_once('.')
-                .map_or(id.clone(), |(_, s)| s.to_string())
+    let (size, count) = match (
+        &placement.nodes,
+        placement
+            .units
+            .iter()
+            .find_map(|u| Some((u.instance.as_ref()?, u.replicas))),
+    ) {
+        (Some(pool), _) => (slug(&pool.offering), pool.count),
+        (None, Some((instance, replicas))) => (slug(instance), replicas),
+        (None, None) => ("usage-based".to_string(), 1),
+    };
+    // The first dependency of a class hosted by an offering, not a container.
+    let hosted = |class: &str| {
+        placement.dependencies.iter().find_map(|d| {
+            let offering = match &d.hosting {
+                Hosting::Managed { offering, .. } | Hosting::Outside { offering, .. } => offering,
+                _ => return None,
+            };
+            let c = known().get(&d.kind).map(|k| k.class.as_str());
+            let matches = match class {
+                "database" => matches!(
+                    c,
+                    Some("database" | "graph_database" | "vector_store" | "search")
+                ),
+                other => c == Some(other),
+            };
+            matches.then_some((d, offering))
         })
-        .unwrap_or_else(|| "usage-based".into());
-    let managed = |cat: &str, kind: &str| -> Option<Resource> {
-        let l = line(cat)?;
-        let id = l.price_id.clone()?;
-        Some(Resource {
-            kind: kind.to_string(),
-            size: id
-                .rsplit_once('.')
-                .map_or(id.clone(), |(_, s)| s.to_string()),
-        })
+    };
+    let object_gb: f64 = app
+        .dependencies
+        .values()
+        .filter(|d| known().get(&d.kind).is_some_and(|k| k.class == "storage"))
+        .filter_map(|d| d.size.map(|s| s.as_gib()))
+        .sum();
+    let storage = match hosted("storage") {
+        Some((_, offering)) => Some(Resource {
+            kind: if offering.price_id.contains("spaces") {
+                "spaces".into()
+            } else {
+                "object-storage".into()
+            },
+            size: format!("{object_gb:.0}Gi"),
+        }),
+        None if placement.volume_gb > 0.0 => Some(Resource {
+            kind: "block-storage".into(),
+            size: format!("{:.0}Gi", placement.volume_gb),
+        }),
+        None => None,
     };
     let region = p.settings.region.clone();
     let infrastructure = Infrastructure {
         compute: Compute {
             kind: kind.into(),
             size,
-            count,
+            count: count.max(1),
         },
-        database: managed("database", "managed-postgres")
-            .filter(|_| {
-                item_of("database").is_some_and(|i| {
-                    i.contains("Postgres") || i.contains("PostgreSQL") || i.contains("Supabase")
-                })
-            })
-            .or_else(|| managed("database", "managed-database")),
-        cache: managed("cache", "managed-redis"),
-        storage: line("storage").map(|l| Resource {
-            kind: if l.price_id.as_deref().is_some_and(|i| i.contains("spaces")) {
-                "spaces".into()
-            } else if l.name.contains("volume") || l.name.contains("disk") {
-                "block-storage".into()
+        database: hosted("database").map(|(d, offering)| Resource {
+            kind: if d.kind == "postgres" || d.kind == "pgvector" {
+                "managed-postgres".into()
             } else {
-                "object-storage".into()
+                "managed-database".into()
             },
-            size: {
-                let gb: f64 = app
-                    .dependencies
-                    .values()
-                    .filter(|d| {
-                        crate::describe::known::known()
-                            .get(&d.kind)
-                            .is_some_and(|k| k.class == "storage")
-                    })
-                    .filter_map(|d| d.size.map(|s| s.as_gib()))
-                    .sum();
-                if gb > 0.0 {
-                    format!("{gb:.0}Gi")
-                } else {
-                    format!("{}", l.quantity)
-                }
-            },
+            size: slug(offering),
         }),
+        cache: hosted("cache").map(|(_, offering)| Resource {
+            kind: "managed-redis".into(),
+            size: slug(offering),
+        }),
+        storage,
     };
-    let lb = e.lines.iter().any(|l| l.category == "load_balancer");
+    let lb = placement.load_balancer && target.pricing.lb.is_some();
     let tier = crate::analyse::fitness::TIERS[(p.tier as usize).clamp(1, 5) - 1].key;
     let secrets = crate::describe::secrets_list(&app)
         .into_iter()

@@ -778,7 +778,7 @@ fn usage(lines: &mut Lines, target: &Target, placement: &Placement, notes: &mut 
         }
     }
     if let Some(lb) = &p.lb
-        && units.iter().any(|u| u.public)
+        && placement.load_balancer
     {
         lines.add(
             "load_balancer",

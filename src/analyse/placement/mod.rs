@@ -298,7 +298,10 @@ pub fn place(
         "local" => placement.layout = Layout::OwnMachine,
         "vm" | "kubernetes" => on_nodes(&mut placement, catalog, target, &on_compute),
         "instances" => on_instances(&mut placement, catalog, target),
-        _ => placement.volume_gb = disk_of(on_compute.iter()),
+        _ => {
+            placement.volume_gb = disk_of(on_compute.iter());
+            placement.load_balancer = p.lb.is_some() && on_compute.iter().any(|u| u.public);
+        }
     }
     placement
 }
