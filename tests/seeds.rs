@@ -358,4 +358,64 @@ fn a_binding_cap_shows_the_wait_and_what_meeting_the_load_costs() {
         p.warnings
     );
     assert!(!p.warnings.iter().any(|w| w.starts_with("at 2 users")));
+    // The plan prices what the users need, so the bill follows them and
+    // the capped bill stands beside it.
+    let at = |users: u32| {
+        p.growth_path
+            .iter()
+            .find(|s| s.users == users)
+            .unwrap_or_else(|| panic!("{:?}", p.growth_path))
+    };
+    let (fifty, thousand) = (at(50), at(1000));
+    assert!(
+        thousand.monthly.unwrap() > 5.0 * fifty.monthly.unwrap(),
+        "{fifty:?} {thousand:?}"
+    );
+    assert!(thousand.capped_monthly.unwrap() < thousand.monthly.unwrap());
+    assert!(
+        thousand
+            .layout
+            .as_deref()
+            .is_some_and(|l| l.contains(" × ")),
+        "the step names its nodes: {thousand:?}"
+    );
+    assert!(at(2).capped_monthly.is_none(), "no cap binds at 2 users");
+}
+
+/// Every example's plan grows with its users: no bill at 10,000 users is
+/// the bill at 50, as it was while caps and fixed replicas were priced as
+/// written.
+#[test]
+fn every_growth_path_grows_with_its_users() {
+    let cat = Catalog::embedded();
+    let engine = Engine::new(&cat, Vec::new());
+    for ex in [
+        "automation-agents",
+        "coding-platform",
+        "minsky-sessions",
+        "picker-wheel",
+        "will-it-compile",
+    ] {
+        let p = plan::plan(
+            &engine,
+            &example(ex),
+            &plan::DEFAULT_LEVELS,
+            Strategy::Rolling,
+        );
+        let bills: Vec<f64> = p.growth_path.iter().filter_map(|s| s.monthly).collect();
+        assert_eq!(
+            bills.len(),
+            plan::DEFAULT_LEVELS.len(),
+            "{ex}: {:?}",
+            p.growth_path
+        );
+        assert!(
+            bills.windows(2).all(|w| w[1] + 1e-9 >= w[0]),
+            "{ex}: the bill never falls as users grow: {bills:?}"
+        );
+        assert!(
+            bills[5] > bills[2],
+            "{ex}: 10,000 users cost more than 50: {bills:?}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::cost::{self, Estimate, Strategy};
 use super::fitness::{Engine, FIT_THRESHOLD, Status};
+use super::placement::{capacity, workload};
 use crate::describe::app::App;
 use serde::Serialize;
 
@@ -27,7 +28,14 @@ pub struct TargetRow {
 pub struct Step {
     pub users: u32,
     pub target: Option<String>,
+    /// What these users need there, every binding cap raised to meet them.
     pub monthly: Option<f64>,
+    /// The bill with the app's caps as they are, where a cap binds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capped_monthly: Option<f64>,
+    /// How it runs there: nodes and layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
     pub why: String,
 }
 
@@ -55,13 +63,44 @@ pub struct Plan {
 
 pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> Plan {
     let comps = super::fitness::facts::components(app);
+    // Priced for what the users need: where a cap or a fixed replica count
+    // binds, the app is lifted to meet the load (once per level: the
+    // shortfalls depend on the users, not the target). The capped bill is
+    // shown beside it on the growth path.
+    let needs: Vec<(Option<App>, Vec<capacity::Shortfall>)> = levels
+        .iter()
+        .map(|u| {
+            let shortfalls = workload::derive(app, *u).shortfalls;
+            let lifted = (!shortfalls.is_empty()).then(|| cost::lift_caps(app, &shortfalls));
+            (lifted, shortfalls)
+        })
+        .collect();
     let mut rows = Vec::new();
     let mut estimates = Vec::new();
     for t in &engine.catalog.targets {
         let a = engine.assess_target(&comps, t);
         let ests: Vec<Estimate> = levels
             .iter()
-            .map(|u| cost::estimate_capped(engine.catalog, app, t, *u, strategy))
+            .zip(&needs)
+            .map(|(u, (lifted, shortfalls))| {
+                let mut e = cost::estimate_capped(
+                    engine.catalog,
+                    lifted.as_ref().unwrap_or(app),
+                    t,
+                    *u,
+                    strategy,
+                );
+                e.shortfalls = shortfalls
+                    .iter()
+                    .cloned()
+                    .map(|mut s| {
+                        s.total_if_met = Some(e.total);
+                        s.met_complete = e.complete;
+                        s
+                    })
+                    .collect();
+                e
+            })
             .collect();
         rows.push(TargetRow {
             target: t.id.clone(),
@@ -96,19 +135,33 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         .iter()
         .enumerate()
         .map(|(i, u)| match candidates(i, &|_| true) {
-            Some((k, m)) => Step {
-                users: *u,
-                target: Some(rows[k].target.clone()),
-                monthly: Some(m),
-                why: format!(
-                    "cheapest fitting target at {u} users (fitness {}, ${m:.2}/month)",
-                    rows[k].fitness
-                ),
-            },
+            Some((k, m)) => {
+                let e = &estimates[k][i];
+                // The capped bill, for the growth path only: a second
+                // estimate per row and level would double the plan's work.
+                let capped = (!e.shortfalls.is_empty())
+                    .then(|| engine.catalog.target(&rows[k].target))
+                    .flatten()
+                    .map(|t| cost::estimate_capped(engine.catalog, app, t, *u, strategy).total);
+                let layout = e.layout.describe(e.nodes.as_ref());
+                Step {
+                    users: *u,
+                    target: Some(rows[k].target.clone()),
+                    monthly: Some(m),
+                    capped_monthly: capped,
+                    why: format!(
+                        "cheapest fitting target at {u} users (fitness {}, ${m:.2}/month): {layout}",
+                        rows[k].fitness
+                    ),
+                    layout: Some(layout),
+                }
+            }
             None => Step {
                 users: *u,
                 target: None,
                 monthly: None,
+                capped_monthly: None,
+                layout: None,
                 why: "no target fits with complete prices; see blockers".into(),
             },
         })
@@ -121,17 +174,16 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
             let k = rows
                 .iter()
                 .position(|r| Some(&r.target) == step.target.as_ref())?;
-            // Priced here, for the growth path only: a second estimate
-            // per row and level would double the plan's work.
-            let mut e = estimates[k].get(i)?.clone();
-            let t = engine.catalog.target(&rows[k].target)?;
-            cost::price_shortfalls(engine.catalog, app, t, &mut e);
+            let e = estimates[k].get(i)?;
+            let capped = step.capped_monthly.map_or(String::new(), |c| {
+                format!("; as capped today it would cost ${c:.2}/month")
+            });
             Some(
                 e.shortfalls
                     .iter()
                     .map(|s| {
                         format!(
-                            "at {} users on {}: {}",
+                            "at {} users on {}: {}{capped}",
                             step.users,
                             rows[k].target,
                             s.describe()

@@ -916,11 +916,18 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
     println!("\nGrowth path:");
     for s in &p.growth_path {
         println!(
-            "  {:>5} users → {} {}",
+            "  {:>5} users → {} {}{}{}",
             s.users,
             s.target.clone().unwrap_or_else(|| "none".into()),
             s.monthly
-                .map_or(String::new(), |m| format!("({})", money(m)))
+                .map_or(String::new(), |m| format!("({})", money(m))),
+            s.layout
+                .as_ref()
+                .map_or(String::new(), |l| format!(": {l}")),
+            s.capped_monthly.map_or(String::new(), |c| format!(
+                "; {} with today's caps",
+                money(c)
+            ))
         );
     }
     if !p.warnings.is_empty() {

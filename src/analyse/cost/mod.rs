@@ -7,7 +7,7 @@
 /// placement; they are re-exported here for readers of estimates.
 pub use crate::analyse::placement::{capacity, sizing, workload};
 
-use crate::analyse::placement::{Hosting, Layout, Placement};
+use crate::analyse::placement::{Hosting, Layout, NodePool, Placement};
 use crate::catalog::{Catalog, HOURS_PER_MONTH, Price, PriceUnit, Target};
 use crate::describe::app::App;
 use crate::describe::known::known;
@@ -80,6 +80,10 @@ pub struct Estimate {
     /// What these users want beyond the app's caps, with the wait they
     /// meet and the total that meets the load.
     pub shortfalls: Vec<capacity::Shortfall>,
+    /// How the priced things sit on the target, and on which nodes.
+    pub layout: Layout,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodePool>,
 }
 
 fn round2(x: f64) -> f64 {
@@ -253,7 +257,7 @@ pub fn price_shortfalls(catalog: &Catalog, app: &App, target: &Target, e: &mut E
 }
 
 /// The app with every binding cap raised to what its shortfall needs.
-fn lift_caps(app: &App, shortfalls: &[capacity::Shortfall]) -> App {
+pub fn lift_caps(app: &App, shortfalls: &[capacity::Shortfall]) -> App {
     let mut lifted = app.clone();
     for s in shortfalls {
         if let Some(name) = s.what.strip_prefix("sessions ")
@@ -431,6 +435,8 @@ pub fn price(catalog: &Catalog, app: &App, target: &Target, placement: &Placemen
         uses_unconfirmed_prices: uses_unconfirmed,
         uses_stale_prices: uses_stale,
         shortfalls: w.shortfalls.clone(),
+        layout: placement.layout,
+        nodes: placement.nodes.clone(),
     }
 }
 

@@ -126,6 +126,26 @@ pub struct NodePool {
     pub memory_gb: f64,
 }
 
+impl Layout {
+    /// How a person would say it, with the node pool when there is one.
+    pub fn describe(self, nodes: Option<&NodePool>) -> String {
+        let on = |what: &str| {
+            nodes.map_or(what.to_string(), |n| {
+                format!("{} × {} {what}", n.count, n.offering.item)
+            })
+        };
+        match self {
+            Layout::OwnMachine => "your own machine".into(),
+            Layout::OneHost => on("(one VM)"),
+            Layout::HostsBehindLoadBalancer => on("behind a load balancer"),
+            Layout::Swarm => on("as a swarm"),
+            Layout::Cluster => on("in a cluster"),
+            Layout::Instances => "platform instances".into(),
+            Layout::Usage => "billed by use".into(),
+        }
+    }
+}
+
 impl Placement {
     /// The workload's units that run on the target's compute (app services
     /// and self-hosted dependencies), in the workload's order.
@@ -374,7 +394,9 @@ fn on_nodes(placement: &mut Placement, catalog: &Catalog, target: &Target, units
         .filter_map(|id| catalog.price(id))
         .collect();
     let ha = units.iter().any(|u| u.public && u.replicas >= 2);
-    let max_nodes = p.max_nodes.unwrap_or(50);
+    // Past fifty VMs a team runs an orchestrator; a managed cluster's node
+    // pool grows to thousands (GKE allows 15,000 nodes), so 1,000 bounds it.
+    let max_nodes = p.max_nodes.unwrap_or(if kubernetes { 1000 } else { 50 });
     // A one-machine target (Compose) keeps its replicas on that machine.
     let min_nodes = p
         .min_nodes
