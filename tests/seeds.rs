@@ -54,6 +54,122 @@ fn will_it_compile_matches_seed_002_table() {
     }
 }
 
+/// Seed 002's other columns read off the operations score: difficulty,
+/// security and production readiness. The one difference is ECS: the seed
+/// runs sessions with Docker-in-Docker (security Medium); the tool runs
+/// each as a Fargate task in its own microVM, so it reads High.
+#[test]
+fn will_it_compile_reads_seed_002_difficulty_security_and_readiness() {
+    use deployment_manager::analyse::fitness::operations::{Difficulty, Level, Readiness};
+    let cat = Catalog::embedded();
+    let engine = Engine::new(&cat, Vec::new());
+    let report = engine.report(&example("will-it-compile"), None, None);
+    let ops = |id: &str| {
+        report
+            .targets
+            .iter()
+            .find(|a| a.id == id)
+            .and_then(|a| a.operations.clone())
+            .unwrap_or_else(|| panic!("no operations for {id}"))
+    };
+    let row = |id: &str| {
+        let o = ops(id);
+        (o.difficulty, o.security, o.production_ready)
+    };
+    let no = |r: Readiness| matches!(r, Readiness::No { .. });
+    let (d, s, r) = row("local");
+    assert!(
+        d == Difficulty::Easy && s == Level::Medium && no(r),
+        "Local Dev"
+    );
+    let (d, s, r) = row("vm-digitalocean");
+    assert!(
+        d == Difficulty::Easy && s == Level::Medium && r == Readiness::SmallScale,
+        "Single VM"
+    );
+    let (d, s, r) = row("compose");
+    assert!(d == Difficulty::Easy && s == Level::Low, "Docker Compose");
+    assert!(
+        matches!(&r, Readiness::No { why } if why.contains("Docker socket")),
+        "{r:?}"
+    );
+    assert_eq!(row("k8s-gke").0, Difficulty::Hard, "Kubernetes");
+    let (d, s, r) = row("ecs-fargate");
+    assert!(d == Difficulty::Medium && r == Readiness::Yes, "AWS ECS");
+    assert_eq!(s, Level::High, "a microVM per session task");
+    // Compose's 98 for fitness no longer reads as the better choice: it
+    // leaves the team the most operating work of all.
+    assert!(ops("compose").score < ops("vm-digitalocean").score);
+    assert!(ops("ecs-fargate").score > 3 * ops("compose").score);
+    for a in &report.targets {
+        let o = a
+            .operations
+            .as_ref()
+            .expect("every built-in target has facts");
+        assert!(
+            !o.source.is_empty(),
+            "{}: operating facts need a source",
+            a.id
+        );
+    }
+}
+
+/// "Minimal maintenance" and "small team" weigh the operating work, not
+/// the price alone: the pick is within the margin of the least work.
+#[test]
+fn maintenance_recommendations_weigh_operating_work() {
+    let cat = Catalog::embedded();
+    let engine = Engine::new(&cat, Vec::new());
+    for ex in [
+        "automation-agents",
+        "coding-platform",
+        "minsky-sessions",
+        "picker-wheel",
+        "will-it-compile",
+    ] {
+        let p = plan::plan(
+            &engine,
+            &example(ex),
+            &plan::DEFAULT_LEVELS,
+            Strategy::Rolling,
+        );
+        let r = p
+            .recommendations
+            .iter()
+            .find(|r| r.use_case == "minimal_maintenance")
+            .unwrap();
+        let Some(t) = &r.target else { continue };
+        let ops_of = |id: &str| {
+            p.rows
+                .iter()
+                .find(|x| x.target == id)
+                .and_then(|x| x.operations)
+        };
+        let best = p
+            .rows
+            .iter()
+            .filter(|x| {
+                matches!(x.family.as_str(), "paas" | "serverless" | "container_service")
+                    && x.status != Status::Blocked
+                    && x.fitness >= deployment_manager::analyse::fitness::FIT_THRESHOLD
+                    // priced in full at 50 users, the level it is made for
+                    && !x.incomplete[2]
+            })
+            .filter_map(|x| x.operations)
+            .max()
+            .unwrap();
+        assert!(
+            ops_of(t).unwrap() + plan::OPERATIONS_MARGIN >= best,
+            "{ex}: {t} leaves more work than the margin allows ({best})"
+        );
+        assert!(
+            r.reasons.iter().any(|x| x.starts_with("operations ")),
+            "{:?}",
+            r.reasons
+        );
+    }
+}
+
 #[test]
 fn kubernetes_finding_names_the_jobs_api_remedy() {
     let cat = Catalog::embedded();
@@ -416,6 +532,83 @@ fn every_growth_path_grows_with_its_users() {
         assert!(
             bills[5] > bills[2],
             "{ex}: 10,000 users cost more than 50: {bills:?}"
+        );
+    }
+}
+
+/// `plan` of every example at the six levels: the growth path with its
+/// layout and capped bill, each use case's pick, and every target's bill
+/// per level, so a change in sizing, prices or rules shows as a diff.
+#[test]
+fn plan_snapshots_of_every_example() {
+    let cat = Catalog::embedded();
+    let engine = Engine::new(&cat, Vec::new());
+    for ex in [
+        "automation-agents",
+        "coding-platform",
+        "minsky-sessions",
+        "picker-wheel",
+        "will-it-compile",
+    ] {
+        let p = plan::plan(
+            &engine,
+            &example(ex),
+            &plan::DEFAULT_LEVELS,
+            Strategy::Rolling,
+        );
+        let growth: Vec<String> = p
+            .growth_path
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:>5} users: {} {} ({}){}",
+                    s.users,
+                    s.target.as_deref().unwrap_or("none"),
+                    s.monthly.map_or("-".into(), |m| format!("${m:.2}")),
+                    s.layout.as_deref().unwrap_or("-"),
+                    s.capped_monthly
+                        .map_or(String::new(), |c| format!("; ${c:.2} as capped"))
+                )
+            })
+            .collect();
+        let recommendations: Vec<String> = p
+            .recommendations
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {} {}",
+                    r.use_case,
+                    r.target.as_deref().unwrap_or("none"),
+                    r.monthly.map_or("-".into(), |m| format!("${m:.2}"))
+                )
+            })
+            .collect();
+        let rows: Vec<String> = p
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} fitness {} ops {}: {}",
+                    r.target,
+                    r.fitness,
+                    r.operations.map_or("-".into(), |o| o.to_string()),
+                    r.monthly
+                        .iter()
+                        .zip(&r.incomplete)
+                        .map(|(m, i)| format!("{}{m:.2}", if *i { "≥" } else { "" }))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )
+            })
+            .collect();
+        insta::assert_yaml_snapshot!(
+            format!("plan_{ex}"),
+            serde_json::json!({
+                "growth_path": growth,
+                "recommendations": recommendations,
+                "rows": rows,
+                "warnings": p.warnings.len(),
+            })
         );
     }
 }

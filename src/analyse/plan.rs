@@ -10,12 +10,19 @@ use serde::Serialize;
 
 pub const DEFAULT_LEVELS: [u32; 6] = [2, 10, 50, 200, 1000, 10_000];
 
+/// How far below the best operations score a cheaper target may be and
+/// still be recommended where operating work matters.
+pub const OPERATIONS_MARGIN: u32 = 10;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetRow {
     pub target: String,
     pub name: String,
     pub family: String,
     pub fitness: u32,
+    /// The operations score: how much of the operating the target does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operations: Option<u32>,
     pub status: Status,
     pub verdict: String,
     /// Monthly total per user level, in the order of `levels`.
@@ -107,6 +114,7 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
             name: t.name.clone(),
             family: t.family.clone(),
             fitness: a.score.overall,
+            operations: a.operations.as_ref().map(|o| o.score),
             status: a.status,
             verdict: a.verdict.clone(),
             monthly: ests.iter().map(|e| e.total).collect(),
@@ -202,42 +210,81 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
         .position(|l| *l >= 50)
         .unwrap_or(levels.len() / 2)
         .min(last);
-    let mut recs = Vec::new();
-    let mut rec =
-        |use_case: &'static str, level: usize, filter: &dyn Fn(&TargetRow) -> bool, why: &str| {
-            let pick = candidates(level, filter);
-            let users = levels.get(level).copied().unwrap_or(0);
-            let mut reasons = vec![why.to_string()];
-            if let Some((k, m)) = pick {
-                let r = &rows[k];
-                reasons.push(format!(
-                    "{}: fitness {} ({}), ${m:.2}/month at {users} users",
-                    r.name, r.fitness, r.verdict
-                ));
-                if let Some(e) = estimates[k].get(level) {
-                    if e.uses_unconfirmed_prices {
-                        reasons.push("estimate uses UNCONFIRMED prices".into());
-                    }
-                    if let Some(s) = e.sizing.first() {
-                        reasons.push(s.clone());
-                    }
-                }
-            } else {
-                reasons.push("no fitting target in this category".into());
-            }
-            recs.push(Recommendation {
-                use_case,
-                target: pick.map(|(k, _)| rows[k].target.clone()),
-                monthly: pick.map(|(_, m)| m),
-                users,
-                reasons,
-            });
+    // Where operating work matters, the cheapest of the candidates whose
+    // operations score is within a margin of the best: a platform that
+    // patches, backs up and renews for the team wins over a cheaper one
+    // that leaves it all, unless they are close.
+    let least_work = |i: usize, filter: &dyn Fn(&TargetRow) -> bool| -> Option<(usize, f64)> {
+        let fitting = |r: &TargetRow| {
+            filter(r)
+                && r.family != "local"
+                && r.status != Status::Blocked
+                && r.fitness >= FIT_THRESHOLD
+                && !r.incomplete[i]
         };
+        let best = rows
+            .iter()
+            .filter(|r| fitting(r))
+            .filter_map(|r| r.operations)
+            .max()?;
+        candidates(i, &|r| {
+            filter(r) && r.operations.is_some_and(|o| o + OPERATIONS_MARGIN >= best)
+        })
+    };
+    let mut recs = Vec::new();
+    let mut rec = |use_case: &'static str,
+                   level: usize,
+                   filter: &dyn Fn(&TargetRow) -> bool,
+                   why: &str,
+                   by_operations: bool| {
+        let pick = if by_operations {
+            least_work(level, filter)
+        } else {
+            candidates(level, filter)
+        };
+        let users = levels.get(level).copied().unwrap_or(0);
+        let mut reasons = vec![why.to_string()];
+        if let Some((k, m)) = pick {
+            let r = &rows[k];
+            reasons.push(format!(
+                "{}: fitness {} ({}), ${m:.2}/month at {users} users",
+                r.name, r.fitness, r.verdict
+            ));
+            if let Some(o) = r.operations {
+                reasons.push(format!(
+                        "operations {o}/100{}",
+                        if by_operations {
+                            format!(": the least operating work among the fitting targets (within {OPERATIONS_MARGIN} points), then the cheapest")
+                        } else {
+                            String::new()
+                        }
+                    ));
+            }
+            if let Some(e) = estimates[k].get(level) {
+                if e.uses_unconfirmed_prices {
+                    reasons.push("estimate uses UNCONFIRMED prices".into());
+                }
+                if let Some(s) = e.sizing.first() {
+                    reasons.push(s.clone());
+                }
+            }
+        } else {
+            reasons.push("no fitting target in this category".into());
+        }
+        recs.push(Recommendation {
+            use_case,
+            target: pick.map(|(k, _)| rows[k].target.clone()),
+            monthly: pick.map(|(_, m)| m),
+            users,
+            reasons,
+        });
+    };
     rec(
         "personal",
         first,
         &|r| r.family == "vm" || r.family == "compose" || r.family == "paas",
         "one person or a demo: the cheapest always-on host that runs the whole app",
+        false,
     );
     rec(
         "small_team",
@@ -253,6 +300,7 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
                 )
         },
         "a small team in production: a VM at a major cloud with backups, managed databases and room to add a load balancer",
+        true,
     );
     rec(
         "minimal_maintenance",
@@ -264,18 +312,21 @@ pub fn plan(engine: &Engine, app: &App, levels: &[u32], strategy: Strategy) -> P
             )
         },
         "no one to run servers: a managed platform builds, deploys, restarts and patches for you",
+        true,
     );
     rec(
         "high_performance",
         last,
         &|r| r.family == "kubernetes",
         "many users: Kubernetes gives autoscaling, rolling updates and self-healing across nodes",
+        false,
     );
     rec(
         "budget",
         mid,
         &|r| r.family == "vm" || r.family == "compose" || r.family == "swarm",
         "lowest bill for predictable load: the cheapest VM that fits, run with Docker Compose",
+        false,
     );
     Plan {
         app: app.name.clone(),

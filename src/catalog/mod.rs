@@ -158,6 +158,56 @@ pub struct Target {
     pub capabilities: IndexMap<String, Value>,
     pub evidence: String,
     pub pricing: Pricing,
+    /// Who does the operating work there (absent in a user's catalog: the
+    /// operations score is then unknown, never guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Operations>,
+}
+
+/// Who does a piece of operating work: the provider, or the team.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Duty {
+    Provider,
+    You,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Instances on several hosts and restarts elsewhere, by the platform.
+    BuiltIn,
+    /// Possible, set up and run by the team (several VMs, a load balancer).
+    You,
+    /// One machine.
+    None,
+}
+
+/// What separates code the app runs for its users from everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// A microVM or user-space kernel per instance (Firecracker, gVisor).
+    Sandboxed,
+    /// Containers sharing the host's kernel.
+    Containers,
+    /// The Docker socket is handed to the app: root on the host.
+    HostSocket,
+}
+
+/// The operating facts of a target, with where they were read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operations {
+    /// Operating system and runtime security updates.
+    pub patching: Duty,
+    /// Backups of the managed data stores the target offers.
+    pub backups: Duty,
+    pub high_availability: Availability,
+    pub untrusted_code: Isolation,
+    /// TLS certificates issued and renewed.
+    pub tls: Duty,
+    pub source: String,
 }
 
 impl Target {

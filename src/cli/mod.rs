@@ -619,10 +619,15 @@ fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, f
             "lic.",
             "platform",
             "verdict",
+            "ops",
+            "difficulty",
+            "security",
+            "production",
             "blockers",
             "warnings",
         ]);
         for a in report.tiers.iter().chain(report.targets.iter()) {
+            let ops = a.operations.as_ref();
             t.add_row(vec![
                 a.name.clone(),
                 score_cell(a.score.overall, a.status == Status::Blocked),
@@ -631,6 +636,10 @@ fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, f
                 a.score.licensing.to_string(),
                 a.score.platform_support.to_string(),
                 a.verdict.clone(),
+                ops.map_or("-".into(), |o| o.score.to_string()),
+                ops.map_or("-", |o| o.difficulty.as_str()).to_string(),
+                ops.map_or("-", |o| o.security.as_str()).to_string(),
+                ops.map_or("-", |o| o.production_ready.short()).to_string(),
                 a.blockers.len().to_string(),
                 a.warnings.len().to_string(),
             ]);
@@ -885,7 +894,12 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
         json(&p);
         return Ok(());
     }
-    let mut headers = vec!["target".to_string(), "fitness".into(), "verdict".into()];
+    let mut headers = vec![
+        "target".to_string(),
+        "fitness".into(),
+        "ops".into(),
+        "verdict".into(),
+    ];
     headers.extend(levels.iter().map(|u| format!("{u} users")));
     let hs: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut t = table(&hs);
@@ -893,6 +907,7 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
         let mut row = vec![
             r.name.clone(),
             score_cell(r.fitness, r.status == Status::Blocked),
+            r.operations.map_or("-".into(), |o| o.to_string()),
             r.verdict.clone(),
         ];
         for (i, m) in r.monthly.iter().enumerate() {
@@ -910,7 +925,7 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
         t.add_row(row);
     }
     println!(
-        "Plan for {} ({strategy:?} deploys)\n{t}\n◀ cheapest fitting target   * some lines unpriced",
+        "Plan for {} ({strategy:?} deploys)\n{t}\n◀ cheapest fitting target   * some lines unpriced   ops: share of the operating work the target does (0–100)",
         app.name
     );
     println!("\nGrowth path:");

@@ -47,7 +47,7 @@ fn status_class(s: Status) -> &'static str {
 pub fn matrix(out: &mut String, title: &str, rows: &[Assessment]) {
     let _ = write!(
         out,
-        "<h3>{title}</h3>\n<table class=\"matrix\"><thead><tr><th>{}</th><th>score</th><th>verdict</th><th>blockers and remedies</th><th>warnings</th></tr></thead><tbody>\n",
+        "<h3>{title}</h3>\n<table class=\"matrix\"><thead><tr><th>{}</th><th>score</th><th>operations</th><th>verdict</th><th>blockers and remedies</th><th>warnings</th></tr></thead><tbody>\n",
         if title == "Tiers" { "tier" } else { "target" }
     );
     for a in rows {
@@ -74,11 +74,12 @@ pub fn matrix(out: &mut String, title: &str, rows: &[Assessment]) {
         let warnings: Vec<String> = a.warnings.iter().map(|w| esc(&w.message)).collect();
         let _ = writeln!(
             out,
-            "<tr class=\"{cls}\" data-id=\"{id}\" data-score=\"{score}\"><td>{name}</td><td class=\"num\">{score}</td><td>{verdict}</td><td>{b}</td><td>{w}</td></tr>",
+            "<tr class=\"{cls}\" data-id=\"{id}\" data-score=\"{score}\"><td>{name}</td><td class=\"num\">{score}</td><td>{ops}</td><td>{verdict}</td><td>{b}</td><td>{w}</td></tr>",
             cls = status_class(a.status),
             id = esc(&a.id),
             name = esc(&a.name),
             score = a.score.overall,
+            ops = esc(&crate::report::operations_cell(a)),
             verdict = esc(&a.verdict),
             b = blockers.join("<br>"),
             w = warnings.join("<br>"),

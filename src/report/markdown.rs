@@ -30,7 +30,7 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
         );
     }
     o.push_str(
-        "\n## Fitness\n\n| tier or target | score | status | blockers |\n|---|---:|---|---|\n",
+        "\n## Fitness\n\n| tier or target | score | operations | status | blockers |\n|---|---:|---|---|---|\n",
     );
     for a in r.fitness.tiers.iter().chain(&r.fitness.targets) {
         let b: Vec<String> = a
@@ -43,9 +43,10 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "| {} | {} | {:?} | {} |",
+            "| {} | {} | {} | {:?} | {} |",
             a.name,
             a.score.overall,
+            crate::report::operations_cell(a),
             a.status,
             b.join("<br>").replace('|', "\\|")
         );

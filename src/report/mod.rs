@@ -247,3 +247,18 @@ pub fn files(
         other => Err(format!("reports are .html or .md, not .{other}")),
     }
 }
+
+/// "70/100 · hard · security medium · production-ready": the operations
+/// score beside fitness, as seed 002 compares environments.
+pub fn operations_cell(a: &crate::analyse::fitness::Assessment) -> String {
+    let Some(o) = &a.operations else {
+        return "-".into();
+    };
+    format!(
+        "{}/100 · {} · security {} · {}",
+        o.score,
+        o.difficulty.as_str(),
+        o.security.as_str(),
+        o.production_ready.describe()
+    )
+}

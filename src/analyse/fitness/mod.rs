@@ -3,6 +3,7 @@
 //! each point lost explained in one line.
 
 pub mod facts;
+pub mod operations;
 pub mod rules;
 pub mod swaps;
 
@@ -124,6 +125,10 @@ pub struct Assessment {
     pub blockers: Vec<Finding>,
     pub warnings: Vec<Finding>,
     pub bonuses: Vec<Finding>,
+    /// How much operating the target takes (targets only; `None` when the
+    /// catalog has no operating facts for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operations: Option<operations::OperationsScore>,
 }
 
 impl Assessment {
@@ -235,14 +240,16 @@ impl<'a> Engine<'a> {
             .iter()
             .filter_map(|r| Some((r.id.as_str(), r.verdict.as_deref()?)))
             .collect();
-        finish(
+        let mut a = finish(
             target.id.clone(),
             target.name.clone(),
             "target",
             Some(target.family.clone()),
             findings,
             Some(&verdict_rules),
-        )
+        );
+        a.operations = operations::assess(target, operations::runs_untrusted_code(comps));
+        a
     }
 
     fn evaluate(
@@ -447,6 +454,7 @@ fn finish(
         blockers,
         warnings,
         bonuses,
+        operations: None,
     }
 }
 

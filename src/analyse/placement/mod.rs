@@ -408,7 +408,18 @@ fn on_nodes(placement: &mut Placement, catalog: &Catalog, target: &Target, units
             .sizing
             .push("one machine: the replicas share it, so a machine failure stops the app".into());
     }
-    match sizing::choose(&sizes, &pack, min_nodes, max_nodes) {
+    // Off Kubernetes (whose cluster always has its load balancer), a public
+    // app on several VMs needs one: its price counts against that choice.
+    let public = units.iter().any(|u| u.public);
+    let lb_monthly = if public && !kubernetes {
+        p.lb.as_deref()
+            .and_then(|id| catalog.price(id))
+            .and_then(|x| x.monthly())
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    match sizing::choose(&sizes, &pack, min_nodes, max_nodes, lb_monthly) {
         Some(choice) => {
             placement.nodes = Some(NodePool {
                 offering: Offering {
@@ -454,7 +465,6 @@ fn on_nodes(placement: &mut Placement, catalog: &Catalog, target: &Target, units
             _ => format!("{count} identical VMs run the app behind the load balancer; every dependency is managed, so no VM holds state"),
         });
     }
-    let public = units.iter().any(|u| u.public);
     placement.load_balancer = public && (kubernetes || count > 1);
     placement.volume_gb = disk_of(units.iter().chain(&placement.workload.sessions));
 }

@@ -14,6 +14,7 @@ pub fn reserved_gb(node_memory_gb: f64) -> f64 {
 pub struct Choice<'a> {
     pub size: &'a Price,
     pub nodes: u32,
+    /// The nodes' bill, with what several nodes add (a load balancer).
     pub monthly: f64,
     pub explain: String,
 }
@@ -95,6 +96,7 @@ pub fn choose<'a>(
     units: &[Unit],
     min_nodes: u32,
     max_nodes: u32,
+    beyond_one_node: f64,
 ) -> Option<Choice<'a>> {
     let need_cpu: f64 = units.iter().map(|u| u.cpu * u.replicas as f64).sum();
     let need_mem: f64 = units.iter().map(|u| u.memory_gb * u.replicas as f64).sum();
@@ -151,7 +153,9 @@ pub fn choose<'a>(
             }
         }
         let n = a;
-        let cost = per_node * n as f64;
+        // Several nodes bring what one does not need (a load balancer in
+        // front of them), so the comparison is of the whole bill.
+        let cost = per_node * n as f64 + if n > 1 { beyond_one_node } else { 0.0 };
         let better = best.as_ref().is_none_or(|b| {
             cost < b.monthly - 1e-9 || ((cost - b.monthly).abs() < 1e-9 && n < b.nodes)
         });
@@ -172,10 +176,15 @@ pub fn choose<'a>(
     let mut b = best?;
     let replicas: u32 = units.iter().map(|u| u.replicas).sum();
     b.explain = format!(
-        "{} × {} (${:.2}/month): {replicas} replicas need {need_cpu:.2} vCPU and {need_mem:.2} GB; each node keeps {:.2} GB for the OS{}{}",
+        "{} × {} (${:.2}/month{}): {replicas} replicas need {need_cpu:.2} vCPU and {need_mem:.2} GB; each node keeps {:.2} GB for the OS{}{}",
         b.nodes,
         b.size.item,
         b.monthly,
+        if b.nodes > 1 && beyond_one_node > 0.0 {
+            " with their load balancer"
+        } else {
+            ""
+        },
         reserved_gb(b.size.memory_gb.unwrap_or(0.0)),
         if min_nodes > 1 {
             format!("; at least {min_nodes} nodes so replicas survive a node failure")
@@ -243,6 +252,30 @@ mod tests {
             public: false,
             duty: 1.0,
         }
+    }
+
+    #[test]
+    fn several_nodes_pay_for_their_load_balancer() {
+        // 2 GB replicas: three $10 nodes of 2 vCPU/4 GB, or one $35 node of
+        // 8 vCPU/16 GB. Compute alone favours the three ($30); with an $18 load
+        // balancer in front of them, the one node is cheaper.
+        let small = size(2.0, 4.0);
+        let mut big = size(8.0, 16.0);
+        big.id = "t.big".into();
+        big.item = "big".into();
+        big.usd = Some(35.0);
+        let units = vec![unit(0, 1.0, 2.0, 3)];
+        let alone = choose(&[&small, &big], &units, 1, 50, 0.0).unwrap();
+        assert_eq!((alone.size.item.as_str(), alone.nodes), ("size", 3));
+        let behind_lb = choose(&[&small, &big], &units, 1, 50, 18.0).unwrap();
+        assert_eq!((behind_lb.size.item.as_str(), behind_lb.nodes), ("big", 1));
+        assert!(
+            behind_lb
+                .explain
+                .contains("next cheapest fit: 3 × size ($48.00)"),
+            "{}",
+            behind_lb.explain
+        );
     }
 
     proptest! {
