@@ -578,7 +578,7 @@ fn plan_snapshots_of_every_example() {
                 format!(
                     "{}: {} {}",
                     r.use_case,
-                    r.target.as_deref().unwrap_or("none"),
+                    r.placed_on(),
                     r.monthly.map_or("-".into(), |m| format!("${m:.2}"))
                 )
             })

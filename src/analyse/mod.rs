@@ -6,4 +6,5 @@ pub mod fitness;
 pub mod graph;
 pub mod placement;
 pub mod plan;
+pub mod split;
 pub mod validate;

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod kubernetes;
 pub mod migrate;
 pub mod output;
+pub mod split;
 pub mod swarm;
 pub mod targets;
 
@@ -69,6 +70,10 @@ pub enum Command {
         /// Exit 1 when the selected tier or target is blocked.
         #[arg(long)]
         fail_on_blockers: bool,
+        /// Run these services on another target, the rest on `--target`:
+        /// `--split web=vercel` (repeatable; `a,b=TARGET` moves several).
+        #[arg(long = "split", value_name = "SERVICES=TARGET")]
+        split: Vec<String>,
     },
     /// Monthly cost with a breakdown.
     #[command(name = "estimate-cost")]
@@ -82,6 +87,10 @@ pub enum Command {
         strategy: String,
         #[arg(long)]
         verbose: bool,
+        /// Run these services on another target, the rest on `--target`:
+        /// `--split web=vercel` (repeatable; `a,b=TARGET` moves several).
+        #[arg(long = "split", value_name = "SERVICES=TARGET")]
+        split: Vec<String>,
     },
     /// Fitness and cost for every target at several user levels, the growth
     /// path and a recommendation per use case.
@@ -121,6 +130,10 @@ pub enum Command {
         /// profile's, else rolling).
         #[arg(long)]
         strategy: Option<String>,
+        /// Run these services on another target, the rest on `--target`:
+        /// `--split web=vercel` (repeatable; `a,b=TARGET` moves several).
+        #[arg(long = "split", value_name = "SERVICES=TARGET")]
+        split: Vec<String>,
     },
     /// Write the v0.1 deployment manifest of a profile.
     Manifest {
@@ -344,7 +357,7 @@ impl Ctx {
 
     /// A path (app.yaml, compose, manifests) or a profile name; a profile's
     /// swaps are applied to its copy of the app.
-    fn load_app(
+    pub(crate) fn load_app(
         &self,
         key: &str,
     ) -> Result<(App, Option<state::Profile>, describe::findings::Findings), Failure> {
@@ -365,7 +378,7 @@ impl Ctx {
         }
     }
 
-    fn engine(&self) -> Engine<'_> {
+    pub(crate) fn engine(&self) -> Engine<'_> {
         self.session.fitness()
     }
 }
@@ -398,15 +411,46 @@ pub fn run(cli: Cli) -> Res {
         } => import(&ctx, &path, output.as_deref(), force),
         Command::Fitness {
             app,
+            split,
+            target: Some(target),
+            fail_on_blockers,
+            ..
+        } if !split.is_empty() => split::fitness_cmd(&ctx, &app, &target, &split, fail_on_blockers),
+        Command::Fitness {
+            app,
             tier,
             target,
             fail_on_blockers,
-        } => fitness_cmd(
+            split,
+        } => {
+            if !split.is_empty() {
+                return Err(Failure::input(
+                    "--split needs --target (the rest of the app's target)",
+                ));
+            }
+            fitness_cmd(
+                &ctx,
+                &app,
+                tier.as_deref(),
+                target.as_deref(),
+                fail_on_blockers,
+            )
+        }
+        Command::EstimateCost {
+            app,
+            target,
+            users,
+            strategy,
+            verbose,
+            split,
+        } if !split.is_empty() => split::estimate_cmd(
             &ctx,
             &app,
-            tier.as_deref(),
             target.as_deref(),
-            fail_on_blockers,
+            &split,
+            users,
+            &strategy,
+            verbose,
         ),
         Command::EstimateCost {
             app,
@@ -414,6 +458,7 @@ pub fn run(cli: Cli) -> Res {
             users,
             strategy,
             verbose,
+            ..
         } => estimate_cmd(&ctx, &app, target.as_deref(), users, &strategy, verbose),
         Command::Plan {
             app,
@@ -435,6 +480,7 @@ pub fn run(cli: Cli) -> Res {
             force,
             users,
             strategy,
+            split,
         } => generate_cmd(
             &ctx,
             &app,
@@ -442,6 +488,7 @@ pub fn run(cli: Cli) -> Res {
             &out,
             force,
             (users, strategy.as_deref()),
+            &split,
         ),
         Command::Manifest { profile, output } => manifest_cmd(&ctx, &profile, output.as_deref()),
         Command::Validate {
@@ -775,11 +822,17 @@ fn estimate_cmd(
         );
         return Ok(());
     }
-    let e = &estimates[0];
+    print_estimate(&app.name, &estimates[0], verbose);
+    Ok(())
+}
+
+/// One estimate as a table, with its notes (and with `verbose`, the
+/// sizing and the assumptions).
+pub(crate) fn print_estimate(app_name: &str, e: &crate::analyse::cost::Estimate, verbose: bool) {
     let unpriced = e.lines.iter().filter(|l| l.price_not_found).count();
     println!(
         "{} on {} at {} users: {} / month{}",
-        app.name,
+        app_name,
         e.target_name,
         e.users,
         paint(&total_of(e), "1"),
@@ -855,11 +908,10 @@ fn estimate_cmd(
     for n in &e.notes {
         println!("note: {n}");
     }
-    Ok(())
 }
 
 /// A total, as a lower bound (`≥ $x`) when some line could not be priced.
-fn total_of(e: &crate::analyse::cost::Estimate) -> String {
+pub(crate) fn total_of(e: &crate::analyse::cost::Estimate) -> String {
     if e.incomplete {
         format!("≥ {}", money(e.total))
     } else {
@@ -945,6 +997,28 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
             ))
         );
     }
+    if let Some(sp) = &p.split {
+        println!(
+            "\nSplit: {} on a web platform of its own, {} elsewhere (the cheapest of each):",
+            sp.front.join(", "),
+            sp.rest.join(", ")
+        );
+        for (i, u) in p.levels.iter().enumerate() {
+            let whole = p.growth_path.get(i).and_then(|s| s.monthly);
+            match sp.pick(i, &|_| true, false) {
+                Some(c) => println!(
+                    "  {u:>5} users → {} = {}{}",
+                    c.describe(),
+                    money(c.monthly),
+                    whole.map_or(String::new(), |w| format!(" (whole app: {})", money(w)))
+                ),
+                None => println!("  {u:>5} users → no fitting split"),
+            }
+        }
+        for c in &sp.crossings {
+            println!("  crossing: {}", c.describe());
+        }
+    }
     if !p.warnings.is_empty() {
         println!("\nCapacity:");
         for w in &p.warnings {
@@ -956,7 +1030,7 @@ fn plan_cmd(ctx: &Ctx, key: &str, users: Option<Vec<u32>>, strategy: &str) -> Re
         println!(
             "  {}: {} {}",
             paint(r.use_case, "1"),
-            r.target.clone().unwrap_or_else(|| "none".into()),
+            r.placed_on(),
             r.monthly.map_or(String::new(), |m| format!(
                 "({} at {} users)",
                 money(m),
@@ -1487,6 +1561,7 @@ fn generate_cmd(
     out: &Path,
     force: bool,
     (users, strategy): (Option<u32>, Option<&str>),
+    split: &[String],
 ) -> Res {
     use crate::render::{Options, RenderError, render_from, write_all};
     let (app, profile, _) = ctx.load_app(key)?;
@@ -1520,7 +1595,13 @@ fn generate_cmd(
         users,
         strategy,
     };
-    let files = match render_from(&ctx.engine(), &app, &target, &options) {
+    let rendered = if split.is_empty() {
+        render_from(&ctx.engine(), &app, &target, &options)
+    } else {
+        let parts = split::parse(&ctx.session.catalog, &app, &target, split)?;
+        crate::render::split::render(&ctx.engine(), &app, &parts, &options)
+    };
+    let files = match rendered {
         Ok(f) => f,
         Err(RenderError::Blocked {
             app,

@@ -342,6 +342,11 @@ pub struct Usage {
     /// Share of users active at the busiest hour (0–1, default 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_concurrency: Option<f64>,
+    /// Set by a split placement, never written in app.yaml: the share of
+    /// the app's egress that leaves from this part of it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub egress_share: Option<f64>,
 }
 
 /// A container started per user session by one of the app's services.

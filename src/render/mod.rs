@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod kubernetes;
 pub mod paas;
 pub mod peers;
+pub mod split;
 pub mod swarm;
 pub mod vm;
 pub mod yaml;

@@ -104,7 +104,7 @@ pub fn render(r: &Report, bar_svg: &str, line_svg: &str) -> String {
             o,
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(rec.use_case),
-            esc(rec.target.as_deref().unwrap_or("none fits")),
+            esc(&rec.placed_on()),
             rec.monthly.map_or("-".into(), |m| format!("${m:.2}")),
             rec.users,
             esc(&rec.reasons.join("; "))

@@ -23,7 +23,7 @@ pub fn render(r: &Report, bar_file: &str, line_file: &str) -> String {
             o,
             "| {} | {} | {} | {} | {} |",
             rec.use_case,
-            rec.target.as_deref().unwrap_or("none fits"),
+            rec.placed_on(),
             rec.monthly.map_or("-".into(), |m| format!("${m:.2}")),
             rec.users,
             rec.reasons.join("; ").replace('|', "\\|")

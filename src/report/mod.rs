@@ -131,7 +131,7 @@ pub fn build(engine: &Engine, app: &App, chosen: Option<&str>, users: Option<u32
     let chosen = chosen.map(String::from).or_else(|| {
         plan.recommendations
             .iter()
-            .find(|r| r.use_case == "small team")
+            .find(|r| r.use_case == "small_team")
             .or(plan.recommendations.first())
             .and_then(|r| r.target.clone())
     });

@@ -63,6 +63,7 @@ pub fn components(app: &App) -> Vec<Component> {
             json!(s.has_protocol(Protocol::Websocket)),
         );
         f.insert("public".into(), json!(s.is_public()));
+        f.insert("source_build".into(), json!(s.build.is_some()));
         f.insert(
             "udp_public".into(),
             json!(

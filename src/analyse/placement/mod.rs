@@ -219,7 +219,7 @@ impl Placement {
 
 /// Does a setting's value address `host` (`db`, `db:5432`,
 /// `postgres://u@db:5432/x`, `http://db/`)?
-fn names_host(value: &str, host: &str) -> bool {
+pub(crate) fn names_host(value: &str, host: &str) -> bool {
     let after_scheme = value.split_once("://").map_or(value, |(_, rest)| rest);
     let authority = after_scheme.split(['/', '?']).next().unwrap_or("");
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);

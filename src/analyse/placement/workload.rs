@@ -65,6 +65,16 @@ pub fn derive(app: &App, users: u32) -> Workload {
             e
         }
     };
+    let egress_gb = match usage.egress_share {
+        Some(share) => {
+            assumptions.push(format!(
+                "this part of a split app sends {:.0} % of its egress (its share of the public services)",
+                share * 100.0
+            ));
+            egress_gb * share
+        }
+        None => egress_gb,
+    };
 
     let mut services = Vec::new();
     for (name, s) in &app.services {
