@@ -7,6 +7,27 @@ use deployment_manager::catalog::Catalog;
 use deployment_manager::describe::{app::App, load_path};
 use std::path::Path;
 
+const EXAMPLES: [&str; 5] = [
+    "automation-agents",
+    "coding-platform",
+    "minsky-sessions",
+    "picker-wheel",
+    "will-it-compile",
+];
+
+/// Every example's plan at the six default levels, rolling deploys.
+fn example_plans(engine: &Engine) -> impl Iterator<Item = (&'static str, plan::Plan)> {
+    EXAMPLES.into_iter().map(move |ex| {
+        let p = plan::plan(
+            engine,
+            &example(ex),
+            &plan::DEFAULT_LEVELS,
+            Strategy::Rolling,
+        );
+        (ex, p)
+    })
+}
+
 fn example(name: &str) -> App {
     load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
         .unwrap_or_else(|e| panic!("{e:?}"))
@@ -120,19 +141,7 @@ fn will_it_compile_reads_seed_002_difficulty_security_and_readiness() {
 fn maintenance_recommendations_weigh_operating_work() {
     let cat = Catalog::embedded();
     let engine = Engine::new(&cat, Vec::new());
-    for ex in [
-        "automation-agents",
-        "coding-platform",
-        "minsky-sessions",
-        "picker-wheel",
-        "will-it-compile",
-    ] {
-        let p = plan::plan(
-            &engine,
-            &example(ex),
-            &plan::DEFAULT_LEVELS,
-            Strategy::Rolling,
-        );
+    for (ex, p) in example_plans(&engine) {
         let r = p
             .recommendations
             .iter()
@@ -505,19 +514,7 @@ fn a_binding_cap_shows_the_wait_and_what_meeting_the_load_costs() {
 fn every_growth_path_grows_with_its_users() {
     let cat = Catalog::embedded();
     let engine = Engine::new(&cat, Vec::new());
-    for ex in [
-        "automation-agents",
-        "coding-platform",
-        "minsky-sessions",
-        "picker-wheel",
-        "will-it-compile",
-    ] {
-        let p = plan::plan(
-            &engine,
-            &example(ex),
-            &plan::DEFAULT_LEVELS,
-            Strategy::Rolling,
-        );
+    for (ex, p) in example_plans(&engine) {
         let bills: Vec<f64> = p.growth_path.iter().filter_map(|s| s.monthly).collect();
         assert_eq!(
             bills.len(),
@@ -543,19 +540,7 @@ fn every_growth_path_grows_with_its_users() {
 fn plan_snapshots_of_every_example() {
     let cat = Catalog::embedded();
     let engine = Engine::new(&cat, Vec::new());
-    for ex in [
-        "automation-agents",
-        "coding-platform",
-        "minsky-sessions",
-        "picker-wheel",
-        "will-it-compile",
-    ] {
-        let p = plan::plan(
-            &engine,
-            &example(ex),
-            &plan::DEFAULT_LEVELS,
-            Strategy::Rolling,
-        );
+    for (ex, p) in example_plans(&engine) {
         let growth: Vec<String> = p
             .growth_path
             .iter()

@@ -697,29 +697,34 @@ fn fitness_cmd(ctx: &Ctx, key: &str, tier: Option<&str>, target: Option<&str>, f
                 continue;
             }
             println!("\n{} — {}", paint(&a.name, "1"), a.verdict);
-            for f in a.blockers.iter().chain(a.warnings.iter()) {
-                let tag = if f.effect == fitness::rules::Effect::Blocker {
-                    paint("blocker", "31")
-                } else {
-                    format!("{:+} {}", f.points, f.subscore)
-                };
-                println!("  [{tag}] {}", f.message);
-                if let Some(r) = &f.remedy {
-                    println!("      remedy: {r}");
-                }
-                for s in &f.swaps {
-                    println!(
-                        "      swap: {} → {} ({}, effort {}, +{})",
-                        s.from, s.to, s.relationship, s.effort, s.score_effect
-                    );
-                }
-            }
+            print_assessment_findings(a);
         }
     }
     if fail && blocked {
         return Err(Failure::explained("blockers found"));
     }
     Ok(())
+}
+
+/// An assessment's blockers and warnings, each with its remedy and swaps.
+pub(crate) fn print_assessment_findings(a: &fitness::Assessment) {
+    for f in a.blockers.iter().chain(a.warnings.iter()) {
+        let tag = if f.effect == fitness::rules::Effect::Blocker {
+            paint("blocker", "31")
+        } else {
+            format!("{:+} {}", f.points, f.subscore)
+        };
+        println!("  [{tag}] {}", f.message);
+        if let Some(r) = &f.remedy {
+            println!("      remedy: {r}");
+        }
+        for s in &f.swaps {
+            println!(
+                "      swap: {} → {} ({}, effort {}, +{})",
+                s.from, s.to, s.relationship, s.effort, s.score_effect
+            );
+        }
+    }
 }
 
 fn estimate_cmd(

@@ -2,9 +2,9 @@
 //! targets, group by group (the files are written by `generate --split`).
 
 use super::output::{json, money, paint, score_cell};
-use super::{Ctx, Failure, Res, print_estimate, total_of};
+use super::{Ctx, Failure, Res, print_assessment_findings, print_estimate, total_of};
 use crate::analyse::cost::Strategy;
-use crate::analyse::fitness::{Status, rules::Effect};
+use crate::analyse::fitness::Status;
 use crate::analyse::split::{self, Move, Split};
 use crate::catalog::Catalog;
 use crate::describe::app::App;
@@ -89,17 +89,7 @@ pub(crate) fn fitness_cmd(ctx: &Ctx, key: &str, target: &str, specs: &[String], 
                     .as_ref()
                     .map_or(String::new(), |o| format!(", operations {}/100", o.score))
             );
-            for f in a.blockers.iter().chain(a.warnings.iter()) {
-                let tag = if f.effect == Effect::Blocker {
-                    paint("blocker", "31")
-                } else {
-                    format!("{:+} {}", f.points, f.subscore)
-                };
-                println!("  [{tag}] {}", f.message);
-                if let Some(r) = &f.remedy {
-                    println!("      remedy: {r}");
-                }
-            }
+            print_assessment_findings(a);
         }
         print_crossings(&j);
     }
