@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploy benchmark (not a test): prints two tables measured side by side in
+# Deploy benchmark (not a test): prints three tables measured side by side in
 # one run on the local Docker engine.
 #
 # 1. Updating a service whose start-up takes 2 s while oha sends a fixed
@@ -10,6 +10,12 @@
 # 2. Proxy throughput and p50/p99 latency on loopback: a direct connection
 #    to the test server, our proxy, and nginx (Debian), both proxies on the
 #    host with the same upstream, release builds.
+# 3. Command time and failed requests of an update of 2 replicas (2 s
+#    start-up) with rolling, blue-green and canary (bake excluded) vs
+#    `docker compose up -d`, for an image whose PID 1 handles SIGTERM and
+#    one whose PID 1 ignores it (IGNORE_TERM=1, as busybox httpd does), at
+#    $RATE req/s for DURATION3 s (default 40). Compose publishes a port per
+#    replica (18440-18441); its load goes to the first.
 #
 # Needs: docker (running), oha (`cargo install oha --locked`), nginx
 # (`apt-get install -y nginx-light`), the validators venv from
@@ -132,8 +138,8 @@ row() {
   echo "${ROWS[-1]}" >&2
 }
 
-# TABLES=1 or TABLES=2 runs one table only.
-TABLES=${TABLES:-12}
+# TABLES=1, 2 or 3 (or a mix, as 13) runs only those tables.
+TABLES=${TABLES:-123}
 if [[ $TABLES == *1* ]]; then
 echo "table 1: updating under $RATE requests/s for $DURATION s..." >&2
 compose_file v1 1
@@ -182,6 +188,66 @@ printf '%s\n' "${ROWS[@]}"
 echo
 echo "From command to all 3 replicas healthy (median of 3): docker compose up -d --wait $(median "${CT[@]}") s; deployment-manager deploy $(median "${OT[@]}") s (runs: compose ${CT[*]}; ours ${OT[*]})"
 
+fi
+if [[ $TABLES == *3* ]]; then
+echo "table 3: update time of 2 replicas, SIGTERM handled or ignored..." >&2
+DURATION3=${DURATION3:-40}
+declare -a ROWS3
+compose_pair() { # version ignore(0/1)
+  cat > "$WORK/compose.yaml" <<EOF
+services:
+  web:
+    image: $IMAGE
+    environment:
+      VERSION: $1
+      STARTUP_DELAY_MS: "2000"
+      IGNORE_TERM: "$2"
+    ports: ["18440-18441:8080"]
+    deploy:
+      replicas: 2
+    healthcheck:
+      test: ["CMD", "/server", "healthcheck"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+EOF
+}
+pair_app() { # name version port ignore(0/1)
+  local f; f=$(app "$1" "$2" "$3" 2)
+  sed -i "s/      STARTUP_DELAY_MS: \"2000\"/      STARTUP_DELAY_MS: \"2000\"\n      IGNORE_TERM: \"$4\"/" "$f"
+  echo "$f"
+}
+for ignore in 0 1; do
+  pid1=$([ "$ignore" = 1 ] && echo "ignores SIGTERM" || echo "handles SIGTERM")
+  compose_pair v1 "$ignore"
+  "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d --wait >/dev/null 2>&1
+  compose_pair v2 "$ignore"
+  DURATION_SAVED=$DURATION; DURATION=$DURATION3
+  read -r f t s c < <(under_load 18440 "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d)
+  ROWS3+=("$(printf '| %-28s | %-15s | %6s | %6s | %9s |' "docker compose v5 up -d" "$pid1" "$f" "$t" "$c")")
+  echo "${ROWS3[-1]}" >&2
+  "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" down -t 1 >/dev/null 2>&1
+  port=18450
+  for strategy in rolling blue-green canary; do
+    p=bench-$strategy
+    "$DM" profile create "$p" "$(pair_app "$p" v1 $port "$ignore")" >/dev/null
+    "$DM" deploy "$p" --bake 0s >/dev/null
+    extra=()
+    [ "$strategy" = canary ] && extra=(--canary-steps 50,100 --pause 2s --analysis-interval 1s)
+    read -r f t s c < <(under_load $port "$DM" deploy "$p" --app "$(pair_app "$p" v2 $port "$ignore")" \
+      --strategy "$strategy" --bake 0s --drain-timeout 2s --cleanup "${extra[@]}")
+    ROWS3+=("$(printf '| %-28s | %-15s | %6s | %6s | %9s |' "deployment-manager $strategy" "$pid1" "$f" "$t" "$c")")
+    echo "${ROWS3[-1]}" >&2
+    "$DM" destroy "$p" --volumes >/dev/null
+    port=$((port + 1))
+  done
+  DURATION=$DURATION_SAVED
+done
+echo
+echo "Table 3: update of 2 replicas (2 s start-up) under $RATE req/s for $DURATION3 s (oha), bake 0 s, drain 2 s, stop timeout 30 s, $(date -u +%F)"
+echo "| what                         | PID 1           | failed | of     | command s |"
+echo "|------------------------------|-----------------|--------|--------|-----------|"
+printf '%s\n' "${ROWS3[@]}"
 fi
 if [[ $TABLES == *2* ]]; then
 echo "table 2: proxy throughput on loopback..." >&2

@@ -30,6 +30,8 @@ struct Env {
     dir: tempfile::TempDir,
     profile: String,
     port: u16,
+    /// Lines added to the service's description (indented four spaces).
+    service_extra: String,
 }
 
 impl Env {
@@ -39,6 +41,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
             profile: profile.into(),
             port,
+            service_extra: String::new(),
         };
         env.dm(&["destroy", profile, "--volumes"]);
         let app = env.app("v1", &[]);
@@ -54,9 +57,10 @@ impl Env {
             .map(|(k, v)| format!("      {k}: \"{v}\"\n"))
             .collect();
         let yaml = format!(
-            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n{extra}    replicas: 2\n    health:\n      http: /health\n",
+            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n{extra}    replicas: 2\n    health:\n      http: /health\n{more}",
             p = self.profile,
-            port = self.port
+            port = self.port,
+            more = self.service_extra
         );
         let path = self.dir.path().join(format!("app-{version}.yaml"));
         std::fs::write(&path, yaml).unwrap();
@@ -237,6 +241,70 @@ fn zero_downtime(profile: &str, port: u16, strategy: &str, with_ws: bool) {
 #[test]
 fn rolling_update_loses_no_request_and_drains_websockets() {
     zero_downtime("e2e-rolling", 18301, "rolling", true);
+}
+
+/// Exit code and init flag of each stopped container of the profile.
+fn stopped(env: &Env) -> Vec<(String, String)> {
+    env.containers()
+        .iter()
+        .filter(|c| c.ends_with(" exited"))
+        .map(|c| {
+            let name = c.split(' ').next().unwrap().to_string();
+            let o = Command::new("docker")
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{.State.ExitCode}} {{.HostConfig.Init}}",
+                    &name,
+                ])
+                .output()
+                .unwrap();
+            (name, String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
+        .collect()
+}
+
+/// A server that runs as PID 1 without a SIGTERM handler (busybox httpd,
+/// most servers started without an init) ignores SIGTERM. Our containers
+/// run an init process that forwards it, so the drained replicas end on
+/// SIGTERM (exit 143) instead of being killed when the stop timeout runs
+/// out (137). `init: false` in app.yaml shows the difference. Rolling
+/// steps do not wait for a drained replica to exit (scripts/bench-deploy.sh
+/// measures the time).
+#[test]
+fn a_server_that_ignores_sigterm_still_stops_on_sigterm() {
+    let mut env = Env::new("e2e-sigterm", 18312);
+    env.service_extra = "    stop_grace_period: 4s\n".into();
+    let ignore = [("IGNORE_TERM", "1")];
+    ok(env.deploy("v1", &ignore, &["--bake", "0s"]));
+    let load = Load::start(env.port, 4);
+    ok(env.deploy("v2", &ignore, &["--drain-timeout", "1s", "--bake", "0s"]));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    all_from(&load.finish(), done, "v2");
+    let v1 = stopped(&env);
+    assert_eq!(v1.len(), 2, "{v1:?}");
+    for (name, state) in &v1 {
+        assert_eq!(
+            state, "143 true",
+            "{name}: ended by SIGTERM through the init"
+        );
+    }
+    // Without the init, SIGTERM is lost and the engine kills at the timeout.
+    env.service_extra = "    stop_grace_period: 4s\n    init: false\n".into();
+    ok(env.deploy("v3", &ignore, &["--bake", "0s"]));
+    ok(env.deploy("v4", &ignore, &["--bake", "0s"]));
+    let killed: Vec<_> = stopped(&env)
+        .into_iter()
+        .filter(|(_, s)| s.ends_with("false"))
+        .collect();
+    assert!(!killed.is_empty());
+    for (name, state) in &killed {
+        assert_eq!(
+            state, "137 false",
+            "{name}: killed when the stop timeout ran out"
+        );
+    }
 }
 
 #[test]

@@ -41,6 +41,13 @@ pub struct ServiceSpec {
     pub volumes: Vec<String>,
     /// Seconds a container gets to finish after SIGTERM.
     pub stop_grace: u64,
+    /// An init process is PID 1, so SIGTERM reaches the server.
+    #[serde(default = "yes")]
+    pub init: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -125,7 +132,11 @@ impl ReleaseSpec {
                         None => format!("{}-{}:{}", app.name, v.name, v.path),
                     })
                     .collect(),
-                stop_grace: s.traits.long_requests.map_or(30, |d| d.0.clamp(10, 600)),
+                stop_grace: s.stop_grace_period.map_or_else(
+                    || s.traits.long_requests.map_or(30, |d| d.0.clamp(10, 600)),
+                    |d| d.0.min(3600),
+                ),
+                init: s.init.unwrap_or(true),
             });
         }
         let accessories = app

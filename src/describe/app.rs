@@ -90,6 +90,16 @@ pub struct Service {
     pub connects_to_any: bool,
     #[serde(default, skip_serializing_if = "Traits::is_empty")]
     pub traits: Traits,
+    /// Run a small init process as PID 1 (default true where we deploy):
+    /// it forwards SIGTERM to the server and reaps zombies. A server
+    /// started as PID 1 without a handler ignores SIGTERM and is killed
+    /// only when the stop timeout runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// Time between SIGTERM and SIGKILL when a container stops (default
+    /// 30 s, or the longest request when `long_requests` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<Duration>,
 }
 
 /// One call this service makes to a peer of the same app.

@@ -896,10 +896,26 @@ fn import_service(
                 &[("paas", Info)],
                 Warning,
             ),
-            "labels" | "logging" | "hostname" | "domainname" | "init" | "tty" | "stdin_open"
+            "init" => match value.as_bool() {
+                Some(b) => s.init = Some(b),
+                None => f.add(
+                    at,
+                    Warning,
+                    "`init` is not true or false; the default (an init process) is kept",
+                ),
+            },
+            "stop_grace_period" => match Duration::parse(&value_text(value)) {
+                Ok(d) => s.stop_grace_period = Some(d),
+                Err(e) => f.add(
+                    at,
+                    Warning,
+                    format!("{e}; the default stop timeout is kept"),
+                ),
+            },
+            "labels" | "logging" | "hostname" | "domainname" | "tty" | "stdin_open"
             | "stop_signal" | "platform" | "pull_policy" | "working_dir" | "user" | "shm_size"
-            | "read_only" | "annotations" | "attach" | "develop" | "stop_grace_period"
-            | "mac_address" | "oom_score_adj" | "cap_drop" | "group_add" | "scale" => {
+            | "read_only" | "annotations" | "attach" | "develop" | "mac_address"
+            | "oom_score_adj" | "cap_drop" | "group_add" | "scale" => {
                 if key == "scale" {
                     s.replicas = value.as_u64().map(|r| r as u32);
                 } else {

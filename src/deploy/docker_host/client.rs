@@ -133,6 +133,8 @@ pub struct ContainerPlan<'a> {
     pub user: Option<String>,
     pub read_only: bool,
     pub stop_grace: u64,
+    /// Docker's init (tini) as PID 1, forwarding signals to the command.
+    pub init: bool,
 }
 
 impl Host {
@@ -257,6 +259,7 @@ impl Host {
             memory: p.memory,
             nano_cpus: p.nano_cpus,
             readonly_rootfs: Some(p.read_only),
+            init: Some(p.init),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             log_config: Some(bollard::models::HostConfigLogConfig {
                 typ: Some("json-file".into()),

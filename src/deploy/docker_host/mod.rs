@@ -295,6 +295,7 @@ impl<'a> Engine<'a> {
             user: None,
             read_only: false,
             stop_grace: s.stop_grace,
+            init: s.init,
         };
         host.create(&plan).await?;
         if !s.secrets.is_empty() {

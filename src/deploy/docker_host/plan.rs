@@ -109,6 +109,11 @@ pub enum Action {
         host: String,
         service: String,
         containers: Vec<String>,
+        /// Nothing routes to them any more: the next steps need not wait
+        /// for them to exit (they are awaited before the deploy ends).
+        /// Off where the next step needs them gone (recreate: the same
+        /// volume; internal services: their name still resolves to them).
+        background: bool,
     },
     /// The shared canary loop over every host; `old` is what each host
     /// routed before, in host order.
@@ -283,6 +288,7 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                         host: host(),
                         service: service(),
                         containers: vec![old.remove(0)],
+                        background: false,
                     });
                 }
             }
@@ -291,6 +297,7 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                     host: host(),
                     service: service(),
                     containers: old,
+                    background: false,
                 });
             }
             continue;
@@ -312,6 +319,7 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                     host: host(),
                     service: service(),
                     containers: vec![container_of(&addr).to_string()],
+                    background: true,
                 });
             }
             out.push(Action::Say {
@@ -339,6 +347,7 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                     .iter()
                     .map(|(_, a)| container_of(a).to_string())
                     .collect(),
+                background: true,
             });
         }
     }
@@ -369,6 +378,7 @@ fn recreate(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Act
                 host: h.host.clone(),
                 service: s.name.clone(),
                 containers: old,
+                background: false,
             });
         }
         start_all(d, s, h, &replicas, out);
@@ -449,6 +459,7 @@ fn blue_green(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<A
                 host: h.host.clone(),
                 service: s.name.clone(),
                 containers: old,
+                background: s.public_port.is_some(),
             });
         }
         out.push(Action::Say {
@@ -514,6 +525,7 @@ pub fn cleanup(d: &Desired, hosts: &[HostState], kept: &[u32], warm: Option<u32>
                     host: h.host.clone(),
                     service: c.service.clone(),
                     containers: vec![c.name.clone()],
+                    background: true,
                 });
             }
         }

@@ -108,6 +108,29 @@ pub async fn execute(
     spec: &ReleaseSpec,
     actions: &[Action],
 ) -> Result<Outcome, Failure> {
+    let mut stopping = Vec::new();
+    let outcome = run(e, spec, actions, &mut stopping).await;
+    // Every stop started in the background ends before the deploy does,
+    // also when it failed: a rollback must find them stopped, not stopping.
+    for s in stopping {
+        match s.await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) if outcome.is_ok() => return Err(Failure::from(why)),
+            Err(join) if outcome.is_ok() => return Err(Failure::from(join.to_string())),
+            _ => {}
+        }
+    }
+    outcome
+}
+
+type Stopping = Vec<tokio::task::JoinHandle<Result<(), String>>>;
+
+async fn run(
+    e: &Engine<'_>,
+    spec: &ReleaseSpec,
+    actions: &[Action],
+    stopping: &mut Stopping,
+) -> Result<Outcome, Failure> {
     let host = |name: &str| {
         e.hosts
             .iter()
@@ -183,10 +206,26 @@ pub async fn execute(
                 host: h,
                 service: s,
                 containers,
+                background,
             } => {
                 // A service gone from the app stops with the default grace.
                 let grace = service(s).map_or(30, |s| s.stop_grace);
-                e.stop_all(host(h)?, containers, grace).await?;
+                if *background {
+                    // Drained already: the next replica starts while this
+                    // one exits, however long its server takes.
+                    let (h, names) = (host(h)?.clone(), containers.clone());
+                    stopping.push(tokio::spawn(async move {
+                        for r in
+                            futures_util::future::join_all(names.iter().map(|n| h.stop(n, grace)))
+                                .await
+                        {
+                            r?;
+                        }
+                        Ok::<(), String>(())
+                    }));
+                } else {
+                    e.stop_all(host(h)?, containers, grace).await?;
+                }
             }
             Action::Remove {
                 host: h, container, ..

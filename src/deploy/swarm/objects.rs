@@ -114,6 +114,7 @@ pub fn app_service(
         "Labels": labels(profile, "app", &s.name, Some(release)),
         "Env": env,
         "StopGracePeriod": s.stop_grace as i64 * SECOND,
+        "Init": s.init,
         "Mounts": mounts(profile, &s.volumes),
         "Secrets": secret_refs(&secrets.refs, secrets.owner.clone()),
     });

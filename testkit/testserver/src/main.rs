@@ -17,7 +17,7 @@
 //!
 //! `STARTUP_DELAY_MS` delays listening, `CRASH=1` exits at once (a crash
 //! loop under a restart policy), SIGTERM exits promptly (PID 1 in a
-//! container ignores it otherwise). `healthcheck` probes a port and exits
+//! container ignores it otherwise) unless `IGNORE_TERM=1`. `healthcheck` probes a port and exits
 //! 0 or 1, standing in for curl in images without a shell.
 
 use std::io::{Read, Write};
@@ -133,9 +133,14 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("healthcheck") {
         std::process::exit(healthcheck(&port));
     }
-    unsafe {
-        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
+    // IGNORE_TERM=1 leaves SIGTERM at its default, as a server started
+    // without a handler does: as PID 1 the kernel then ignores it, and
+    // only SIGKILL at the end of the stop timeout ends the container.
+    if std::env::var("IGNORE_TERM").map_or(true, |v| v != "1") {
+        unsafe {
+            libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
+        }
     }
     if std::env::var("CRASH").is_ok_and(|v| v == "1") {
         eprintln!("crashing on purpose (CRASH=1)");
