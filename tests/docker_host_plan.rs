@@ -41,6 +41,7 @@ fn spec() -> ReleaseSpec {
             ..AccessorySpec::default()
         }],
         app: None,
+        release: None,
     }
 }
 

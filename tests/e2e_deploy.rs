@@ -273,7 +273,7 @@ fn stopped(env: &Env) -> Vec<(String, String)> {
 /// measures the time).
 #[test]
 fn a_server_that_ignores_sigterm_still_stops_on_sigterm() {
-    let mut env = Env::new("e2e-sigterm", 18312);
+    let mut env = Env::new("e2e-sigterm", 18316);
     env.service_extra = "    stop_grace_period: 4s\n".into();
     let ignore = [("IGNORE_TERM", "1")];
     ok(env.deploy("v1", &ignore, &["--bake", "0s"]));
@@ -305,6 +305,110 @@ fn a_server_that_ignores_sigterm_still_stops_on_sigterm() {
             "{name}: killed when the stop timeout ran out"
         );
     }
+}
+
+/// What the accessory `cache` (the test server standing in for a
+/// database) was sent by release commands, one line each.
+fn records(profile: &str) -> String {
+    common::sh(Command::new("docker").args([
+        "exec",
+        &format!("dm-{profile}-cache"),
+        "/server",
+        "call",
+        "http://127.0.0.1:8080/records",
+    ]))
+    .trim()
+    .to_string()
+}
+
+/// The release command (a schema migration) runs once per release, after
+/// the release's image exists and before any traffic moves, with its
+/// service's settings on the app's network: here it records its version in
+/// the dependency. Under load the update fails no request. A release
+/// command that fails stops the deploy with its logs: nothing of the new
+/// release starts and the old one serves on.
+#[test]
+fn the_release_command_runs_once_before_traffic_moves_and_a_failed_one_switches_nothing() {
+    let port = 18317;
+    let profile = "e2e-release-cmd";
+    let env = Env::new(profile, port);
+    let app = |version: &str, command: &str| {
+        let app = env.app(version, &[]);
+        let yaml = std::fs::read_to_string(&app).unwrap()
+            + &format!(
+                "dependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\nrelease:\n  service: web\n  command: {command}\n  timeout: 60s\n"
+            );
+        std::fs::write(&app, yaml).unwrap();
+        app
+    };
+    let deploy = |version: &str, command: &str| {
+        let app = app(version, command);
+        env.dm(&[
+            "deploy",
+            profile,
+            "--app",
+            app.to_str().unwrap(),
+            "--bake",
+            "0s",
+            "--json",
+        ])
+    };
+    let record = |v: &str| format!("[call, \"http://cache:8080/record?v={v}\"]");
+    ok(deploy("v1", &record("v1")));
+    assert_eq!(records(profile), "v1");
+
+    let load = Load::start(port, 4);
+    let out = ok(deploy("v2", &record("v2")));
+    let done = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    all_from(&load.finish(), done, "v2");
+    assert_eq!(records(profile), "v1\nv2", "once per release");
+    let phases: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["phase"].as_str().map(String::from))
+        .collect();
+    let ran = phases
+        .iter()
+        .position(|p| p == "release-command")
+        .expect("a release-command event");
+    let moved = phases
+        .iter()
+        .position(|p| p == "rolling")
+        .expect("a rolling event");
+    assert!(
+        ran < moved,
+        "the command runs before traffic moves: {phases:?}"
+    );
+    // The same release again changes nothing and runs nothing.
+    ok(deploy("v2", &record("v2")));
+    assert_eq!(records(profile), "v1\nv2");
+
+    let out = deploy("v3", "[fail]");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("release command"), "{said}");
+    assert!(
+        said.contains("relation \\\"orders\\\" already exists")
+            || said.contains("relation \"orders\" already exists"),
+        "the command's own logs: {said}"
+    );
+    assert_eq!(version(port), "v2");
+    let rel = env.releases();
+    assert_eq!(rel[0]["status"], "failed");
+    assert!(
+        rel[0]["reason"].as_str().unwrap().contains("exited 2"),
+        "{:?}",
+        rel[0]["reason"]
+    );
+    assert!(
+        !env.containers()
+            .iter()
+            .any(|c| c.contains("-r3-") || c.contains("release-command")),
+        "nothing of release 3 is left: {:?}",
+        env.containers()
+    );
+    assert_eq!(records(profile), "v1\nv2");
 }
 
 #[test]

@@ -533,3 +533,70 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     let _ = env.dm(&["destroy", new, "--volumes"]);
     purge(new);
 }
+
+/// The release command on a swarm: a one-off job service of the new image
+/// with the service's settings and secrets, on the stack's network beside
+/// its dependency (the test server standing in for a database records what
+/// it is sent). It runs once per release before the update; one that fails
+/// stops the deploy and the old release serves on.
+#[test]
+fn the_release_command_runs_as_a_swarm_job_before_the_update() {
+    let _turn = turn();
+    let profile = "swarm-release";
+    let env = Env::new(profile, 18327);
+    let deploy = |version: &str, command: &str| {
+        let app = env.app(version, &[]);
+        let yaml = std::fs::read_to_string(&app).unwrap()
+            + &format!(
+                "dependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\nrelease:\n  service: web\n  command: {command}\n  timeout: 60s\n"
+            );
+        std::fs::write(&app, yaml).unwrap();
+        env.dm(&[
+            "deploy",
+            profile,
+            "--app",
+            app.to_str().unwrap(),
+            "--bake",
+            "0s",
+        ])
+    };
+    let records = || {
+        let id = common::sh(Command::new("docker").args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name=dm-{profile}-cache"),
+        ]));
+        let id = id
+            .lines()
+            .next()
+            .expect("the dependency's task")
+            .to_string();
+        common::sh(Command::new("docker").args([
+            "exec",
+            &id,
+            "/server",
+            "call",
+            "http://127.0.0.1:8080/records",
+        ]))
+        .trim()
+        .to_string()
+    };
+    let record = |v: &str| format!("[call, \"http://cache:8080/record?v={v}\"]");
+    ok(deploy("v1", &record("v1")));
+    assert_eq!(records(), "v1");
+    ok(deploy("v2", &record("v2")));
+    assert_eq!(records(), "v1\nv2");
+    assert_eq!(version(env.port), "v2");
+    let out = deploy("v3", "[fail]");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("release command"), "{}", text(&out));
+    assert_eq!(version(env.port), "v2");
+    assert_eq!(env.releases()[0]["status"], "failed");
+    assert!(
+        !common::sh(Command::new("docker").args(["service", "ls", "--format", "{{.Name}}"]))
+            .contains("release-command"),
+        "the job is removed"
+    );
+    assert_eq!(records(), "v1\nv2");
+}

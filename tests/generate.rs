@@ -1086,3 +1086,135 @@ fn several_vms_sit_behind_a_load_balancer_or_form_a_swarm() {
         "swarm's control port is open to the private network only: {rules:?}"
     );
 }
+
+/// The release command rendered natively on every target that has a
+/// release phase, each file still valid for its validator: a one-off
+/// Compose service the web service waits for, a Kubernetes Job outside the
+/// kustomization (with a policy that lets it reach the database), Fly's
+/// `release_command`, Render's and Railway's `preDeployCommand`, Heroku's
+/// release phase and App Platform's PRE_DEPLOY job.
+#[test]
+fn the_release_command_is_native_on_each_target() {
+    let bin = venv_bin();
+    let cat = Catalog::embedded();
+    let app = load_path(Path::new("tests/fixtures/release/compose.yaml"), &[])
+        .unwrap()
+        .app;
+    let line = "python manage.py migrate --noinput";
+    let check = |files: &[GeneratedFile], validator: &mut dyn FnMut(&Path, &str)| {
+        let dir = written(files);
+        let out = dir.path().join("out");
+        for f in target_files(files) {
+            validator(&out, &f.path);
+        }
+    };
+
+    let files = render(&cat, &app, "compose").unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(file(&files, "compose.yaml")).unwrap();
+    let job = &v["services"]["web-release"];
+    assert_eq!(
+        job["command"],
+        serde_json::json!(["python", "manage.py", "migrate", "--noinput"])
+    );
+    assert_eq!(job["restart"], "no");
+    assert!(job.get("ports").is_none() && job.get("healthcheck").is_none());
+    assert_eq!(
+        v["services"]["web"]["depends_on"]["web-release"]["condition"],
+        "service_completed_successfully"
+    );
+    assert!(file(&files, "DEPLOY.md").contains("## Release command"));
+    check(&files, &mut |out, p| {
+        if p == "compose.yaml" {
+            let (ok, text) = run(Command::new(bin.join("docker-compose"))
+                .current_dir(out)
+                .args(["-f", p, "config", "-q"]));
+            assert!(ok, "compose: {text}");
+        }
+    });
+
+    let files = render(&cat, &app, "k8s-gke").unwrap();
+    let job = file(&files, "release-job.yaml");
+    assert!(
+        job.contains("kind: Job") && job.contains("migrate"),
+        "{job}"
+    );
+    assert!(!file(&files, "kustomization.yaml").contains("release-job.yaml"));
+    assert!(file(&files, "network-policies.yaml").contains("web-release"));
+    assert!(file(&files, "DEPLOY.md").contains("kubectl apply -f release-job.yaml"));
+    check(&files, &mut |out, p| {
+        if p.ends_with(".yaml") && p != "kustomization.yaml" {
+            let (ok, text) = run(Command::new(bin.join("kubernetes-validate"))
+                .args(["--strict", "-k", "1.37.0"])
+                .arg(out.join(p)));
+            assert!(ok && !text.contains("ERROR"), "{p}: {text}");
+        }
+    });
+
+    let files = render(&cat, &app, "fly").unwrap();
+    assert!(file(&files, "web/fly.toml").contains(&format!("release_command = \"{line}\"")));
+    check(&files, &mut |out, p| {
+        if p.ends_with("fly.toml") {
+            let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+                .arg("--schemafile")
+                .arg(schema("fly.json"))
+                .arg(out.join(p)));
+            assert!(ok, "{p}: {text}");
+        }
+    });
+
+    for (target, path, needle, sc) in [
+        (
+            "render",
+            "render.yaml",
+            format!("preDeployCommand: {line}"),
+            "render.schema.json",
+        ),
+        (
+            "railway",
+            "web/railway.json",
+            format!("\"preDeployCommand\": [\n      \"{line}\""),
+            "railway.schema.json",
+        ),
+        (
+            "heroku",
+            "heroku.yml",
+            "release:".to_string(),
+            "heroku-yml.schema.json",
+        ),
+    ] {
+        let files = render(&cat, &app, target).unwrap();
+        assert!(
+            file(&files, path).contains(&needle),
+            "{target}: {}",
+            file(&files, path)
+        );
+        check(&files, &mut |out, p| {
+            if p == path {
+                let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+                    .arg("--schemafile")
+                    .arg(own_schema(sc))
+                    .arg(out.join(p)));
+                assert!(ok, "{target}/{p}: {text}");
+            }
+        });
+    }
+
+    let files = render(&cat, &app, "do-app-platform").unwrap();
+    let spec = target_files(&files);
+    let spec = &spec
+        .iter()
+        .find(|f| f.path.ends_with(".yaml"))
+        .unwrap()
+        .path;
+    let text = file(&files, spec);
+    assert!(text.contains("kind: PRE_DEPLOY"), "{text}");
+    check(&files, &mut |out, p| {
+        if p == spec {
+            let (ok, text) = run(Command::new(bin.join("check-jsonschema"))
+                .arg("--schemafile")
+                .arg(schema("digitalocean-app-spec/app_spec.yml"))
+                .arg(out.join(p)));
+            assert!(ok, "{p}: {text}");
+        }
+    });
+}

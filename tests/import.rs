@@ -407,3 +407,46 @@ fn every_key_of_every_manifest_fixture_is_carried_or_named() {
         dropped.join("\n")
     );
 }
+
+/// A one-off service that the web service waits for
+/// (`service_completed_successfully`) and a migrating init container are
+/// both the release command: once per release, not once per start.
+#[test]
+fn one_off_migrations_become_the_release_command() {
+    use deployment_manager::describe::load_path;
+    for source in [
+        "tests/fixtures/release/compose.yaml",
+        "tests/fixtures/release/k8s",
+    ] {
+        let l = load_path(Path::new(source), &[]).unwrap_or_else(|e| panic!("{source}: {e:?}"));
+        let r = l
+            .app
+            .release
+            .as_ref()
+            .unwrap_or_else(|| panic!("{source}: no release command"));
+        assert_eq!(r.service, "web", "{source}");
+        assert_eq!(
+            r.command,
+            ["python", "manage.py", "migrate", "--noinput"],
+            "{source}"
+        );
+        assert!(
+            !l.app.services.contains_key("migrate"),
+            "{source}: the one-off is not a service"
+        );
+        assert!(
+            l.app.services["web"]
+                .depends_on
+                .iter()
+                .all(|d| d != "migrate"),
+            "{source}"
+        );
+        assert!(
+            l.findings
+                .0
+                .iter()
+                .any(|f| f.message.contains("imported as the release command")),
+            "{source}"
+        );
+    }
+}

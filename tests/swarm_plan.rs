@@ -43,6 +43,7 @@ fn spec() -> ReleaseSpec {
             ..AccessorySpec::default()
         }],
         app: None,
+        release: None,
     }
 }
 

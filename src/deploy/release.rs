@@ -5,7 +5,7 @@
 //! [`Platform`]; adding an engine means implementing it, nothing copied.
 
 use super::events::Progress;
-use super::spec::ReleaseSpec;
+use super::spec::{ReleaseSpec, ReleaseStep};
 use super::strategy::Options;
 use crate::state::Store;
 use crate::state::releases::{NewRelease, Release, ReleaseStatus};
@@ -228,6 +228,15 @@ pub trait Platform {
         stale: &[u32],
     ) -> Result<Vec<String>, Failure>;
     /// Infrastructure, dependencies, then the strategy for every service.
+    /// Runs the release command once, after the images exist and before
+    /// any traffic moves; a summary of the run, or why it failed (with its
+    /// logs).
+    async fn run_release_step(
+        &self,
+        spec: &ReleaseSpec,
+        step: &ReleaseStep,
+        number: u32,
+    ) -> Result<String, Failure>;
     async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure>;
     /// Watches release `number` after cutover; fails when it goes bad.
     async fn bake(&self, spec: &ReleaseSpec, number: u32) -> Result<(), Failure>;
@@ -405,6 +414,30 @@ async fn begin_and_roll_out<P: Platform>(
         "release",
         format!("release {number} of {profile}{} ({strategy})", p.venue()),
     );
+    if let Some(step) = &spec.release {
+        p.progress().step(
+            "release-command",
+            format!(
+                "running `{}` once before any traffic moves",
+                step.describe()
+            ),
+        );
+        match p.run_release_step(spec, step, number).await {
+            Ok(summary) => p.progress().step("release-command", summary),
+            Err(f) => {
+                // Nothing was started or routed: the live release serves on.
+                p.progress().step("failed", f.why.clone());
+                finish_failed(p, store, number, &f)?;
+                return Err(Failure {
+                    why: format!(
+                        "release {number} stopped before any traffic moved: {}",
+                        f.why
+                    ),
+                    ..f
+                });
+            }
+        }
+    }
     let outcome = match p.roll_out(spec, number).await {
         Ok(Outcome::Live) => p.bake(spec, number).await.map(|()| Outcome::Live),
         other => other,
@@ -601,16 +634,44 @@ async fn switch_to<P: Platform>(
             Some(&format!("rolled back by release {number}")),
         )?;
     }
+    let undone_not = migrations_left_in_place(target, [live.as_ref(), paused.as_ref()]);
+    if let Some(w) = &undone_not {
+        p.progress().step("rollback", w.clone());
+    }
     record_events(p, store, number);
     store.finish_release(&profile, number, ReleaseStatus::Succeeded, None)?;
     Ok(Report::done(
         number,
         ReportStatus::Succeeded,
         format!(
-            "release {number} serves again what release {} ran",
-            target.runs
+            "release {number} serves again what release {} ran{}",
+            target.runs,
+            undone_not.map_or(String::new(), |w| format!("; {w}"))
         ),
     ))
+}
+
+/// The release commands (migrations) that ran for the releases a rollback
+/// leaves: switching traffic back does not undo what they changed.
+fn migrations_left_in_place<'r>(
+    target: &Release,
+    left: impl IntoIterator<Item = Option<&'r Release>>,
+) -> Option<String> {
+    let ran: Vec<String> = left
+        .into_iter()
+        .flatten()
+        .filter(|r| r.runs != target.runs)
+        .filter_map(|r| {
+            let step = spec_of(r).ok()?.release?;
+            Some(format!("release {} ran `{}`", r.runs, step.describe()))
+        })
+        .collect();
+    (!ran.is_empty()).then(|| {
+        format!(
+            "{}: switching traffic back does not undo what it changed (restore the data or reverse the migration yourself)",
+            ran.join(", ")
+        )
+    })
 }
 
 /// Sends all traffic to the canary that paused for a human, watches it
@@ -704,5 +765,35 @@ mod tests {
         let waiting = [release(5, 5, Paused), release(3, 3, Succeeded)];
         let c = rollback_choice("p", &waiting, None).unwrap();
         assert_eq!((c.target.number, c.paused.map(|p| p.number)), (3, Some(5)));
+    }
+
+    #[test]
+    fn a_rollback_names_the_migrations_it_cannot_undo() {
+        let with_step = |number: u32| {
+            let mut r = release(number, number, ReleaseStatus::Succeeded);
+            r.spec = serde_json::to_string(&ReleaseSpec {
+                release: Some(ReleaseStep {
+                    service: "api".into(),
+                    command: vec!["alembic".into(), "upgrade".into(), "head".into()],
+                    timeout_s: 600,
+                }),
+                ..Default::default()
+            })
+            .unwrap();
+            r
+        };
+        let mut plain = release(3, 3, ReleaseStatus::Succeeded);
+        plain.spec = serde_json::to_string(&ReleaseSpec::default()).unwrap();
+        let target = release(2, 2, ReleaseStatus::Succeeded);
+        let live = with_step(4);
+        let w = migrations_left_in_place(&target, [Some(&live), None]).unwrap();
+        assert!(
+            w.starts_with("release 4 ran `api: alembic upgrade head`"),
+            "{w}"
+        );
+        assert!(w.contains("does not undo"));
+        assert_eq!(migrations_left_in_place(&target, [Some(&plain)]), None);
+        // Returning to the release that ran it undoes nothing either way.
+        assert_eq!(migrations_left_in_place(&live, [Some(&live)]), None);
     }
 }

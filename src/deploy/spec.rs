@@ -15,6 +15,25 @@ pub struct ReleaseSpec {
     /// (Kubernetes) so a rollback can rebuild them; secret names only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<Box<App>>,
+    /// Run once before any traffic moves (migrations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseStep>,
+}
+
+/// The release command as the engines run it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseStep {
+    /// Whose image, settings and secrets it runs with.
+    pub service: String,
+    pub command: Vec<String>,
+    pub timeout_s: u64,
+}
+
+impl ReleaseStep {
+    /// One line for messages: `api: alembic upgrade head`.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.service, self.command.join(" "))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -158,6 +177,11 @@ impl ReleaseSpec {
             services,
             accessories,
             app: None,
+            release: app.release.as_ref().map(|r| ReleaseStep {
+                service: r.service.clone(),
+                command: r.command.clone(),
+                timeout_s: r.timeout_s(),
+            }),
         })
     }
 

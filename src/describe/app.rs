@@ -42,6 +42,47 @@ pub struct App {
     /// Containers a service starts per user session (sandboxes, compilers, notebooks).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub sessions: IndexMap<String, SessionWorkload>,
+    /// A command run once per release, after the new images exist and
+    /// before any traffic moves: database migrations. A failure stops the
+    /// deploy and nothing switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseCommand>,
+}
+
+/// The release step: a one-off container of `service` (its image,
+/// settings and secrets) running `command`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseCommand {
+    pub service: String,
+    pub command: Vec<String>,
+    /// How long it may run (default 10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+impl ReleaseCommand {
+    pub const DEFAULT_TIMEOUT_S: u64 = 600;
+
+    pub fn timeout_s(&self) -> u64 {
+        self.timeout.map_or(Self::DEFAULT_TIMEOUT_S, |d| d.0.max(1))
+    }
+
+    /// The command as one shell-like line, for messages and generated files.
+    pub fn line(&self) -> String {
+        self.command
+            .iter()
+            .map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c))
+                {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -224,6 +224,8 @@ pub fn import_compose(
         }
     }
 
+    release_from_one_off(&mut app, services, &mut findings);
+
     // depends_on may point at skipped services: drop those edges, reported.
     let all: BTreeSet<String> = app
         .services
@@ -280,6 +282,80 @@ pub fn import_compose(
     }
     findings.sort();
     Ok(ComposeImport { app, findings })
+}
+
+/// A one-off service that others wait for with
+/// `condition: service_completed_successfully` (migrations, as Compose
+/// users write them) is the release command: it runs once per release
+/// before traffic moves, with the image and settings of the service that
+/// shares its image (else of the first that waits for it).
+fn release_from_one_off(app: &mut App, raw: &Map<String, Value>, f: &mut Findings) {
+    let waited: Vec<(String, String)> = raw
+        .iter()
+        .flat_map(|(waiter, svc)| {
+            svc.get("depends_on")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter(|(_, c)| {
+                    c.get("condition").and_then(Value::as_str)
+                        == Some("service_completed_successfully")
+                })
+                .map(move |(job, _)| (dep_name(job), dep_name(waiter)))
+        })
+        .collect();
+    for (job, waiter) in &waited {
+        let Some(one_off) = app.services.get(job) else {
+            continue;
+        };
+        let at = format!("services.{job}");
+        if app.release.is_some() {
+            f.add(at, Warning, format!("`{job}` is a second one-off service run before others start; only one release command is kept, so it stays a service"));
+            continue;
+        }
+        if one_off.command.is_empty() {
+            f.add(at, Warning, format!("`{job}` runs its image's default command once; app.yaml's release command needs the command written out, so it stays a service"));
+            continue;
+        }
+        let same_image = |s: &Service| {
+            (s.image.is_some() && s.image == one_off.image)
+                || s.build
+                    .as_ref()
+                    .zip(one_off.build.as_ref())
+                    .is_some_and(|(a, b)| a.context == b.context)
+        };
+        let service = app
+            .services
+            .iter()
+            .find(|(n, s)| *n != job && same_image(s))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| waiter.clone());
+        if !app.services.contains_key(&service) {
+            continue;
+        }
+        let command = one_off.command.clone();
+        let own = &app.services[&service].env;
+        let different_env = one_off.env.iter().any(|(k, v)| own.get(k) != Some(v));
+        app.services.shift_remove(job);
+        for s in app.services.values_mut() {
+            s.depends_on.retain(|d| d != job);
+            s.connects_to.retain(|c| &c.to != job);
+        }
+        f.add(
+            at,
+            Info,
+            format!(
+                "`{job}` runs once before `{waiter}` starts: imported as the release command (`{}`), run with `{service}`'s image, settings and secrets once per release before traffic moves{}",
+                command.join(" "),
+                if different_env { "; its own environment differed from that service's and was not kept" } else { "" }
+            ),
+        );
+        app.release = Some(ReleaseCommand {
+            service,
+            command,
+            timeout: None,
+        });
+    }
 }
 
 /// Two compose names may sanitise to the same app name (`a_b`, `a-b`).

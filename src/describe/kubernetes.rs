@@ -429,12 +429,32 @@ fn import_workload(
             Warning,
         );
     }
-    if pod.pointer("/spec/initContainers").is_some() {
-        f.add(
-            d.at(),
-            Warning,
-            "init containers are not imported; run migrations as a release step",
-        );
+    // An init container of the same image that migrates is the release
+    // command: it then runs once per release, not once per pod start.
+    let mut release: Option<Vec<String>> = None;
+    for init in pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let line: Vec<String> = ["command", "args"]
+            .iter()
+            .filter_map(|k| init.get(*k).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        let init_name = s(init.get("name")).unwrap_or_default();
+        let same_image = init.get("image") == main.get("image");
+        if release.is_none() && same_image && migrates(&line.join(" ")) {
+            release = Some(line);
+        } else {
+            f.add(
+                d.at(),
+                Warning,
+                format!("init container `{init_name}` is not imported: targets order start-up themselves, and a migration belongs in app.yaml's release command (run with the service's image)"),
+            );
+        }
     }
     let name = sanitize_name(&d.name());
     let image = s(main.get("image")).unwrap_or_default();
@@ -801,7 +821,43 @@ fn import_workload(
     if matches!(kind, "Job") || (svc.ports.is_empty() && kind != "CronJob") {
         svc.traits.background_worker = true;
     }
+    if let Some(command) = release {
+        if app.release.is_none() {
+            f.add(
+                d.at(),
+                Info,
+                format!("its init container runs `{}` before every pod starts: imported as the release command, run once per release before traffic moves", command.join(" ")),
+            );
+            app.release = Some(ReleaseCommand {
+                service: name.clone(),
+                command,
+                timeout: None,
+            });
+        } else {
+            f.add(
+                d.at(),
+                Warning,
+                "a second migrating init container: only one release command is kept",
+            );
+        }
+    }
     app.services.insert(name, svc);
+}
+
+/// Does a command line run schema migrations (the usual tools' verbs)?
+fn migrates(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "migrat",
+        "alembic upgrade",
+        "db:migrate",
+        "flyway",
+        "liquibase",
+        "goose up",
+        "db push",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
 }
 
 fn container_resources(c: &Value) -> (Option<Cpu>, Option<Size>, Option<Cpu>, Option<Size>) {

@@ -197,6 +197,23 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
     if app.services.is_empty() {
         return Err(err("services", "an app needs at least one service".into()));
     }
+    if let Some(r) = &app.release {
+        if !app.services.contains_key(&r.service) {
+            return Err(err(
+                "release.service",
+                format!(
+                    "the release command runs with service `{}`, which the app does not have",
+                    r.service
+                ),
+            ));
+        }
+        if r.command.is_empty() {
+            return Err(err(
+                "release.command",
+                "the release command is empty; give the program and its arguments".into(),
+            ));
+        }
+    }
     let components = app.services.len() + app.dependencies.len();
     if components > MAX_COMPONENTS {
         return Err(err(

@@ -159,8 +159,38 @@ fn compose_yaml(app: &App) -> String {
     if app.services.values().any(|s| s.traits.spawns_containers) {
         out.push_str("# Risk: `docker-proxy` still lets the app create containers on this host. It allows only container endpoints (no exec, images, volumes or swarm); run this stack on a dedicated VM.\n");
     }
-    out.push_str(&to_yaml(&compose_value(app)));
+    let mut model = compose_value(app);
+    with_release_command(app, &mut model);
+    out.push_str(&to_yaml(&model));
     out
+}
+
+/// The release command as Compose runs it natively: a one-off service
+/// (`<service>-release`) of the service's image, settings, secrets and
+/// networks, never restarted, which the service waits for with
+/// `service_completed_successfully`. Only for Compose: a swarm stack has
+/// no one-off services (the swarm engine runs it as a job).
+fn with_release_command(app: &App, model: &mut Value) {
+    let Some(r) = &app.release else { return };
+    let services = &mut model["services"];
+    let Some(base) = services.get(&r.service).cloned() else {
+        return;
+    };
+    let mut job = base;
+    if let Some(o) = job.as_object_mut() {
+        for k in ["ports", "expose", "healthcheck", "deploy"] {
+            o.remove(k);
+        }
+        o.insert("command".into(), json!(r.command));
+        o.insert("restart".into(), json!("no"));
+    }
+    let name = format!("{}-release", r.service);
+    let deps = &mut services[&r.service]["depends_on"];
+    if !deps.is_object() {
+        *deps = json!({});
+    }
+    deps[&name] = json!({"condition": "service_completed_successfully"});
+    services[&name] = job;
 }
 
 /// The network the socket proxy shares with the services that start containers.

@@ -48,6 +48,7 @@ fn image_source(image: &str) -> Value {
 pub fn render(app: &App) -> Vec<GeneratedFile> {
     let secrets = secrets_list(app);
     let (mut services, mut workers, mut databases) = (Vec::new(), Vec::new(), Vec::new());
+    let mut jobs: Vec<Value> = Vec::new();
     for (name, s) in &app.services {
         let mut envs: Vec<Value> = s
             .env
@@ -60,6 +61,15 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
         let mut c = json!({"name": name, "image": image_source(&image_of(app, name, s)), "instance_size_slug": size_slug(s)});
         if !envs.is_empty() {
             c["envs"] = Value::Array(envs);
+        }
+        // A PRE_DEPLOY job: App Platform runs it after the build and before
+        // the new components take traffic; a failure stops the deploy.
+        if let Some(r) = app.release.as_ref().filter(|r| &r.service == name) {
+            let mut job = json!({"name": format!("{name}-release"), "kind": "PRE_DEPLOY", "image": c["image"].clone(), "instance_size_slug": c["instance_size_slug"].clone(), "run_command": r.line()});
+            if let Some(e) = c.get("envs") {
+                job["envs"] = e.clone();
+            }
+            jobs.push(job);
         }
         if !s.command.is_empty() {
             c["run_command"] = json!(s.command.join(" "));
@@ -119,6 +129,9 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
     }
     if !workers.is_empty() {
         spec["workers"] = Value::Array(workers);
+    }
+    if !jobs.is_empty() {
+        spec["jobs"] = Value::Array(jobs);
     }
     if !databases.is_empty() {
         spec["databases"] = Value::Array(databases);

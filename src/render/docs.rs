@@ -100,6 +100,7 @@ pub fn render(
     );
     md.push_str(&placement_section(placement, estimate));
     md.push_str(&format!("\n## Steps\n{deploy}\n\n"));
+    md.push_str(&release_section(app, generator));
     md.push_str(&format!("Also move `.github/workflows/deploy-{generator}.yml` to the repository's `.github/workflows/` and keep this folder at `deploy/{generator}/`: the workflow builds, pushes and deploys on every push to `main`.\n\n"));
     md.push_str("## Secrets to set\n");
     let secrets = secrets_list(app);
@@ -332,4 +333,40 @@ pub fn placement_json(placement: &Placement, estimate: &Estimate) -> GeneratedFi
     let mut text = serde_json::to_string_pretty(&doc).expect("placements serialize");
     text.push('\n');
     GeneratedFile::new("placement.json", text)
+}
+
+/// How the release command (migrations) runs on this target: natively
+/// where the platform has a release phase, else the exact commands to run
+/// before each rollout.
+fn release_section(app: &App, generator: &str) -> String {
+    let Some(r) = &app.release else {
+        return String::new();
+    };
+    let (svc, line, t) = (&r.service, r.line(), r.timeout_s());
+    let ns = &app.name;
+    let cmd = serde_json::to_string(&r.command).unwrap_or_default();
+    let first = r.command.first().cloned().unwrap_or_default();
+    let rest = r
+        .command
+        .iter()
+        .skip(1)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",");
+    let how = match generator {
+        "compose" | "vm" => format!("`{svc}-release` in compose.yaml runs it on every `docker compose up -d`; `{svc}` starts only after it exits 0 (`service_completed_successfully`)."),
+        "swarm" => format!("A stack has no one-off services. Before each `docker stack deploy`, run it as a job on the stack's network and wait for it: `docker service create --name {ns}-release --mode replicated-job --restart-condition none --network {ns}_default <{svc}'s image> {line}`, then check `docker service ps {ns}-release` shows Complete (`deployment-manager deploy` does this itself)."),
+        "kubernetes" => format!("`release-job.yaml` is its Job (not in the kustomization). Before each `kubectl apply -k .`: `kubectl -n {ns} delete job {ns}-release --ignore-not-found && kubectl apply -f release-job.yaml && kubectl -n {ns} wait --for=condition=complete --timeout={t}s job/{ns}-release`. On the first deploy, apply the namespace, secrets, policies and dependencies first."),
+        "fly" => format!("`release_command` in {svc}'s fly.toml: Fly runs it in a temporary Machine of the new image, with the app's secrets, before any Machine is updated; a non-zero exit stops the deploy."),
+        "render" => format!("`preDeployCommand` of {svc} in render.yaml: Render runs it after the build, before the new instances start."),
+        "railway" => format!("`deploy.preDeployCommand` in {svc}/railway.json runs before the new deployment starts."),
+        "heroku" => "The `release` section of heroku.yml: Heroku's release phase runs it in a one-off dyno before the new release takes traffic.".to_string(),
+        "do-app-platform" => format!("The PRE_DEPLOY job `{svc}-release` in the app spec runs it after the build and before the new components serve."),
+        "ecs-fargate" => format!("Before each service update, run it as a one-off task of {svc}'s task definition and check its exit code: `aws ecs run-task --cluster <cluster> --launch-type FARGATE --task-definition {ns}-{svc} --network-configuration <the service's> --overrides '{{\"containerOverrides\":[{{\"name\":\"{svc}\",\"command\":{cmd}}}]}}'`, then `aws ecs wait tasks-stopped` and `aws ecs describe-tasks` (exitCode 0)."),
+        "cloud-run" => format!("As a Cloud Run job, before each `gcloud run services replace`: `gcloud run jobs deploy {svc}-release --image <{svc}'s image> --command {first} --args {rest} --task-timeout {t}s --max-retries 0 && gcloud run jobs execute {svc}-release --wait`."),
+        _ => format!("This platform has no release phase: run `{line}` with {svc}'s image and settings against the production data before each deploy, and deploy only when it exits 0."),
+    };
+    format!(
+        "## Release command\n`{line}` (with {svc}'s image, settings and secrets; timeout {t}s) runs once per release, before any traffic moves. {how} A rollback does not undo what it changed.\n\n"
+    )
 }

@@ -48,10 +48,13 @@ fn service_toml(app: &App, graph: &Graph, name: &str, s: &Service) -> String {
     } else {
         "rolling"
     };
-    t.insert(
-        "deploy".into(),
-        json!({"strategy": strategy, "wait_timeout": "5m"}),
-    );
+    let mut deploy = json!({"strategy": strategy, "wait_timeout": "5m"});
+    // Fly runs it once per deploy in a temporary Machine of the new image,
+    // with the app's secrets, before any Machine is updated.
+    if let Some(r) = app.release.as_ref().filter(|r| r.service == name) {
+        deploy["release_command"] = json!(r.line());
+    }
+    t.insert("deploy".into(), deploy);
     let http = s
         .ports
         .iter()

@@ -47,12 +47,26 @@ fn edge_rule(direction: &str, peer: &str, reach: &Reach) -> Value {
     rule
 }
 
-/// Ingress from every caller and egress to every callee in the graph.
+/// The release command's pod: not selected by its service's Service (it
+/// serves nothing), so it has a name of its own.
+pub fn release_component(service: &str) -> String {
+    format!("{service}-release")
+}
+
+/// Ingress from every caller and egress to every callee in the graph; the
+/// release command's pod calls what its service calls.
 fn graph_rules(app: &App, graph: &Graph, name: &str) -> (Vec<Value>, Vec<Value>) {
+    let release = app.release.as_ref().map(|r| r.service.as_str());
     let ingress = graph
         .callers_of(name)
         .filter(|e| runs_as_container(app, &e.from))
-        .map(|e| edge_rule("from", &e.from, &e.reach))
+        .flat_map(|e| {
+            let mut rules = vec![edge_rule("from", &e.from, &e.reach)];
+            if release == Some(e.from.as_str()) {
+                rules.push(edge_rule("from", &release_component(&e.from), &e.reach));
+            }
+            rules
+        })
         .collect();
     let mut egress: Vec<Value> = graph
         .callees_of(name)
@@ -195,6 +209,17 @@ pub fn objects(app: &App, routing: &Routing) -> Vec<(String, Vec<Value>)> {
         if !ingress_rules.is_empty() {
             spec["ingress"] = Value::Array(ingress_rules);
         }
+        if app.release.as_ref().is_some_and(|r| &r.service == name) {
+            // The release command calls what its service calls, and
+            // nothing calls it.
+            let mut own = spec.clone();
+            own["podSelector"] = json!({"matchLabels": selector(&release_component(name))});
+            own["policyTypes"] = json!(["Ingress", "Egress"]);
+            if let Some(o) = own.as_object_mut() {
+                o.remove("ingress");
+            }
+            policies.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": format!("{}-traffic", release_component(name)), "namespace": ns}, "spec": own}));
+        }
         policies.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": format!("{name}-traffic"), "namespace": ns}, "spec": spec}));
         files.push((format!("{name}.yaml"), docs));
     }
@@ -276,6 +301,49 @@ pub fn secret_keys(app: &App) -> Vec<String> {
     keys
 }
 
+/// The release command as a Job: its service's pod (image, settings,
+/// secrets, service account, security) running the command once, never
+/// restarted, within its timeout. `name` differs per release when the
+/// deploy runs it (a Job's pod template cannot change).
+pub fn release_job(app: &App, name: &str) -> Option<Value> {
+    let r = app.release.as_ref()?;
+    let s = app.services.get(&r.service)?;
+    let ns = app.name.as_str();
+    let sa = if s.traits.spawns_containers {
+        format!("{}-sessions", r.service)
+    } else {
+        r.service.clone()
+    };
+    let secrets = secrets_list(app);
+    let deployment = workload(
+        app,
+        ns,
+        &r.service,
+        s,
+        &sa,
+        &secrets,
+        &format!("{ns}-sandbox"),
+    );
+    let mut pod = deployment["spec"]["template"]["spec"].clone();
+    if let Some(c) = pod["containers"][0].as_object_mut() {
+        for k in ["readinessProbe", "livenessProbe", "ports", "command"] {
+            c.remove(k);
+        }
+        // app.yaml's `command` is the image's CMD: Kubernetes' args.
+        c.insert("args".into(), json!(r.command));
+    }
+    pod["restartPolicy"] = json!("Never");
+    let component = release_component(&r.service);
+    Some(
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns, "labels": labels(app, &component)}, "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": r.timeout_s(),
+            "ttlSecondsAfterFinished": 86400,
+            "template": {"metadata": {"labels": labels(app, &component)}, "spec": pod}
+        }}),
+    )
+}
+
 pub fn render(app: &App, routing: &Routing) -> Vec<GeneratedFile> {
     let ns = app.name.clone();
     let files = objects(app, routing);
@@ -300,6 +368,13 @@ pub fn render(app: &App, routing: &Routing) -> Vec<GeneratedFile> {
         if secret_keys.is_empty() { "(none)".to_string() } else { secret_keys.join(", ") }
     ));
     out.push(GeneratedFile::new("kustomization.yaml", kustomization));
+    // Not in the kustomization: it runs before each rollout, on its own.
+    if let Some(job) = release_job(app, &format!("{}-release", app.name)) {
+        out.push(GeneratedFile::new(
+            "release-job.yaml",
+            documents(&h, &[job]),
+        ));
+    }
     out
 }
 

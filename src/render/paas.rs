@@ -113,6 +113,10 @@ pub fn render_com(app: &App) -> Vec<GeneratedFile> {
         if !s.command.is_empty() {
             svc["dockerCommand"] = json!(s.command.join(" "));
         }
+        // Render runs it after the build, before the new instances start.
+        if let Some(r) = app.release.as_ref().filter(|r| &r.service == name) {
+            svc["preDeployCommand"] = json!(r.line());
+        }
         if let Some(v) = s.persistent_volumes().next() {
             svc["disk"] = json!({"name": v.name, "mountPath": v.path, "sizeGB": v.size.map_or(1, |z| z.as_gib().ceil() as u64)});
         }
@@ -141,6 +145,9 @@ pub fn railway(app: &App) -> Vec<GeneratedFile> {
             }
             if !s.command.is_empty() {
                 deploy["startCommand"] = json!(s.command.join(" "));
+            }
+            if let Some(r) = app.release.as_ref().filter(|r| &r.service == name) {
+                deploy["preDeployCommand"] = json!([r.line()]);
             }
             if let Some(c) = &s.traits.cron {
                 deploy["cronSchedule"] = json!(c);
@@ -221,6 +228,25 @@ pub fn heroku(app: &App) -> Vec<GeneratedFile> {
         .collect();
     if !build.is_empty() {
         yml.insert("build".into(), json!({"docker": build}));
+    }
+    // Heroku's release phase: a one-off dyno of that process's image runs
+    // it after the build, before the new release takes traffic.
+    if let Some(r) = &app.release {
+        // The first public service is the `web` process (as above).
+        let web = app
+            .services
+            .iter()
+            .find(|(_, s)| s.is_public())
+            .map(|(n, _)| n);
+        let ptype = if web == Some(&r.service) {
+            "web".to_string()
+        } else {
+            r.service.clone()
+        };
+        yml.insert(
+            "release".into(),
+            json!({"image": ptype, "command": [r.line()]}),
+        );
     }
     yml.insert("run".into(), Value::Object(processes));
     let mut heroku_yml = header(app, "#");

@@ -135,6 +135,8 @@ pub struct ContainerPlan<'a> {
     pub stop_grace: u64,
     /// Docker's init (tini) as PID 1, forwarding signals to the command.
     pub init: bool,
+    /// Runs once and is not restarted (the release command).
+    pub one_off: bool,
 }
 
 impl Host {
@@ -253,7 +255,11 @@ impl Host {
             binds: (!p.binds.is_empty()).then(|| p.binds.clone()),
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                name: Some(if p.one_off {
+                    RestartPolicyNameEnum::NO
+                } else {
+                    RestartPolicyNameEnum::UNLESS_STOPPED
+                }),
                 maximum_retry_count: None,
             }),
             memory: p.memory,

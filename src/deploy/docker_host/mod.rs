@@ -20,7 +20,7 @@ use crate::deploy::events::Progress;
 use crate::deploy::proxy::server::StateView;
 use crate::deploy::proxy::table::RouteTable;
 use crate::deploy::release::Failure;
-use crate::deploy::spec::ServiceSpec;
+use crate::deploy::spec::{ReleaseSpec, ReleaseStep, ServiceSpec};
 use crate::deploy::strategy::Options;
 use client::{
     ContainerPlan, Host, LABEL_PROFILE, LABEL_RELEASE, LABEL_REPLICA, LABEL_ROLE, LABEL_SERVICE,
@@ -43,7 +43,7 @@ pub struct Engine<'a> {
     pub proxy_image: String,
 }
 
-pub use plan::{app_container, container_of, routes_by_count};
+pub use plan::{app_container, container_of, release_container, routes_by_count};
 
 impl<'a> Engine<'a> {
     pub async fn connect(
@@ -261,6 +261,24 @@ impl<'a> Engine<'a> {
         let mut labels = self.labels("app", &s.name);
         labels.insert(LABEL_RELEASE.into(), release.to_string());
         labels.insert(LABEL_REPLICA.into(), replica.to_string());
+        self.create_with_secrets(host, s, &name, labels, s.command.clone(), false)
+            .await?;
+        host.start(&name).await?;
+        Ok(name)
+    }
+
+    /// Creates a container of service `s` running `command`, its secrets
+    /// written as files before it starts. A one-off (the release command)
+    /// has no restart policy, health check or service alias.
+    async fn create_with_secrets(
+        &self,
+        host: &Host,
+        s: &ServiceSpec,
+        name: &str,
+        labels: HashMap<String, String>,
+        command: Vec<String>,
+        one_off: bool,
+    ) -> Result<(), String> {
         let mut env: Vec<String> = s.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         for n in &s.secrets {
             env.push(format!("{n}_FILE=/run/secrets/{n}"));
@@ -271,23 +289,31 @@ impl<'a> Engine<'a> {
             }
         }
         let plan = ContainerPlan {
-            name: &name,
+            name,
             image: if s.image_id.is_empty() {
                 &s.image
             } else {
                 &s.image_id
             },
             labels,
-            command: s.command.clone(),
+            command,
             entrypoint: None,
             env,
             network: &self.network(),
-            aliases: vec![s.name.clone()],
+            aliases: if one_off {
+                vec![]
+            } else {
+                vec![s.name.clone()]
+            },
             binds: s.volumes.clone(),
             ports: vec![],
             memory: s.memory_limit.map(|m| m as i64),
             nano_cpus: s.nano_cpus,
-            health_cmd: s.health.command.clone(),
+            health_cmd: if one_off {
+                vec![]
+            } else {
+                s.health.command.clone()
+            },
             health_interval_s: s.health.interval_s,
             health_timeout_s: s.health.timeout_s,
             health_retries: s.health.retries,
@@ -296,6 +322,7 @@ impl<'a> Engine<'a> {
             read_only: false,
             stop_grace: s.stop_grace,
             init: s.init,
+            one_off,
         };
         host.create(&plan).await?;
         if !s.secrets.is_empty() {
@@ -310,13 +337,85 @@ impl<'a> Engine<'a> {
                 .image_user(&s.image)
                 .await
                 .and_then(|u| parse_owner(&u));
-            if let Err(e) = host.put_files(&name, "/run/secrets", &files, owner).await {
-                let _ = host.remove(&name).await;
+            if let Err(e) = host.put_files(name, "/run/secrets", &files, owner).await {
+                let _ = host.remove(name).await;
                 return Err(e);
             }
         }
+        Ok(())
+    }
+
+    /// The release command: a one-off container of its service on the
+    /// first host, on the app's network beside its dependencies, before
+    /// any replica of the release starts. It must exit 0 within its
+    /// timeout; its container is removed either way and its last log lines
+    /// come back with a failure.
+    pub async fn run_release_step(
+        &self,
+        spec: &ReleaseSpec,
+        step: &ReleaseStep,
+        number: u32,
+    ) -> Result<String, Failure> {
+        let host = self
+            .hosts
+            .first()
+            .ok_or_else(|| Failure::from("no host in this profile".to_string()))?;
+        let s = spec
+            .services
+            .iter()
+            .find(|s| s.name == step.service)
+            .ok_or_else(|| Failure::from(format!("no service {} in this release", step.service)))?;
+        host.ensure_network(&self.network(), &self.profile).await?;
+        for acc in &spec.accessories {
+            rollout::ensure_accessory(self, host, acc).await?;
+        }
+        let name = release_container(&self.profile, number);
+        // A run cut off before it removed its container leaves one behind.
+        host.remove(&name).await?;
+        let mut labels = self.labels("release", &s.name);
+        labels.insert(LABEL_RELEASE.into(), number.to_string());
+        self.create_with_secrets(host, s, &name, labels, step.command.clone(), true)
+            .await?;
+        let started = Instant::now();
         host.start(&name).await?;
-        Ok(name)
+        let limit = Duration::from_secs(step.timeout_s);
+        let exit = loop {
+            let l = host.liveness(&name).await?;
+            if !l.running {
+                break Some(l.exit_code);
+            }
+            if started.elapsed() >= limit {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let logs = host.tail(&name, 20).await;
+        let _ = host.remove(&name).await;
+        let took = started.elapsed().as_secs_f64();
+        match exit {
+            Some(0) => Ok(format!(
+                "`{}` exited 0 in {took:.1}s on {}",
+                step.describe(),
+                host.name
+            )),
+            Some(code) => Err(Failure::unhealthy(
+                format!(
+                    "the release command `{}` exited {code} after {took:.1}s; nothing was switched",
+                    step.describe()
+                ),
+                Some(name),
+                logs,
+            )),
+            None => Err(Failure::unhealthy(
+                format!(
+                    "the release command `{}` ran past its timeout ({}s) and was stopped; nothing was switched",
+                    step.describe(),
+                    step.timeout_s
+                ),
+                Some(name),
+                logs,
+            )),
+        }
     }
 
     /// Waits until the given replicas pass their health check, failing

@@ -139,6 +139,11 @@ pub fn app_container(profile: &str, service: &str, release: u32, replica: u32) -
     format!("dm-{profile}-{service}-r{release}-{replica}")
 }
 
+/// The one-off container of a release's release command.
+pub fn release_container(profile: &str, release: u32) -> String {
+    format!("dm-{profile}-release-command-r{release}")
+}
+
 pub fn proxy_name(profile: &str, service: &str) -> String {
     format!("dm-{profile}-{service}-proxy")
 }

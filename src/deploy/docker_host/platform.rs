@@ -6,7 +6,7 @@ use super::{Engine, proxy_image, reconcile, rollout};
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
 use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
-use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::spec::{ReleaseSpec, ReleaseStep};
 use crate::deploy::strategy::Options;
 use crate::state::releases::Release;
 
@@ -73,6 +73,15 @@ impl Platform for Engine<'_> {
         stale: &[u32],
     ) -> Result<Vec<String>, Failure> {
         reconcile::remove_leftovers(self, live, stale).await
+    }
+
+    async fn run_release_step(
+        &self,
+        spec: &ReleaseSpec,
+        step: &ReleaseStep,
+        number: u32,
+    ) -> Result<String, Failure> {
+        Engine::run_release_step(self, spec, step, number).await
     }
 
     async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {

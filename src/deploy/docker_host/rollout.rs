@@ -381,7 +381,11 @@ pub async fn cleanup(
 
 /// Dependencies run as long-lived containers that a deploy never
 /// replaces; only a missing or stopped one is (re)started.
-async fn ensure_accessory(e: &Engine<'_>, host: &Host, a: &AccessorySpec) -> Result<(), String> {
+pub(super) async fn ensure_accessory(
+    e: &Engine<'_>,
+    host: &Host,
+    a: &AccessorySpec,
+) -> Result<(), String> {
     let name = format!("dm-{}-{}", e.profile, a.name);
     if let Ok(l) = host.liveness(&name).await {
         if !l.running {

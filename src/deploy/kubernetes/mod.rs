@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod lease;
 pub mod plan;
 pub mod platform;
+pub mod release_command;
 pub mod status;
 
 use crate::deploy::events::Progress;
@@ -140,6 +141,86 @@ impl<'a> Kube<'a> {
             .await
             .map(|_| ())
             .map_err(|e| format!("apply {kind}/{name}: {e}"))
+    }
+
+    /// Runs a release Job to its end: complete, failed, or past its
+    /// deadline. On failure, the last lines of its pod come back.
+    pub async fn run_job(&self, job: &Value, timeout: Duration) -> Result<f64, Failure> {
+        use k8s_openapi::api::batch::v1::Job;
+        let ns = job["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let name = job["metadata"]["name"].as_str().unwrap_or("").to_string();
+        // A run cut off before it finished leaves the Job behind.
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &ns);
+        let _ = jobs.delete(&name, &DeleteParams::background()).await;
+        let start = Instant::now();
+        while jobs.get_opt(&name).await.ok().flatten().is_some() {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(Failure::from(format!(
+                    "job {name} from an earlier run is still being deleted"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.apply(job).await?;
+        let started = Instant::now();
+        let done = loop {
+            let st = jobs
+                .get_status(&name)
+                .await
+                .map_err(|e| format!("status of job {name}: {e}"))?
+                .status
+                .unwrap_or_default();
+            if st.succeeded.unwrap_or(0) > 0 {
+                break Ok(());
+            }
+            let failed = st.failed.unwrap_or(0) > 0
+                || st
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Failed" && c.status == "True");
+            if failed {
+                break Err(format!("job {name} failed"));
+            }
+            if started.elapsed() > timeout + Duration::from_secs(30) {
+                break Err(format!(
+                    "job {name} did not finish within {}s",
+                    timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let logs = self.job_logs(&ns, &name).await;
+        let _ = jobs.delete(&name, &DeleteParams::background()).await;
+        match done {
+            Ok(()) => Ok(started.elapsed().as_secs_f64()),
+            Err(why) => Err(Failure::unhealthy(why, Some(name), logs)),
+        }
+    }
+
+    async fn job_logs(&self, ns: &str, job: &str) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let Ok(list) = pods
+            .list(&ListParams::default().labels(&format!("job-name={job}")))
+            .await
+        else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for p in list.items {
+            let name = p.metadata.name.unwrap_or_default();
+            let lp = kube::api::LogParams {
+                tail_lines: Some(20),
+                ..Default::default()
+            };
+            if let Ok(text) = pods.logs(&name, &lp).await {
+                out.push_str(&text);
+            }
+        }
+        out
     }
 
     pub async fn delete(

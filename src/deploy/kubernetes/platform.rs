@@ -10,7 +10,7 @@ use crate::analyse::cost::Strategy;
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
 use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
-use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::spec::{ReleaseSpec, ReleaseStep};
 use crate::deploy::strategy::Options;
 use crate::describe::app::App;
 use crate::state::releases::Release;
@@ -142,6 +142,41 @@ impl Platform for Kube<'_> {
         Ok(vec![format!(
             "scaled to zero what release(s) {stale:?} left and removed canaries"
         )])
+    }
+
+    async fn run_release_step(
+        &self,
+        spec: &ReleaseSpec,
+        step: &ReleaseStep,
+        number: u32,
+    ) -> Result<String, Failure> {
+        let app = self.app_of(spec);
+        let Some((before, job)) = super::release_command::objects(app, &self.routing, number)
+        else {
+            return Err(Failure::from(format!(
+                "the release command names service {}, which the app does not have",
+                step.service
+            )));
+        };
+        for o in &before {
+            self.apply(o).await?;
+        }
+        let took = self
+            .run_job(&job, Duration::from_secs(step.timeout_s))
+            .await
+            .map_err(|f| Failure {
+                why: format!(
+                    "the release command `{}` failed: {}; nothing was switched",
+                    step.describe(),
+                    f.why
+                ),
+                ..f
+            })?;
+        Ok(format!(
+            "`{}` completed in {took:.1}s as Job {}",
+            step.describe(),
+            job["metadata"]["name"].as_str().unwrap_or("")
+        ))
     }
 
     async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {

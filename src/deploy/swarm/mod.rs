@@ -11,6 +11,7 @@ pub mod canary;
 pub mod objects;
 pub mod plan;
 pub mod platform;
+pub mod release_command;
 pub mod rollout;
 pub mod status;
 pub mod update;

@@ -8,7 +8,7 @@ use crate::deploy::docker_host::proxy_image;
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
 use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
-use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::spec::{ReleaseSpec, ReleaseStep};
 use crate::deploy::strategy::Options;
 use crate::state::releases::Release;
 
@@ -60,6 +60,15 @@ impl Platform for Swarm<'_> {
         stale: &[u32],
     ) -> Result<Vec<String>, Failure> {
         rollout::remove_leftovers(self, live, stale).await
+    }
+
+    async fn run_release_step(
+        &self,
+        spec: &ReleaseSpec,
+        step: &ReleaseStep,
+        number: u32,
+    ) -> Result<String, Failure> {
+        super::release_command::run(self, spec, step, number).await
     }
 
     async fn roll_out(&self, spec: &ReleaseSpec, number: u32) -> Result<Outcome, Failure> {

@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 static COUNT: AtomicU64 = AtomicU64::new(0);
+/// What `/record?v=X` was sent, in order (a database's stand-in).
+static RECORDS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn env_num(name: &str) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
@@ -77,6 +79,12 @@ fn respond(mut s: TcpStream, version: &str) {
         }
     } else if path == "/peers" {
         ("200 OK", peers())
+    } else if let Some(v) = path.strip_prefix("/record?v=") {
+        RECORDS.lock().map(|mut r| r.push(v.to_string())).ok();
+        ("200 OK", "recorded\n".to_string())
+    } else if path == "/records" {
+        let r = RECORDS.lock().map(|r| r.join("\n")).unwrap_or_default();
+        ("200 OK", r)
     } else if let Some(ms) = path.strip_prefix("/slow?ms=") {
         std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
         ("200 OK", format!("{version}\n"))
@@ -123,6 +131,25 @@ fn healthcheck(port: &str) -> i32 {
     if out.starts_with("HTTP/1.1 200") { 0 } else { 1 }
 }
 
+/// GET `http://host:port/path`; prints the body; 0 on a 2xx answer.
+fn call(url: &str) -> i32 {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let Ok(mut s) = TcpStream::connect(authority) else {
+        eprintln!("cannot connect to {authority}");
+        return 1;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    if write!(s, "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n").is_err() {
+        return 1;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    println!("{body}");
+    if out.starts_with("HTTP/1.1 2") { 0 } else { 1 }
+}
+
 extern "C" fn on_term(_: libc::c_int) {
     unsafe { libc::_exit(0) };
 }
@@ -130,8 +157,17 @@ extern "C" fn on_term(_: libc::c_int) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
-    if args.get(1).map(String::as_str) == Some("healthcheck") {
-        std::process::exit(healthcheck(&port));
+    match args.get(1).map(String::as_str) {
+        Some("healthcheck") => std::process::exit(healthcheck(&port)),
+        // A release command's stand-in: GET a URL, print the body, exit 0
+        // on a 2xx answer.
+        Some("call") => std::process::exit(call(args.get(2).map_or("", String::as_str))),
+        // A migration that fails.
+        Some("fail") => {
+            eprintln!("migration failed: relation \"orders\" already exists");
+            std::process::exit(2);
+        }
+        _ => {}
     }
     // IGNORE_TERM=1 leaves SIGTERM at its default, as a server started
     // without a handler does: as PID 1 the kernel then ignores it, and
