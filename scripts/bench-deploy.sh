@@ -83,9 +83,10 @@ EOF
   echo "$WORK/$1-$2.yaml"
 }
 
-compose_file() { # version replicas (one replica publishes port 18400)
-  local ports='ports: ["18400:8080"]'
-  [ "$2" -gt 1 ] && ports=''
+compose_file() { # version replicas [ports] [ignore-SIGTERM 0/1]
+  # One replica publishes port 18400 unless ports are given.
+  local ports=${3:-'ports: ["18400:8080"]'}
+  [ -z "${3:-}" ] && [ "$2" -gt 1 ] && ports=''
   cat > "$WORK/compose.yaml" <<EOF
 services:
   web:
@@ -93,6 +94,7 @@ services:
     environment:
       VERSION: $1
       STARTUP_DELAY_MS: "2000"
+      IGNORE_TERM: "${4:-0}"
     $ports
     deploy:
       replicas: $2
@@ -193,25 +195,6 @@ if [[ $TABLES == *3* ]]; then
 echo "table 3: update time of 2 replicas, SIGTERM handled or ignored..." >&2
 DURATION3=${DURATION3:-40}
 declare -a ROWS3
-compose_pair() { # version ignore(0/1)
-  cat > "$WORK/compose.yaml" <<EOF
-services:
-  web:
-    image: $IMAGE
-    environment:
-      VERSION: $1
-      STARTUP_DELAY_MS: "2000"
-      IGNORE_TERM: "$2"
-    ports: ["18440-18441:8080"]
-    deploy:
-      replicas: 2
-    healthcheck:
-      test: ["CMD", "/server", "healthcheck"]
-      interval: 1s
-      timeout: 2s
-      retries: 30
-EOF
-}
 pair_app() { # name version port ignore(0/1)
   local f; f=$(app "$1" "$2" "$3" 2)
   sed -i "s/      STARTUP_DELAY_MS: \"2000\"/      STARTUP_DELAY_MS: \"2000\"\n      IGNORE_TERM: \"$4\"/" "$f"
@@ -219,9 +202,9 @@ pair_app() { # name version port ignore(0/1)
 }
 for ignore in 0 1; do
   pid1=$([ "$ignore" = 1 ] && echo "ignores SIGTERM" || echo "handles SIGTERM")
-  compose_pair v1 "$ignore"
+  compose_file v1 2 'ports: ["18440-18441:8080"]' "$ignore"
   "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d --wait >/dev/null 2>&1
-  compose_pair v2 "$ignore"
+  compose_file v2 2 'ports: ["18440-18441:8080"]' "$ignore"
   DURATION_SAVED=$DURATION; DURATION=$DURATION3
   read -r f t s c < <(under_load 18440 "$COMPOSE" -p dmbench -f "$WORK/compose.yaml" up -d)
   ROWS3+=("$(printf '| %-28s | %-15s | %6s | %6s | %9s |' "docker compose v5 up -d" "$pid1" "$f" "$t" "$c")")

@@ -185,6 +185,14 @@ impl ReleaseSpec {
         })
     }
 
+    /// The service the release command runs with.
+    pub fn release_service(&self, step: &ReleaseStep) -> Result<&ServiceSpec, String> {
+        self.services
+            .iter()
+            .find(|s| s.name == step.service)
+            .ok_or_else(|| format!("no service {} in this release", step.service))
+    }
+
     /// Every secret name the release needs.
     pub fn secret_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self

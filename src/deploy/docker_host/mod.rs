@@ -360,11 +360,7 @@ impl<'a> Engine<'a> {
             .hosts
             .first()
             .ok_or_else(|| Failure::from("no host in this profile".to_string()))?;
-        let s = spec
-            .services
-            .iter()
-            .find(|s| s.name == step.service)
-            .ok_or_else(|| Failure::from(format!("no service {} in this release", step.service)))?;
+        let s = spec.release_service(step)?;
         host.ensure_network(&self.network(), &self.profile).await?;
         for acc in &spec.accessories {
             rollout::ensure_accessory(self, host, acc).await?;

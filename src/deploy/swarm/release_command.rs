@@ -20,11 +20,7 @@ pub async fn run(
     step: &ReleaseStep,
     number: u32,
 ) -> Result<String, Failure> {
-    let s = spec
-        .services
-        .iter()
-        .find(|s| s.name == step.service)
-        .ok_or_else(|| Failure::from(format!("no service {} in this release", step.service)))?;
+    let s = spec.release_service(step)?;
     objects::ensure_network(sw).await?;
     for a in &spec.accessories {
         if sw.service(&sw.accessory_name(&a.name)).await?.is_none() {
