@@ -384,6 +384,19 @@ fn the_release_command_runs_once_before_traffic_moves_and_a_failed_one_switches_
     ok(deploy("v2", &record("v2")));
     assert_eq!(records(profile), "v1\nv2");
 
+    // The dry run lists it first and runs nothing.
+    let dry = app("v3", &record("v3"));
+    let plan = ok(env.dm(&[
+        "deploy",
+        profile,
+        "--app",
+        dry.to_str().unwrap(),
+        "--dry-run",
+    ]));
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(plan.contains("release command"), "{plan}");
+    assert_eq!(records(profile), "v1\nv2");
+
     let out = deploy("v3", "[fail]");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);

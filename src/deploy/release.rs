@@ -498,7 +498,24 @@ async fn plan<P: Platform>(
     }
     let history = store.releases(p.profile())?;
     let next = history.first().map_or(1, |r| r.number + 1);
-    let lines = p.dry_run(&history, spec, next).await?;
+    let mut lines = p.dry_run(&history, spec, next).await?;
+    // The release command runs before every other step of the rollout.
+    if let Some(step) = &spec.release {
+        lines.insert(
+            0,
+            PlanLine {
+                host: p.places().first().cloned().unwrap_or_default(),
+                action: "run".into(),
+                kind: "release command".into(),
+                name: step.service.clone(),
+                detail: format!(
+                    "`{}` once, before any traffic moves (timeout {}s); a failure stops the deploy",
+                    step.command.join(" "),
+                    step.timeout_s
+                ),
+            },
+        );
+    }
     Ok(planned(next, lines, ""))
 }
 
