@@ -154,6 +154,7 @@ row "docker compose v5 up -d" "$f" "$t" "$(python3 -c "print(f'{100*$f/max($t,1)
 port=18401
 for strategy in rolling blue-green canary recreate; do
   p=bench-$strategy
+  "$DM" profile delete "$p" >/dev/null 2>&1 || true
   "$DM" profile create "$p" "$(app "$p" v1 $port 1)" >/dev/null
   "$DM" deploy "$p" --bake 0s >/dev/null
   extra=()
@@ -213,6 +214,7 @@ for ignore in 0 1; do
   port=18450
   for strategy in rolling blue-green canary; do
     p=bench-$strategy
+    "$DM" profile delete "$p" >/dev/null 2>&1 || true
     "$DM" profile create "$p" "$(pair_app "$p" v1 $port "$ignore")" >/dev/null
     "$DM" deploy "$p" --bake 0s >/dev/null
     extra=()
