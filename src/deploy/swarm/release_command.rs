@@ -23,12 +23,32 @@ pub async fn run(
     let s = spec.release_service(step)?;
     objects::ensure_network(sw).await?;
     for a in &spec.accessories {
-        if sw.service(&sw.accessory_name(&a.name)).await?.is_none() {
+        let name = sw.accessory_name(&a.name);
+        if sw.service(&name).await?.is_none() {
             let mut refs = Vec::new();
             for n in &a.secrets {
                 refs.push(objects::ensure_secret(sw, n, number).await?);
             }
             sw.apply(objects::accessory_service(sw, a, &refs)?).await?;
+        }
+        // A migration needs its database up: a service just created has
+        // no running task (nor a name on the network) for a moment.
+        let since = Instant::now();
+        loop {
+            let running = sw
+                .tasks(&name)
+                .await?
+                .iter()
+                .any(|t| super::task_state(t) == Some(TaskState::RUNNING));
+            if running {
+                break;
+            }
+            if since.elapsed() > Duration::from_secs(step.timeout_s.min(120)) {
+                return Err(Failure::from(format!(
+                    "dependency {name} has no running task; the release command needs it"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
     let name = format!("{}-release-command-r{number}", sw.stable_name(&s.name));
