@@ -9,13 +9,6 @@ use deployment_manager::render::{GeneratedFile, RenderError, render, write_all};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const EXAMPLES: [&str; 5] = [
-    "automation-agents",
-    "coding-platform",
-    "minsky-sessions",
-    "picker-wheel",
-    "will-it-compile",
-];
 const TARGETS: [&str; 15] = [
     "compose",
     "local",
@@ -46,14 +39,9 @@ const MAY_BLOCK: [&str; 9] = [
     "vercel",
 ];
 
-fn example(name: &str) -> App {
-    load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
-        .unwrap()
-        .app
-}
-
 mod common;
 use common::venv_bin;
+use common::{EXAMPLES, example};
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let o = cmd

@@ -5,6 +5,7 @@
 //! without values, and the CLI's answers when no cluster is there.
 
 mod common;
+use common::{EXAMPLES, example};
 
 use common::venv_bin;
 use deployment_manager::analyse::cost::Strategy;
@@ -13,26 +14,11 @@ use deployment_manager::deploy::kubernetes::plan::{
 };
 use deployment_manager::deploy::strategy::Pause;
 use deployment_manager::describe::app::App;
-use deployment_manager::describe::load_path;
 use deployment_manager::render::gateway::Routing;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-const EXAMPLES: [&str; 5] = [
-    "automation-agents",
-    "coding-platform",
-    "minsky-sessions",
-    "picker-wheel",
-    "will-it-compile",
-];
-
-fn example(name: &str) -> App {
-    load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
-        .unwrap()
-        .app
-}
 
 fn make(
     app: &App,

@@ -6,22 +6,16 @@
 //! in DEPLOY.md are the priced ones. The estimate is computed on its own
 //! path (`estimate_capped`), the files through `render_from`.
 
+mod common;
+use common::{EXAMPLES, example};
 use deployment_manager::analyse::cost::{self, Strategy};
 use deployment_manager::analyse::fitness::Engine;
 use deployment_manager::catalog::Catalog;
-use deployment_manager::describe::{app::App, known::known, load_path};
+use deployment_manager::describe::known::known;
 use deployment_manager::render::{GeneratedFile, Options, RenderError, render_from};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 
-const EXAMPLES: [&str; 5] = [
-    "automation-agents",
-    "coding-platform",
-    "minsky-sessions",
-    "picker-wheel",
-    "will-it-compile",
-];
 const TARGETS: [&str; 9] = [
     "vm-digitalocean",
     "vm-hetzner",
@@ -33,12 +27,6 @@ const TARGETS: [&str; 9] = [
     "k8s-doks",
     "k8s-eks",
 ];
-
-fn example(name: &str) -> App {
-    load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
-        .unwrap()
-        .app
-}
 
 fn file<'a>(files: &'a [GeneratedFile], path: &str) -> Option<&'a str> {
     files

@@ -1,19 +1,12 @@
 //! The seeds' own conclusions on the seeds' own apps.
 
+mod common;
+use common::{EXAMPLES, example};
 use deployment_manager::analyse::cost::{self, Strategy};
 use deployment_manager::analyse::fitness::{Engine, Status};
 use deployment_manager::analyse::plan;
 use deployment_manager::catalog::Catalog;
-use deployment_manager::describe::{app::App, load_path};
-use std::path::Path;
-
-const EXAMPLES: [&str; 5] = [
-    "automation-agents",
-    "coding-platform",
-    "minsky-sessions",
-    "picker-wheel",
-    "will-it-compile",
-];
+use deployment_manager::describe::app::App;
 
 /// Every example's plan at the six default levels, rolling deploys.
 fn example_plans(engine: &Engine) -> impl Iterator<Item = (&'static str, plan::Plan)> {
@@ -26,12 +19,6 @@ fn example_plans(engine: &Engine) -> impl Iterator<Item = (&'static str, plan::P
         );
         (ex, p)
     })
-}
-
-fn example(name: &str) -> App {
-    load_path(Path::new(&format!("examples/{name}/app.yaml")), &[])
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .app
 }
 
 fn verdicts(app: &App) -> std::collections::BTreeMap<String, (Status, String)> {

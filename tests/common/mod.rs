@@ -5,6 +5,27 @@ pub mod server;
 
 use std::path::PathBuf;
 
+/// The example apps, one per seed project.
+#[allow(dead_code)]
+pub const EXAMPLES: [&str; 5] = [
+    "automation-agents",
+    "coding-platform",
+    "minsky-sessions",
+    "picker-wheel",
+    "will-it-compile",
+];
+
+/// An example's app.yaml, loaded as the CLI loads it.
+#[allow(dead_code)]
+pub fn example(name: &str) -> deployment_manager::describe::app::App {
+    deployment_manager::describe::load_path(
+        std::path::Path::new(&format!("examples/{name}/app.yaml")),
+        &[],
+    )
+    .unwrap()
+    .app
+}
+
 /// The `bin` folder of the validators' virtual environment, which
 /// scripts/test.sh creates (`DM_VALIDATORS_VENV`, default under ~/.cache).
 /// Missing validators fail the test; they are never skipped.
