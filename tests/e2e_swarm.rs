@@ -483,7 +483,15 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         .collect();
     assert_eq!(
         actions,
-        vec!["generate", "profile", "copy", "stop", "deploy", "keep"],
+        vec![
+            "generate",
+            "profile",
+            "hand-over",
+            "copy",
+            "stop",
+            "deploy",
+            "keep"
+        ],
         "{plan}"
     );
     assert_eq!(plan["new_profile"], new);
@@ -497,6 +505,9 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     );
 
     let out_dir = env.dir.path().join("configs");
+    // Under load: the proxy holds the requests while the volume is copied
+    // cold, then hands them to the new stack; none fails.
+    let load = Load::start(port, 4);
     let out = ok(env.dm(&[
         "migrate",
         old,
@@ -506,8 +517,12 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         "--out",
         out_dir.to_str().unwrap(),
     ]));
+    let log = load.finish();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(&format!("{new} now runs on swarm")), "{said}");
+    assert!(said.contains("its public port never closed"), "{said}");
+    assert!(said.contains("requests were held at most"), "{said}");
+    eprintln!("{} requests during the move, none failed", log.len());
     assert!(out_dir.join("stack.yaml").exists());
     assert_eq!(version(port), "v1");
     // The new dependency service holds the old volume's data.
@@ -524,14 +539,114 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&copied.stdout).contains("written before the move"));
-    // The old stack is stopped, not removed.
+    // The old stack is stopped, not removed; the proxy it created serves
+    // the new profile under the new profile's name.
     let running = Command::new("docker")
-        .args(["ps", "-q", "--filter", &format!("label=dm.profile={old}")])
+        .args([
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            &format!("label=dm.profile={old}"),
+        ])
         .output()
         .unwrap();
-    assert!(running.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        format!("dm-{new}-web-proxy")
+    );
     let _ = env.dm(&["destroy", new, "--volumes"]);
     purge(new);
+}
+
+/// A move along the growth path and back, under load through the public
+/// port: Swarm → Docker host → Swarm on this engine. The running proxy is
+/// handed from profile to profile, so its port never closes; the new
+/// stack rolls over the old one health-gated, and the old stack stops
+/// last. Before this, a move failed 17,488 of 20,001 requests. (Docker
+/// host → Swarm with data is the test above.)
+#[test]
+fn migrate_between_engines_fails_no_request() {
+    let _turn = turn();
+    let (first, second, third, port) = ("hop", "hop-docker", "hop-swarm", 18328u16);
+    for p in [first, second, third] {
+        purge(p);
+    }
+    let env = Env::new(first, port);
+    let app = env.app("v1", &[]);
+    ok(env.dm(&[
+        "deploy",
+        first,
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "1s",
+    ]));
+    assert_eq!(version(port), "v1");
+
+    let out_dir = |p: &str| env.dir.path().join(p).to_str().unwrap().to_string();
+    let (out1, out2) = (out_dir(second), out_dir(third));
+    let load = Load::start(port, 4);
+    let started = Instant::now();
+    // `compose` is the catalog's single Docker host.
+    let out = ok(env.dm(&[
+        "migrate", first, "--to", "compose", "--name", second, "--yes", "--out", &out1,
+    ]));
+    let to_docker = started.elapsed();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("its public port never closed"), "{said}");
+    assert!(said.contains(&format!("dm-{second}-web-proxy")), "{said}");
+    let started = Instant::now();
+    let out = ok(env.dm(&[
+        "migrate", second, "--to", "swarm", "--name", third, "--yes", "--out", &out2,
+    ]));
+    let back = started.elapsed();
+    let log = load.finish();
+    eprintln!(
+        "{} requests, none failed; to a Docker host {:.1}s, back to swarm {:.1}s",
+        log.len(),
+        to_docker.as_secs_f64(),
+        back.as_secs_f64()
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("its public port never closed"), "{said}");
+    assert_eq!(version(port), "v1");
+
+    // The proxy is the last profile's; the others run nothing.
+    let status = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&ok(env.dm(&["status", p, "--json"])).stdout).unwrap()
+    };
+    let last = status(third);
+    assert_eq!(last["proxies"].as_array().map(Vec::len), Some(1), "{last}");
+    let names = |p: &str| {
+        let out = Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}", "--filter"])
+            .arg(format!("label=dm.profile={p}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The label of the profile that created the proxy stays on it.
+    assert_eq!(names(first), format!("dm-{third}-web-proxy"));
+    assert_eq!(names(second), "");
+    let replicas = Command::new("docker")
+        .args(["service", "ls", "--format", "{{.Replicas}}", "--filter"])
+        .arg(format!("label=dm.profile={first}"))
+        .output()
+        .unwrap();
+    let replicas = String::from_utf8_lossy(&replicas.stdout).to_string();
+    assert!(
+        replicas.lines().all(|l| l.starts_with("0/")),
+        "the first swarm stack is scaled to zero: {replicas}"
+    );
+    // Destroying the profiles the proxy left does not touch it.
+    ok(env.dm(&["destroy", second, "--volumes"]));
+    ok(env.dm(&["destroy", first, "--volumes"]));
+    assert_eq!(version(port), "v1");
+    ok(env.dm(&["destroy", third, "--volumes"]));
+    for p in [first, second, third] {
+        purge(p);
+    }
 }
 
 /// The release command on a swarm: a one-off job service of the new image

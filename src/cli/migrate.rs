@@ -8,9 +8,13 @@ use super::{Ctx, Failure, Res};
 use crate::analyse::cost::Strategy;
 use crate::analyse::plan;
 use crate::deploy::EngineKind;
+use crate::deploy::docker_host::Engine;
 use crate::deploy::events::Progress;
+use crate::deploy::hand_over;
 use crate::deploy::migrate::{self, Move};
-use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::spec::{ReleaseSpec, ServiceSpec};
+use crate::deploy::strategy::Options;
+use crate::state::Profile;
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -123,6 +127,12 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .map(String::from);
     let spec = ReleaseSpec::from_app(&app).map_err(Failure::input)?;
     let out_text = out.display().to_string();
+    // One Docker engine under both profiles (the new one inherits the
+    // hosts): the public port can change hands without closing.
+    let docker =
+        |p: Option<EngineKind>| matches!(p, Some(EngineKind::DockerHost | EngineKind::Swarm));
+    let hand_over =
+        docker(from_platform) && docker(to_platform) && old.settings.hosts_or_local().len() == 1;
     let steps = migrate::plan(&Move {
         profile: &old.name,
         new_profile: &new_name,
@@ -135,6 +145,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         deploy_hint: hint.as_deref(),
         accessories: &spec.accessories,
         app: &app,
+        hand_over,
     });
     let path_note = if on_path {
         format!("{} is on the growth path ({})", a.to, growth.join(" → "))
@@ -188,11 +199,22 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         return Ok(());
     };
     drop(store);
+    let copy = steps.iter().any(|s| s.action == "copy");
+    if hand_over {
+        let moving = HandOver {
+            old: &old,
+            new: &new,
+            from: from_platform.unwrap_or(EngineKind::DockerHost),
+            to: to_platform,
+            spec: &spec,
+            copy,
+        };
+        return cut_over_in_place(ctx, &moving, a.env_file.as_deref(), &a.to);
+    }
 
     // Cut-over: stop the old stack, copy data cold, deploy the new one.
     let started = Instant::now();
     let progress = Progress::new(ctx.json);
-    let copy = steps.iter().any(|s| s.action == "copy");
     let copied = ctx
         .session
         .block_on(migrate::stop_and_copy(
@@ -233,4 +255,131 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
             Err(f)
         }
     }
+}
+
+/// A move between two profiles on one Docker engine.
+struct HandOver<'a> {
+    old: &'a Profile,
+    new: &'a Profile,
+    from: EngineKind,
+    to: EngineKind,
+    spec: &'a ReleaseSpec,
+    /// Dependencies' volumes are copied cold: requests are held meanwhile.
+    copy: bool,
+}
+
+/// The cut-over that never closes the public port: the old proxy is
+/// handed to the new profile, whose first deploy rolls over the old
+/// replicas (or, with data to copy, takes the requests held during the
+/// copy); the old stack stops last. Any failure hands the proxy back.
+fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str) -> Res {
+    let started = Instant::now();
+    let services: Vec<&ServiceSpec> = m.spec.services.iter().collect();
+    let hosts = m.old.settings.hosts_or_local();
+    let progress = Progress::new(ctx.json);
+    let handed = ctx.session.block_on(async {
+        migrate::new_network(m.to, m.new, &progress).await?;
+        let e = Engine::connect(&m.old.name, &hosts, &progress, Options::default()).await?;
+        let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
+        let hold = m.copy.then_some(migrate::HOLD_LIMIT);
+        let handed = hand_over::hand_over(&e, &n, &e.hosts[0], &services, hold).await?;
+        if m.copy {
+            let copied = migrate::stop_and_copy(
+                Some(m.from),
+                m.old,
+                m.new,
+                &m.spec.accessories,
+                true,
+                &progress,
+            )
+            .await;
+            if let Err(why) = copied {
+                let _ = hand_over::hand_back(&e, &n, &e.hosts[0], &handed, &services).await;
+                return Err(why);
+            }
+        }
+        Ok(handed)
+    });
+    progress.finish();
+    let handed = match handed.and_then(|r| r) {
+        Ok(h) => h,
+        Err(why) => {
+            if m.copy {
+                eprintln!("error: {why}; starting {} again", m.old.name);
+                let _ = deploy_again(ctx, &m.old.name, None);
+                return Err(Failure::explained(why));
+            }
+            return Err(Failure::failed(why));
+        }
+    };
+    let deployed = deploy_again(ctx, &m.new.name, env_file);
+    let progress = Progress::new(ctx.json);
+    let after = ctx.session.block_on(async {
+        let e = Engine::connect(&m.old.name, &hosts, &progress, Options::default()).await?;
+        let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
+        if deployed.is_err() {
+            hand_over::hand_back(&e, &n, &e.hosts[0], &handed, &services).await?;
+            return Ok(());
+        }
+        if !m.copy {
+            migrate::stop_and_copy(Some(m.from), m.old, m.new, &[], false, &progress).await?;
+        }
+        Ok::<(), String>(())
+    });
+    progress.finish();
+    let after = after.and_then(|r| r);
+    if let Err(f) = deployed {
+        eprintln!(
+            "the new deploy failed; the proxy is back with {}{}",
+            m.old.name,
+            if m.copy { ", starting it again" } else { "" }
+        );
+        if let Err(why) = &after {
+            eprintln!("error: handing the proxy back: {why}");
+        }
+        if m.copy {
+            let _ = deploy_again(ctx, &m.old.name, None);
+        }
+        return Err(f);
+    }
+    after.map_err(|why| {
+        Failure::explained(format!(
+            "{} serves; stopping {} failed: {why}",
+            m.new.name, m.old.name
+        ))
+    })?;
+    let ports: Vec<String> = handed
+        .iter()
+        .map(|h| format!("{} ({})", h.service, h.to))
+        .collect();
+    if ctx.json {
+        super::output::json(&serde_json::json!({
+            "profile": m.new.name,
+            "target": to,
+            "handed_over": ports,
+            "seconds": started.elapsed().as_secs_f64(),
+            "held_at_most_seconds": m.copy.then(|| started.elapsed().as_secs_f64()),
+        }));
+    } else {
+        println!(
+            "{} now runs on {to} ({:.1}s); its public port never closed ({}); {}{} is stopped and kept for a way back",
+            m.new.name,
+            started.elapsed().as_secs_f64(),
+            if ports.is_empty() {
+                "no proxy ran".to_string()
+            } else {
+                format!("proxy handed over: {}", ports.join(", "))
+            },
+            if m.copy {
+                format!(
+                    "requests were held at most {:.1}s for the data copy; ",
+                    started.elapsed().as_secs_f64()
+                )
+            } else {
+                String::new()
+            },
+            m.old.name
+        );
+    }
+    Ok(())
 }

@@ -46,7 +46,14 @@ pub struct Move<'a> {
     /// The app: its name is the Kubernetes namespace and the prefix of its
     /// Docker volumes; its services' persistent volumes move too.
     pub app: &'a App,
+    /// Both ends are ours on one Docker engine: the old proxy, and with it
+    /// the public port, is handed to the new profile (`hand_over.rs`).
+    pub hand_over: bool,
 }
+
+/// How long the handed proxy holds requests while data is copied cold;
+/// a request held longer gets 503.
+pub const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn step(phase: &'static str, action: &str, detail: String, automatic: bool) -> MigrationStep {
     MigrationStep {
@@ -169,6 +176,38 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     // Volumes are copied cold between Docker engines we reach; anything
     // else is a dump and a restore by the operator.
     let copy = m.from_platform == Some(EngineKind::DockerHost) && m.to_platform.is_some_and(ours);
+    let copies = copy && m.accessories.iter().any(|a| a.volume.is_some());
+    if m.hand_over {
+        let ports: Vec<String> = m
+            .app
+            .services
+            .iter()
+            .filter(|(_, s)| s.ports.iter().any(|p| p.public))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let what = if ports.is_empty() {
+            "the public services".to_string()
+        } else {
+            ports.join(", ")
+        };
+        steps.push(step(
+            "cut-over",
+            "hand-over",
+            if copies {
+                format!(
+                    "the running proxy of {what} joins {}'s network and holds new requests (at most {} s) while the data is copied; its port never closes",
+                    m.new_profile,
+                    HOLD_LIMIT.as_secs()
+                )
+            } else {
+                format!(
+                    "the running proxy of {what} joins {}'s network and goes on routing to {}; its port never closes",
+                    m.new_profile, m.profile
+                )
+            },
+            true,
+        ));
+    }
     for a in m.accessories {
         let Some((vol, path)) = &a.volume else {
             continue;
@@ -230,15 +269,33 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             from.is_some() && m.to_platform.is_some(),
         ),
     };
-    steps.push(stop);
+    // Handed over without data to copy, the old stack serves until the new
+    // one has taken all traffic; otherwise it stops first.
+    let stop_after = m.hand_over && !copies;
+    if !stop_after {
+        steps.push(stop.clone());
+    }
     match m.to_platform {
         Some(_) => steps.push(step(
             "cut-over",
             "deploy",
-            format!(
-                "deployment-manager deploy {} (health-gated; a failure starts {} again)",
-                m.new_profile, m.profile
-            ),
+            if m.hand_over {
+                format!(
+                    "deployment-manager deploy {} through the handed proxy: its first release rolls over {}'s replicas, health-gated (a failure hands the proxy back{})",
+                    m.new_profile,
+                    m.profile,
+                    if copies {
+                        format!(" and starts {} again", m.profile)
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!(
+                    "deployment-manager deploy {} (health-gated; a failure starts {} again)",
+                    m.new_profile, m.profile
+                )
+            },
             true,
         )),
         None => steps.push(step(
@@ -250,6 +307,9 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             ),
             false,
         )),
+    }
+    if stop_after {
+        steps.push(stop);
     }
     if m.to_platform.is_none() || m.to_platform == Some(EngineKind::Kubernetes) {
         steps.push(step(
@@ -332,6 +392,29 @@ pub async fn stop_and_copy(
     Ok(0)
 }
 
+/// Creates the new profile's network ahead of its first deploy, so that
+/// the proxy handed to it can join it; returns its name.
+pub async fn new_network(
+    to: EngineKind,
+    new: &Profile,
+    progress: &Progress,
+) -> Result<String, String> {
+    let hosts = new.settings.hosts_or_local();
+    match to {
+        EngineKind::Swarm => {
+            let sw = Swarm::connect(&new.name, &hosts, progress, Options::default()).await?;
+            super::swarm::objects::ensure_network(&sw).await?;
+            Ok(sw.network())
+        }
+        EngineKind::DockerHost => {
+            let e = Engine::connect(&new.name, &hosts, progress, Options::default()).await?;
+            e.hosts[0].ensure_network(&e.network(), &new.name).await?;
+            Ok(e.network())
+        }
+        EngineKind::Kubernetes => Err("a Kubernetes profile has no Docker network".into()),
+    }
+}
+
 pub async fn copy_volume(
     src: &Host,
     container: &str,
@@ -412,6 +495,7 @@ mod tests {
             deploy_hint: Some("flyctl deploy -c fly.toml"),
             accessories: &[db()],
             app: &App::default(),
+            hand_over: false,
         })
     }
 
@@ -440,6 +524,59 @@ mod tests {
             steps[2]
                 .detail
                 .contains("dm-shop-db-data into dm-shop-next-db-data")
+        );
+    }
+
+    #[test]
+    fn on_one_engine_the_port_is_handed_over_and_the_old_stack_stops_last() {
+        let files = vec!["stack.yaml".to_string()];
+        let app: App = crate::describe::load::parse_app(
+            "app.yaml",
+            "apiVersion: deployment-manager/v1\nkind: App\nname: shop\nservices:\n  web:\n    image: web:1\n    ports: [{port: 8080, public: true}]\n",
+        )
+        .unwrap();
+        let mv = |accessories: &[AccessorySpec]| {
+            plan(&Move {
+                profile: "shop",
+                new_profile: "shop-swarm",
+                from: "docker host",
+                from_platform: Some(EngineKind::DockerHost),
+                to: "swarm",
+                to_platform: Some(EngineKind::Swarm),
+                out_dir: "migrate-shop-swarm",
+                files: &files,
+                deploy_hint: None,
+                accessories,
+                app: &app,
+                hand_over: true,
+            })
+        };
+        let stateless = mv(&[]);
+        let order: Vec<&str> = stateless.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(
+            order,
+            vec!["generate", "profile", "hand-over", "deploy", "stop", "keep"]
+        );
+        assert!(stateless[2].detail.contains("proxy of web") && stateless[2].automatic);
+        assert!(stateless[2].detail.contains("goes on routing to shop"));
+        let with_data = mv(&[db()]);
+        let order: Vec<&str> = with_data.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(
+            order,
+            vec![
+                "generate",
+                "profile",
+                "hand-over",
+                "copy",
+                "stop",
+                "deploy",
+                "keep"
+            ]
+        );
+        assert!(
+            with_data[2]
+                .detail
+                .contains("holds new requests (at most 60 s)")
         );
     }
 
@@ -489,6 +626,7 @@ mod tests {
             deploy_hint: None,
             accessories: &[db(), redis],
             app,
+            hand_over: false,
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod docker_host;
 pub mod engines;
 pub mod events;
+pub mod hand_over;
 pub mod kubernetes;
 pub mod lock;
 pub mod migrate;

@@ -29,6 +29,11 @@ pub struct Host {
 
 pub type DockerResult<T> = Result<T, String>;
 
+/// Whether proxy container `c` is the one `profile` routes through.
+fn owns_proxy(profile: &str, c: &Managed) -> bool {
+    c.name == super::plan::proxy_name(profile, &c.service)
+}
+
 fn err(what: &str, e: bollard::errors::Error) -> String {
     format!("{what}: {e}")
 }
@@ -174,12 +179,24 @@ impl Host {
         Ok(true)
     }
 
-    /// Every container of the profile, running or not.
+    /// Every container of the profile, running or not. A proxy belongs to
+    /// the profile whose proxy name it bears: `migrate` hands a running
+    /// proxy (and with it the public port) to the new profile by renaming
+    /// it, and labels cannot change on a container.
     pub async fn list(&self, profile: &str) -> DockerResult<Vec<Managed>> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROFILE}={profile}")],
-        )]);
+        let mut out = self.labelled(&format!("{LABEL_PROFILE}={profile}")).await?;
+        out.retain(|c| c.role != "proxy" || owns_proxy(profile, c));
+        for c in self.labelled(&format!("{LABEL_ROLE}=proxy")).await? {
+            if owns_proxy(profile, &c) && !out.iter().any(|o| o.id == c.id) {
+                out.push(c);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn labelled(&self, label: &str) -> DockerResult<Vec<Managed>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let opts = ListContainersOptions {
             all: true,
             filters: Some(filters),
@@ -190,7 +207,7 @@ impl Host {
             .list_containers(Some(opts))
             .await
             .map_err(|e| err("cannot list containers", e))?;
-        let mut out: Vec<Managed> = list
+        Ok(list
             .into_iter()
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
@@ -212,9 +229,94 @@ impl Host {
                     image: c.image.unwrap_or_default(),
                 }
             })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+            .collect())
+    }
+
+    /// The named volumes a container mounts.
+    pub async fn volumes_of(&self, name: &str) -> Vec<String> {
+        let Ok(i) = self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        else {
+            return Vec::new();
+        };
+        i.mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_deref() == Some("volume"))
+            .filter_map(|m| m.name)
+            .collect()
+    }
+
+    /// Renames a container, running or not (its connections stay open).
+    pub async fn rename(&self, from: &str, to: &str) -> DockerResult<()> {
+        self.docker
+            .rename_container(
+                from,
+                bollard::query_parameters::RenameContainerOptions { name: to.into() },
+            )
+            .await
+            .map_err(|e| err(&format!("cannot rename {from} to {to}"), e))
+    }
+
+    /// The networks a container is attached to, each with whether it is
+    /// swarm-scoped (an overlay).
+    pub async fn networks_of(&self, name: &str) -> DockerResult<Vec<(String, bool)>> {
+        let i = self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| err(&format!("cannot inspect {name}"), e))?;
+        let mut out = Vec::new();
+        let attached = i
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
+        for net in attached.keys() {
+            out.push((net.clone(), self.is_overlay(net).await?));
+        }
         Ok(out)
+    }
+
+    /// Whether a network is swarm-scoped (an overlay).
+    pub async fn is_overlay(&self, net: &str) -> DockerResult<bool> {
+        let n = self
+            .docker
+            .inspect_network(
+                net,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(|e| err(&format!("cannot inspect network {net}"), e))?;
+        Ok(n.scope.as_deref() == Some("swarm"))
+    }
+
+    pub async fn disconnect_network(&self, network: &str, container: &str) -> DockerResult<()> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: container.into(),
+            force: Some(true),
+        };
+        self.docker
+            .disconnect_network(network, req)
+            .await
+            .map_err(|e| err(&format!("cannot detach {container} from {network}"), e))
+    }
+
+    /// Attaches a running container to one more network (idempotent).
+    pub async fn connect_network(&self, network: &str, container: &str) -> DockerResult<()> {
+        let req = bollard::models::NetworkConnectRequest {
+            container: container.into(),
+            ..Default::default()
+        };
+        match self.docker.connect_network(network, req).await {
+            Ok(()) => Ok(()),
+            // Already attached.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 403, ..
+            }) => Ok(()),
+            Err(e) => Err(err(&format!("cannot attach {container} to {network}"), e)),
+        }
     }
 
     pub async fn image_id(&self, image: &str) -> DockerResult<Option<String>> {

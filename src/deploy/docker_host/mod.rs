@@ -41,6 +41,11 @@ pub struct Engine<'a> {
     /// Secret values for containers created by this run; never stored.
     pub secrets: BTreeMap<String, String>,
     pub proxy_image: String,
+    /// The network a proxy is created on, when not the profile's own: on a
+    /// swarm, Docker's default bridge, so that its published port is bound
+    /// through a network that never changes (`hand_over.rs`) and the
+    /// overlay is joined after.
+    pub proxy_home: Option<String>,
 }
 
 pub use plan::{app_container, container_of, release_container, routes_by_count};
@@ -66,6 +71,7 @@ impl<'a> Engine<'a> {
             options,
             secrets: BTreeMap::new(),
             proxy_image: String::new(),
+            proxy_home: None,
         })
     }
 
@@ -205,12 +211,14 @@ impl<'a> Engine<'a> {
         ]
         .map(String::from)
         .to_vec();
+        let network = self.network();
+        let home = self.proxy_home.as_deref().unwrap_or(&network);
         let plan = ContainerPlan {
             name: &name,
             image: &self.proxy_image,
             labels,
             command,
-            network: &self.network(),
+            network: home,
             binds: vec![format!("{volume}:/state")],
             ports: vec![(public, PROXY_PORT)],
             memory: Some(256 << 20),
@@ -219,6 +227,9 @@ impl<'a> Engine<'a> {
             ..Default::default()
         };
         host.create(&plan).await?;
+        if home != network {
+            host.connect_network(&network, &name).await?;
+        }
         host.start(&name).await?;
         self.wait_proxy(host, s).await?;
         // An empty table that already carries the service's settings.

@@ -54,6 +54,18 @@ impl HostState {
             .collect()
     }
 
+    /// The profile's own containers among routed targets: a proxy handed
+    /// over by `migrate` still routes to the old profile's targets, which
+    /// that profile stops itself (they may be swarm services).
+    fn own(&self, targets: &[(String, String)]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|(_, a)| container_of(a))
+            .filter(|c| self.containers.iter().any(|s| s.name == *c))
+            .map(String::from)
+            .collect()
+    }
+
     /// Routed targets of `service` not of release `except`, oldest first.
     fn routed_others(&self, service: &str, except: u32) -> Vec<(String, String)> {
         self.routed
@@ -319,11 +331,12 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                 routes: routes_by_count(&[old.clone(), fresh.clone()].concat()),
                 hold: false,
             });
-            if let Some((_, addr)) = retired {
+            let retired = h.own(&retired.into_iter().collect::<Vec<_>>());
+            if !retired.is_empty() {
                 out.push(Action::Stop {
                     host: host(),
                     service: service(),
-                    containers: vec![container_of(&addr).to_string()],
+                    containers: retired,
                     background: true,
                 });
             }
@@ -345,15 +358,15 @@ fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Acti
                 routes: routes_by_count(&fresh),
                 hold: false,
             });
-            out.push(Action::Stop {
-                host: host(),
-                service: service(),
-                containers: old
-                    .iter()
-                    .map(|(_, a)| container_of(a).to_string())
-                    .collect(),
-                background: true,
-            });
+            let old = h.own(&old);
+            if !old.is_empty() {
+                out.push(Action::Stop {
+                    host: host(),
+                    service: service(),
+                    containers: old,
+                    background: true,
+                });
+            }
         }
     }
 }
@@ -371,10 +384,7 @@ fn recreate(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Act
                 routes: vec![],
                 hold: true,
             });
-            h.routed_others(&s.name, new)
-                .iter()
-                .map(|(_, a)| container_of(a).to_string())
-                .collect()
+            h.own(&h.routed_others(&s.name, new))
         } else {
             h.running_others(&s.name, new)
         };

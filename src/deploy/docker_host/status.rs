@@ -133,7 +133,13 @@ pub async fn destroy(e: &Engine<'_>, volumes: bool) -> Result<(usize, usize), St
     let mut containers = 0;
     let mut vols = 0;
     for host in &e.hosts {
+        // A proxy handed over by `migrate` keeps the state volume of the
+        // profile it came from: it goes with the proxy.
+        let mut names = Vec::new();
         for c in host.list(&e.profile).await? {
+            if c.role == "proxy" {
+                names.extend(host.volumes_of(&c.name).await);
+            }
             host.remove(&c.name).await?;
             containers += 1;
         }
@@ -151,15 +157,26 @@ pub async fn destroy(e: &Engine<'_>, volumes: bool) -> Result<(usize, usize), St
                 .list_volumes(Some(opts))
                 .await
                 .map_err(|x| x.to_string())?;
-            for v in list.volumes.unwrap_or_default() {
-                host.docker
+            names.extend(list.volumes.unwrap_or_default().into_iter().map(|v| v.name));
+            names.sort();
+            names.dedup();
+            for name in names {
+                match host
+                    .docker
                     .remove_volume(
-                        &v.name,
+                        &name,
                         None::<bollard::query_parameters::RemoveVolumeOptions>,
                     )
                     .await
-                    .map_err(|x| format!("cannot remove volume {}: {x}", v.name))?;
-                vols += 1;
+                {
+                    Ok(()) => vols += 1,
+                    // In use by the proxy this profile handed to another.
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409 | 404,
+                        ..
+                    }) => {}
+                    Err(x) => return Err(format!("cannot remove volume {name}: {x}")),
+                }
             }
         }
     }

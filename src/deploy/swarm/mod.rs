@@ -127,6 +127,8 @@ impl<'a> Swarm<'a> {
                 dh.hosts[0].name
             ));
         }
+        let mut dh = dh;
+        dh.proxy_home = Some("bridge".into());
         Ok(Swarm { dh })
     }
 

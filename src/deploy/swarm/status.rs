@@ -230,6 +230,13 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
         if gone {
             return Ok((n + containers, vols));
         }
+        if let Some(user) = foreign_user(sw, &net).await {
+            sw.progress().step(
+                "destroy",
+                format!("network {net} stays: {user} (handed to another profile by `migrate`) is attached to it"),
+            );
+            return Ok((n + containers, vols));
+        }
         let removed = docker.remove_network(&net).await;
         if start.elapsed() > std::time::Duration::from_secs(30) {
             let why = removed
@@ -239,4 +246,24 @@ pub async fn destroy(sw: &Swarm<'_>, volumes: bool) -> Result<(usize, usize), St
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+}
+
+/// A container still attached to the profile's network once its own are
+/// gone: a proxy that `migrate` handed to another profile, which keeps the
+/// network it was created on (its published port is bound through it).
+async fn foreign_user(sw: &Swarm<'_>, net: &str) -> Option<String> {
+    let n = sw
+        .host()
+        .docker
+        .inspect_network(
+            net,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .ok()?;
+    n.containers?
+        .into_iter()
+        // Swarm's own load-balancer endpoint of the network.
+        .filter(|(id, _)| !id.starts_with("lb-"))
+        .find_map(|(_, c)| c.name)
 }
