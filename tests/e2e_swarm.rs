@@ -649,6 +649,69 @@ fn migrate_between_engines_fails_no_request() {
     }
 }
 
+/// A move whose new deploy fails changes nothing for users: the proxy
+/// goes back to the old profile with its table, and no request fails. (A
+/// Docker host to a Docker host; the new deploy lacks a secret's value.)
+#[test]
+fn a_failed_move_hands_the_proxy_back_and_fails_no_request() {
+    let _turn = turn();
+    let (old, new, port) = ("hop-fail", "hop-fail-compose", 18329u16);
+    purge(new);
+    let env = Env::new(old, port);
+    ok(env.dm(&["profile", "set", old, "platform", "docker"]));
+    let app = env.app("v1", &[]);
+    let yaml = std::fs::read_to_string(&app)
+        .unwrap()
+        .replace("secrets: [API_TOKEN]", "secrets: [API_TOKEN, DB_PASSWORD]");
+    std::fs::write(&app, yaml).unwrap();
+    let deployed = env
+        .cmd(&[
+            "deploy",
+            old,
+            "--app",
+            app.to_str().unwrap(),
+            "--bake",
+            "1s",
+        ])
+        .env("DB_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    ok(deployed);
+    let load = Load::start(port, 4);
+    let out_dir = env.dir.path().join("configs");
+    let failed = env
+        .cmd(&[
+            "migrate", old, "--to", "compose", "--name", new, "--yes", "--out",
+        ])
+        .arg(&out_dir)
+        .env_remove("DB_PASSWORD")
+        .output()
+        .unwrap();
+    let log = load.finish();
+    assert!(!failed.status.success(), "{}", text(&failed));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains(&format!("the proxy is back with {old}")),
+        "{}",
+        text(&failed)
+    );
+    eprintln!("{} requests during the failed move, none failed", log.len());
+    assert_eq!(version(port), "v1");
+    let proxies = env.status()["proxies"].clone();
+    assert_eq!(proxies.as_array().map(Vec::len), Some(1), "{proxies}");
+    assert_eq!(env.routes(), serde_json::json!({"1": 100}));
+    let running = Command::new("docker")
+        .args(["ps", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("name=^dm-{old}-web-proxy$"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        format!("dm-{old}-web-proxy")
+    );
+    let _ = env.dm(&["destroy", new, "--volumes"]);
+    purge(new);
+}
+
 /// The release command on a swarm: a one-off job service of the new image
 /// with the service's settings and secrets, on the stack's network beside
 /// its dependency (the test server standing in for a database records what
