@@ -24,8 +24,12 @@ use std::time::Instant;
 pub struct MigrateArgs {
     pub profile: String,
     /// Target to move to (a catalog id: swarm, k8s-gke, fly, render…).
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, required_unless_present = "rollback")]
+    pub to: Option<String>,
+    /// Return to the profile this one was moved from (while it exists):
+    /// the same hand-over backwards, the data written since copied back.
+    #[arg(long, conflicts_with_all = ["to", "name", "out"])]
+    pub rollback: bool,
     /// Print the plan only.
     #[arg(long)]
     pub dry_run: bool,
@@ -71,11 +75,15 @@ fn deploy_again(ctx: &Ctx, profile: &str, env_file: Option<&Path>) -> Res {
 }
 
 pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
+    if a.rollback {
+        return rollback_cmd(ctx, &a);
+    }
+    let to = a.to.clone().unwrap_or_default();
     let mut store = ctx.store()?;
     let old = store.get(&a.profile)?;
     let app = crate::analyse::fitness::swaps::effective(&old).map_err(Failure::input)?;
-    if ctx.session.catalog.target(&a.to).is_none() {
-        return Err(Failure::input(format!("unknown target `{}`", a.to)));
+    if ctx.session.catalog.target(&to).is_none() {
+        return Err(Failure::input(format!("unknown target `{}`", to)));
     }
     let from = old
         .settings
@@ -87,11 +95,11 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         Some(t) => EngineKind::ours(&ctx.session.catalog, t).map(|_| ctx.session.engine_of(&old)),
         None => Some(ctx.session.engine_of(&old)),
     };
-    let to_platform = EngineKind::ours(&ctx.session.catalog, &a.to);
+    let to_platform = EngineKind::ours(&ctx.session.catalog, &to);
     let new_name = a
         .name
         .clone()
-        .unwrap_or_else(|| format!("{}-{}", old.name, a.to));
+        .unwrap_or_else(|| format!("{}-{}", old.name, to));
     let out = a
         .out
         .clone()
@@ -101,7 +109,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         strategy: old.settings.strategy_or(None),
         ..Default::default()
     };
-    let files = crate::render::render_from(&ctx.engine(), &app, &a.to, &options)
+    let files = crate::render::render_from(&ctx.engine(), &app, &to, &options)
         .map_err(|e| Failure::input(e.to_string()))?;
     let growth: Vec<String> = plan::plan(
         &ctx.engine(),
@@ -118,7 +126,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         }
         v
     });
-    let on_path = growth.contains(&a.to);
+    let on_path = growth.contains(&to);
     let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let hint = files
         .iter()
@@ -138,7 +146,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         new_profile: &new_name,
         from: &from,
         from_platform,
-        to: &a.to,
+        to: &to,
         to_platform,
         out_dir: &out_text,
         files: &names,
@@ -148,22 +156,22 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         hand_over,
     });
     let path_note = if on_path {
-        format!("{} is on the growth path ({})", a.to, growth.join(" → "))
+        format!("{} is on the growth path ({})", to, growth.join(" → "))
     } else {
         format!(
             "{} is not on the growth path ({}); moving anyway when confirmed",
-            a.to,
+            to,
             growth.join(" → ")
         )
     };
     if ctx.json && a.dry_run {
         json(
-            &serde_json::json!({"from": from, "to": a.to, "new_profile": new_name, "on_growth_path": on_path, "growth_path": growth, "steps": steps}),
+            &serde_json::json!({"from": from, "to": to, "new_profile": new_name, "on_growth_path": on_path, "growth_path": growth, "steps": steps}),
         );
         return Ok(());
     }
     if !ctx.json {
-        println!("move {} ({from}) to {}: {path_note}", old.name, a.to);
+        println!("move {} ({from}) to {}: {path_note}", old.name, to);
         let mut t = table(&["phase", "step", "by", "what"]);
         for s in &steps {
             t.add_row(vec![
@@ -186,8 +194,9 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     let mut new = store.create(&new_name, old.tier, &old.app_source, old.app.clone())?;
     new.swaps = old.swaps.clone();
     new.settings = old.settings.clone();
-    new.settings.target = Some(a.to.clone());
+    new.settings.target = Some(to.clone());
     new.settings.platform = None;
+    new.settings.migrated_from = Some(old.name.clone());
     let new = store.update(new, &format!("migrate from {}", old.name))?;
     println!(
         "wrote {} file(s) into {out_text}; created profile {}",
@@ -209,7 +218,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
             spec: &spec,
             copy,
         };
-        return cut_over_in_place(ctx, &moving, a.env_file.as_deref(), &a.to);
+        return cut_over_in_place(ctx, &moving, a.env_file.as_deref(), &to);
     }
 
     // Cut-over: stop the old stack, copy data cold, deploy the new one.
@@ -242,7 +251,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
             println!(
                 "{} now runs on {} ({:.1}s from stopping {}); {} is stopped and kept for a way back",
                 new.name,
-                a.to,
+                to,
                 started.elapsed().as_secs_f64(),
                 old.name,
                 old.name
@@ -319,12 +328,19 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
         if deployed.is_err() {
             hand_over::hand_back(&e, &n, &e.hosts[0], &handed, &services).await?;
-            return Ok(());
+            return Ok(None);
+        }
+        // The longest time a handed proxy held requests, as it measured.
+        let mut held: Option<u64> = None;
+        for h in &handed {
+            if let Ok(st) = n.proxy_state(&n.hosts[0], &h.service).await {
+                held = held.max(st.last_pause_ms);
+            }
         }
         if !m.copy {
             migrate::stop_and_copy(Some(m.from), m.old, m.new, &[], false, &progress).await?;
         }
-        Ok::<(), String>(())
+        Ok::<Option<u64>, String>(held)
     });
     progress.finish();
     let after = after.and_then(|r| r);
@@ -342,12 +358,38 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         }
         return Err(f);
     }
-    after.map_err(|why| {
-        Failure::explained(format!(
+    let held = after.map_err(|why| {
+        Failure::failed(format!(
             "{} serves; stopping {} failed: {why}",
             m.new.name, m.old.name
         ))
     })?;
+    let held_text = held.map(|ms| {
+        format!(
+            "requests were held {:.2}s ({}); ",
+            ms as f64 / 1000.0,
+            if m.copy {
+                "the data copy and the new stack's start"
+            } else {
+                "the proxy changed networks"
+            }
+        )
+    });
+    // The pause belongs to the release that ended it.
+    if let (Ok(store), Some(text)) = (ctx.store(), &held_text)
+        && let Ok(Some(live)) = store.live_release(&m.new.name)
+    {
+        let _ = store.release_event(
+            &m.new.name,
+            live.number,
+            "migrate",
+            &format!(
+                "moved from {} with the proxy handed over; {}",
+                m.old.name,
+                text.trim_end_matches("; ")
+            ),
+        );
+    }
     let ports: Vec<String> = handed
         .iter()
         .map(|h| format!("{} ({})", h.service, h.to))
@@ -358,7 +400,7 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             "target": to,
             "handed_over": ports,
             "seconds": started.elapsed().as_secs_f64(),
-            "held_at_most_seconds": m.copy.then(|| started.elapsed().as_secs_f64()),
+            "held_ms": held,
         }));
     } else {
         println!(
@@ -370,16 +412,98 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             } else {
                 format!("proxy handed over: {}", ports.join(", "))
             },
-            if m.copy {
-                format!(
-                    "requests were held at most {:.1}s for the data copy; ",
-                    started.elapsed().as_secs_f64()
-                )
-            } else {
-                String::new()
-            },
+            held_text.unwrap_or_default(),
             m.old.name
         );
     }
     Ok(())
+}
+
+/// `migrate P --rollback`: back to the profile P was moved from, by the
+/// same hand-over. Data its dependencies wrote since the move is listed
+/// and copied back (cold, requests held) where both ends are ours.
+fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
+    let store = ctx.store()?;
+    let now = store.get(&a.profile)?;
+    let Some(origin) = now.settings.migrated_from.clone() else {
+        return Err(Failure::input(format!(
+            "{} was not created by `migrate`: there is no profile to return to",
+            now.name
+        )));
+    };
+    let back = store.get(&origin).map_err(|_| {
+        Failure::input(format!(
+            "{origin}, which {} was moved from, no longer exists: nothing to return to",
+            now.name
+        ))
+    })?;
+    drop(store);
+    let from = ctx.session.engine_of(&now);
+    let to = ctx.session.engine_of(&back);
+    let ours = |e: EngineKind| matches!(e, EngineKind::DockerHost | EngineKind::Swarm);
+    let one_engine = now.settings.hosts_or_local() == back.settings.hosts_or_local()
+        && now.settings.hosts_or_local().len() == 1;
+    let follows = |p: &Profile| {
+        EngineKind::ours(
+            &ctx.session.catalog,
+            p.settings.target.as_deref().unwrap_or("compose"),
+        )
+        .is_some()
+    };
+    if !(ours(from) && ours(to) && one_engine && follows(&now) && follows(&back)) {
+        return Err(Failure::input(format!(
+            "a rollback is automatic between Docker host and Swarm profiles on one Docker engine; here deploy {origin} again (`deployment-manager deploy {origin}`), move its data back and point DNS at it"
+        )));
+    }
+    let app = crate::analyse::fitness::swaps::effective(&now).map_err(Failure::input)?;
+    let spec = ReleaseSpec::from_app(&app).map_err(Failure::input)?;
+    let data: Vec<String> = spec
+        .accessories
+        .iter()
+        .filter_map(|acc| {
+            acc.volume.as_ref().map(|(vol, path)| {
+                format!(
+                    "{} ({}): what it wrote since the move, {path} of dm-{}-{}, is copied back into dm-{origin}-{vol} (which it replaces)",
+                    acc.name, acc.kind, now.name, acc.name
+                )
+            })
+        })
+        .collect();
+    if ctx.json && a.dry_run {
+        json(&serde_json::json!({"from": now.name, "to": origin, "data": data}));
+        return Ok(());
+    }
+    if !ctx.json {
+        println!("return from {} to {origin}:", now.name);
+        println!(
+            "  the proxy goes back to {origin}, whose next release rolls over {}'s replicas",
+            now.name
+        );
+        for d in &data {
+            println!("  data: {d}");
+        }
+        if data.is_empty() {
+            println!("  data: none (no dependency keeps a volume)");
+        }
+    }
+    if a.dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if !confirmed(a)? {
+        return Err(Failure::input("not confirmed; nothing was changed"));
+    }
+    let target = match to {
+        EngineKind::Swarm => "swarm",
+        _ => "a Docker host",
+    };
+    let moving = HandOver {
+        old: &now,
+        new: &back,
+        from,
+        to,
+        spec: &spec,
+        copy: !data.is_empty(),
+    };
+    cut_over_in_place(ctx, &moving, a.env_file.as_deref(), target)
 }

@@ -175,7 +175,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     ];
     // Volumes are copied cold between Docker engines we reach; anything
     // else is a dump and a restore by the operator.
-    let copy = m.from_platform == Some(EngineKind::DockerHost) && m.to_platform.is_some_and(ours);
+    let copy = m.from_platform.is_some_and(ours) && m.to_platform.is_some_and(ours);
     let copies = copy && m.accessories.iter().any(|a| a.volume.is_some());
     if m.hand_over {
         let ports: Vec<String> = m
@@ -353,43 +353,96 @@ pub async fn stop_and_copy(
     match from {
         EngineKind::Swarm => {
             let sw = Swarm::connect(&old.name, &hosts, progress, Options::default()).await?;
+            // A dependency's data is read from its task's container, which
+            // stays (exited) after the service is scaled to zero; on a
+            // single engine it runs on the manager.
+            let mut sources = Vec::new();
+            if copy {
+                for acc in accessories.iter().filter(|a| a.volume.is_some()) {
+                    let task = task_container(sw.host(), &sw.accessory_name(&acc.name)).await?;
+                    sources.push((acc, task));
+                }
+            }
             sw_status::stop(&sw).await?;
+            return copy_all(sw.host(), &sources, new, progress).await;
         }
         EngineKind::Kubernetes => {}
         EngineKind::DockerHost => {
             let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
             dh_status::stop(&e).await?;
             if copy {
-                let dst_hosts = new.settings.hosts_or_local();
-                let dst =
-                    Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
-                let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
-                let mut n = 0u64;
-                for acc in accessories {
-                    let Some((vol, path)) = &acc.volume else {
-                        continue;
-                    };
-                    let bytes = copy_volume(
-                        &e.hosts[0],
-                        &format!("dm-{}-{}", old.name, acc.name),
-                        path,
-                        &dst.hosts[0],
-                        &format!("dm-{}-{vol}", new.name),
-                        &new.name,
-                        &helper,
-                    )
-                    .await?;
-                    progress.step(
-                        "copy",
-                        format!("{}: {bytes} bytes of {path} copied", acc.name),
-                    );
-                    n += bytes;
-                }
-                return Ok(n);
+                let sources: Vec<(&AccessorySpec, String)> = accessories
+                    .iter()
+                    .filter(|a| a.volume.is_some())
+                    .map(|a| (a, format!("dm-{}-{}", old.name, a.name)))
+                    .collect();
+                return copy_all(&e.hosts[0], &sources, new, progress).await;
             }
         }
     }
     Ok(0)
+}
+
+/// The container of the running task of a swarm service on `host`.
+async fn task_container(host: &Host, service: &str) -> Result<String, String> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("com.docker.swarm.service.name={service}")],
+    )]);
+    let list = host
+        .docker
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| format!("cannot list the tasks of {service}: {e}"))?;
+    list.into_iter()
+        .find_map(|c| c.id)
+        .ok_or_else(|| {
+            format!(
+                "no running task of {service} on {}: its data can only be copied from the node that runs it",
+                host.name
+            )
+        })
+}
+
+/// Copies each dependency's data directory out of its (stopped)
+/// container on `src` into the new profile's volume of the same name.
+async fn copy_all(
+    src: &Host,
+    sources: &[(&AccessorySpec, String)],
+    new: &Profile,
+    progress: &Progress,
+) -> Result<u64, String> {
+    if sources.is_empty() {
+        return Ok(0);
+    }
+    let dst_hosts = new.settings.hosts_or_local();
+    let dst = Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
+    let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
+    let mut n = 0u64;
+    for (acc, container) in sources {
+        let Some((vol, path)) = &acc.volume else {
+            continue;
+        };
+        let bytes = copy_volume(
+            src,
+            container,
+            path,
+            &dst.hosts[0],
+            &format!("dm-{}-{vol}", new.name),
+            &new.name,
+            &helper,
+        )
+        .await?;
+        progress.step(
+            "copy",
+            format!("{}: {bytes} bytes of {path} copied", acc.name),
+        );
+        n += bytes;
+    }
+    Ok(n)
 }
 
 /// Creates the new profile's network ahead of its first deploy, so that

@@ -134,6 +134,10 @@ pub struct Settings {
     pub gateway_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class: Option<String>,
+    /// The profile `migrate` moved this one from, while it exists:
+    /// `migrate --rollback` returns there. Set by `migrate` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_from: Option<String>,
     /// `env.NAME` values (never secrets), and keys of newer versions kept
     /// as they are.
     #[serde(flatten)]

@@ -34,6 +34,8 @@ const UNHEALTHY_AFTER: u32 = 2;
 
 pub struct Target {
     pub addr: String,
+    /// `addr` parsed once, for the request URI on every forward.
+    authority: Option<hyper::http::uri::Authority>,
     pub release: String,
     healthy: AtomicBool,
     failures: AtomicU32,
@@ -65,6 +67,9 @@ pub struct StateView {
     pub table: RouteTable,
     pub targets: Vec<TargetView>,
     pub metrics: BTreeMap<String, MetricsSnapshot>,
+    /// How long the last pause held requests, once it has ended.
+    #[serde(default)]
+    pub last_pause_ms: Option<u64>,
 }
 
 #[derive(Serialize, Default)]
@@ -84,6 +89,8 @@ pub struct Proxy {
     client: Client<HttpConnector, Body>,
     state_path: Option<PathBuf>,
     apply_lock: tokio::sync::Mutex<()>,
+    /// Since when requests are held, and how long the last pause lasted.
+    pause: std::sync::Mutex<(Option<Instant>, Option<u64>)>,
 }
 
 enum Pick {
@@ -127,8 +134,12 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
         connector.set_nodelay(true);
+        // Keep-alive to the targets: idle connections are reused for up to
+        // 30 s, at most 256 idle per target (more are opened under a burst
+        // and closed when they come back to a full pool).
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
             .build(connector);
         let proxy = Arc::new(Proxy {
             table: RwLock::new(RouteTable::new(&table.service)),
@@ -139,6 +150,7 @@ impl Proxy {
             client,
             state_path,
             apply_lock: tokio::sync::Mutex::new(()),
+            pause: std::sync::Mutex::new((None, None)),
         });
         proxy.install(table);
         proxy
@@ -177,6 +189,7 @@ impl Proxy {
             targets.entry(addr.clone()).or_insert_with(|| {
                 Arc::new(Target {
                     addr: addr.clone(),
+                    authority: addr.parse().ok(),
                     release: release.clone(),
                     // Targets are checked before they are routed (and were
                     // healthy when saved); the checker corrects this quickly.
@@ -194,6 +207,7 @@ impl Proxy {
                 metrics.entry(r.release.clone()).or_default();
             }
         }
+        self.note_pause(current.paused, table.paused);
         *current = table;
         drop(targets);
         drop(current);
@@ -255,6 +269,7 @@ impl Proxy {
     pub fn set_paused(&self, paused: bool, max_pause_ms: Option<u64>) -> std::io::Result<()> {
         {
             let mut t = self.table.write().unwrap();
+            self.note_pause(t.paused, paused);
             t.paused = paused;
             if let Some(ms) = max_pause_ms {
                 t.max_pause_ms = ms;
@@ -262,6 +277,18 @@ impl Proxy {
         }
         self.changed.notify_waiters();
         self.persist()
+    }
+
+    /// Times a pause from the table that starts it to the one that ends it.
+    fn note_pause(&self, was: bool, now: bool) {
+        let mut p = self.pause.lock().unwrap();
+        match (was, now) {
+            (false, true) => p.0 = Some(Instant::now()),
+            (true, false) => {
+                p.1 = p.0.take().map(|since| since.elapsed().as_millis() as u64);
+            }
+            _ => {}
+        }
     }
 
     pub fn view(&self) -> StateView {
@@ -291,6 +318,7 @@ impl Proxy {
             table,
             targets,
             metrics,
+            last_pause_ms: self.pause.lock().unwrap().1,
         }
     }
 
@@ -334,18 +362,16 @@ impl Proxy {
                 .filter(|r| r.weight > 0 && Some(&r.release) != first.map(|f| &f.release)),
         );
         for release in order {
-            let pool: Vec<&Arc<Target>> = release
-                .targets
-                .iter()
-                .filter_map(|a| usable(a, true))
-                .collect();
-            if pool.is_empty() {
+            // Counted, then indexed: no list is built per request.
+            let pool = || release.targets.iter().filter_map(|a| usable(a, true));
+            let n = pool().count();
+            if n == 0 {
                 continue;
             }
             let chosen = affinity
-                .and_then(|a| pool.iter().find(|t| t.addr == a))
-                .copied()
-                .unwrap_or_else(|| pool[self.rr.fetch_add(1, Ordering::Relaxed) % pool.len()]);
+                .and_then(|a| pool().find(|t| t.addr == a))
+                .or_else(|| pool().nth(self.rr.fetch_add(1, Ordering::Relaxed) % n))
+                .expect("n usable targets");
             chosen.inflight.fetch_add(1, Ordering::SeqCst);
             let moved = table.sticky && affinity != Some(chosen.addr.as_str());
             return Pick::Go(InFlight(chosen.clone()), moved);
@@ -431,11 +457,24 @@ impl Proxy {
             };
             let target = guard.0.clone();
             let metrics = self.metrics_for(&target.release);
-            let uri = format!(
-                "http://{}{}",
-                target.addr,
-                parts.uri.path_and_query().map_or("/", |p| p.as_str())
-            );
+            let uri =
+                match &target.authority {
+                    Some(a) => {
+                        let mut u = hyper::http::uri::Parts::default();
+                        u.scheme = Some(hyper::http::uri::Scheme::HTTP);
+                        u.authority = Some(a.clone());
+                        u.path_and_query =
+                            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| {
+                                hyper::http::uri::PathAndQuery::from_static("/")
+                            }));
+                        hyper::Uri::from_parts(u).map_err(|e| e.to_string())
+                    }
+                    None => Err(format!("{} is not a host:port", target.addr)),
+                };
+            let uri = match uri {
+                Ok(u) => u,
+                Err(e) => return plain(StatusCode::BAD_GATEWAY, &e),
+            };
             let mut out = Request::builder()
                 .method(parts.method.clone())
                 .uri(uri)
@@ -662,7 +701,10 @@ pub async fn serve(proxy: Arc<Proxy>, listener: tokio::net::TcpListener) {
                 let proxy = proxy.clone();
                 async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
             });
+            // Pipelined requests are answered in order (hyper reads the
+            // next only after the response); their responses share a flush.
             let _ = hyper::server::conn::http1::Builder::new()
+                .pipeline_flush(true)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await;

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Proxy benchmark (not a test): one table, measured side by side in one run
+# on loopback against the same upstream, for a direct connection, our
+# proxy, nginx (Debian) and Caddy (Debian).
+#
+# - Upstream: an nginx worker answering `200 v1` from memory, HTTP/1.1
+#   keep-alive (up to 100,000 requests per connection), so no path opens a
+#   connection per request: earlier runs against the test server (which
+#   closes every connection) filled the port range with TIME_WAIT and gave
+#   the same path 700 and 5,300 req/s in consecutive rounds.
+# - Throughput: $DURATION s at 32 keep-alive connections (oha).
+#   Latency: $DURATION s at a fixed 1,000 req/s over 16 connections.
+# - $ROUNDS interleaved rounds (the order of the paths rotates each round);
+#   each cell is the median with min–max.
+#
+# Needs: oha (`cargo install oha --locked`), nginx (`apt-get install -y
+# nginx-light`), caddy (`apt-get install -y caddy`). Override with OHA=,
+# NGINX=, CADDY=, DM= (a release build of deployment-manager; built when
+# unset), ROUNDS= (default 5) and DURATION= (default 10). DM_BEFORE= adds
+# an earlier build's proxy as one more path (`before`), for a comparison
+# of two builds in the same rounds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/deployment-manager-target}
+OHA=${OHA:-$(command -v oha || echo "$HOME/.cache/dm-tools/bin/oha")}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+CADDY=${CADDY:-$(command -v caddy || echo /usr/bin/caddy)}
+for tool in "$OHA" "$NGINX" "$CADDY"; do
+  [ -x "$tool" ] || { echo "missing $tool (see the header of this script)"; exit 1; }
+done
+if [ -z "${DM:-}" ]; then
+  echo "building the release binary..." >&2
+  cargo build --release --locked --quiet
+  DM=$CARGO_TARGET_DIR/release/deployment-manager
+fi
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+UP=18430 NGX=18431 OURS=18432 ADMIN=18433 CDY=18434 BEFORE=18435
+cat > "$WORK/upstream.conf" <<EOF
+worker_processes 1;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:$UP; location / { return 200 "v1\n"; } }
+}
+EOF
+cat > "$WORK/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  upstream app { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+cat > "$WORK/Caddyfile" <<EOF
+{
+  admin off
+  auto_https off
+  persist_config off
+}
+http://127.0.0.1:$CDY {
+  reverse_proxy 127.0.0.1:$UP
+}
+EOF
+cat > "$WORK/routes.json" <<EOF
+{"service":"bench","releases":[{"release":"1","weight":100,"targets":["127.0.0.1:$UP"]}]}
+EOF
+cp "$WORK/routes.json" "$WORK/routes-before.json"
+"$NGINX" -c "$WORK/upstream.conf"
+"$NGINX" -c "$WORK/nginx.conf"
+HOME=$WORK XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK "$CADDY" run --config "$WORK/Caddyfile" --adapter caddyfile > "$WORK/caddy.log" 2>&1 &
+PIDS+=($!)
+DM_QUIET=1 "$DM" proxy run --service bench --listen "127.0.0.1:$OURS" --admin "127.0.0.1:$ADMIN" --state "$WORK/routes.json" > "$WORK/proxy.log" 2>&1 &
+PIDS+=($!)
+PATHS=(direct ours nginx caddy)
+if [ -n "${DM_BEFORE:-}" ]; then
+  # An earlier build of the proxy, measured in the same rounds.
+  DM_QUIET=1 "$DM_BEFORE" proxy run --service bench --listen "127.0.0.1:$BEFORE" --admin 127.0.0.1:18436 --state "$WORK/routes-before.json" > "$WORK/before.log" 2>&1 &
+  PIDS+=($!)
+  PATHS+=(before)
+fi
+sleep 2
+
+declare -A URL=(
+  [direct]=http://127.0.0.1:$UP/
+  [ours]=http://127.0.0.1:$OURS/
+  [nginx]=http://127.0.0.1:$NGX/
+  [caddy]=http://127.0.0.1:$CDY/
+  [before]=http://127.0.0.1:$BEFORE/
+)
+for p in "${PATHS[@]}"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$p]}")
+  [ "$code" = 200 ] || { echo "$p answered $code"; cat "$WORK"/*.log; exit 1; }
+  "$OHA" -z 2s -c 32 --no-tui "${URL[$p]}" > /dev/null 2>&1 # warm-up
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+  # Rotate the order so no path always runs first or last in a round.
+  shift_by=$(( (round - 1) % ${#PATHS[@]} ))
+  order=("${PATHS[@]:$shift_by}" "${PATHS[@]:0:$shift_by}")
+  for p in "${order[@]}"; do
+    echo "round $round/$ROUNDS: $p" >&2
+    "$OHA" -z "${DURATION}s" -c 32 --no-tui --output-format json "${URL[$p]}" > "$WORK/t-$p-$round.json"
+    "$OHA" -z "${DURATION}s" -q 1000 -c 16 --no-tui --output-format json "${URL[$p]}" > "$WORK/l-$p-$round.json"
+  done
+done
+
+python3 - "$WORK" "$ROUNDS" "$DURATION" "${PATHS[@]}" <<'EOF'
+import json, statistics, sys
+work, rounds, duration = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+paths = sys.argv[4:]
+def load(kind, p, r):
+    return json.load(open(f"{work}/{kind}-{p}-{r}.json"))
+def cell(xs, fmt):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
+rows = {}
+for p in paths:
+    rps = [load("t", p, r)["summary"]["requestsPerSec"] for r in range(1, rounds + 1)]
+    lat = [load("l", p, r)["latencyPercentiles"] for r in range(1, rounds + 1)]
+    ok = [load("t", p, r)["summary"]["successRate"] for r in range(1, rounds + 1)]
+    ok += [load("l", p, r)["summary"]["successRate"] for r in range(1, rounds + 1)]
+    ms = lambda k: [l[k] * 1000 for l in lat]
+    rows[p] = dict(rps=rps, p50=ms("p50"), p99=ms("p99"), p999=ms("p99.9"), ok=min(ok))
+nginx_rps = statistics.median(rows["nginx"]["rps"])
+direct_p99 = statistics.median(rows["direct"]["p99"])
+print(f"Proxy benchmark: {rounds} interleaved rounds, {duration} s each; throughput at 32 connections, latency at a fixed 1,000 req/s over 16 connections (oha); upstream = nginx `return 200`, keep-alive; median (min–max)")
+print("| path   | req/s at 32 conns       | × nginx | p50 ms              | p99 ms              | p99.9 ms            | p99 added ms | success |")
+print("|--------|-------------------------|---------|---------------------|---------------------|---------------------|--------------|---------|")
+for p in paths:
+    r = rows[p]
+    print(f"| {p:<6} | {cell(r['rps'], '{:,.0f}'):<23} | {statistics.median(r['rps']) / nginx_rps:7.2f} | {cell(r['p50'], '{:.3f}'):<19} | {cell(r['p99'], '{:.3f}'):<19} | {cell(r['p999'], '{:.3f}'):<19} | {statistics.median(r['p99']) - direct_p99:12.3f} | {r['ok']:7.4f} |")
+EOF
