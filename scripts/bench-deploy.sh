@@ -7,9 +7,8 @@
 #    Docker Compose v5 `up -d` (recreate) and for each of our strategies;
 #    then the time from command to all-healthy for 3 replicas, fresh, for
 #    `docker compose up -d --wait` and for our `deploy` (median of 3).
-# 2. Proxy throughput and p50/p99 latency on loopback: a direct connection
-#    to the test server, our proxy, and nginx (Debian), both proxies on the
-#    host with the same upstream, release builds.
+# 2. The proxy against nginx and Caddy: scripts/bench-proxy.sh (see its
+#    header), run from here with the same release build.
 # 3. Command time and failed requests of an update of 2 replicas (2 s
 #    start-up) with rolling, blue-green and canary (bake excluded) vs
 #    `docker compose up -d`, for an image whose PID 1 handles SIGTERM and
@@ -17,9 +16,9 @@
 #    $RATE req/s for DURATION3 s (default 40). Compose publishes a port per
 #    replica (18440-18441); its load goes to the first.
 #
-# Needs: docker (running), oha (`cargo install oha --locked`), nginx
-# (`apt-get install -y nginx-light`), the validators venv from
-# scripts/test.sh (for docker-compose v5). Override with OHA=, NGINX=,
+# Needs: docker (running), oha (`cargo install oha --locked`), the
+# validators venv from scripts/test.sh (for docker-compose v5); table 2
+# also nginx and caddy (its script's header). Override with OHA=,
 # COMPOSE=. DURATION (default 60) and RATE (default 1000) tune table 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +27,8 @@ DURATION=${DURATION:-60}
 RATE=${RATE:-1000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/deployment-manager-target}
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cache/dm-tools/bin/oha")}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 COMPOSE=${COMPOSE:-${DM_VALIDATORS_VENV:-$HOME/.cache/deployment-manager-venv}/bin/docker-compose}
-for tool in "$OHA" "$NGINX" "$COMPOSE"; do
+for tool in "$OHA" "$COMPOSE"; do
   [ -x "$tool" ] || { echo "missing $tool (see the header of this script)"; exit 1; }
 done
 
@@ -54,9 +52,6 @@ cleanup() {
   for p in bench-rolling bench-blue-green bench-canary bench-recreate bench-fresh; do
     "$DM" destroy "$p" --volumes >/dev/null 2>&1 || true
   done
-  docker rm -f dmbench-direct >/dev/null 2>&1 || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  [ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -235,63 +230,7 @@ echo "|------------------------------|-----------------|--------|--------|------
 printf '%s\n' "${ROWS3[@]}"
 fi
 if [[ $TABLES == *2* ]]; then
-echo "table 2: proxy throughput on loopback..." >&2
-docker rm -f dmbench-direct >/dev/null 2>&1 || true
-docker run -d --name dmbench-direct -e VERSION=direct "$IMAGE" >/dev/null
-sleep 1
-IP=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' dmbench-direct)
-cat > "$WORK/nginx.conf" <<EOF
-worker_processes 2;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server $IP:8080; keepalive 64; }
-  server {
-    listen 127.0.0.1:18431;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-EOF
-"$NGINX" -c "$WORK/nginx.conf"
-cat > "$WORK/routes.json" <<EOF
-{"service":"bench","health_path":"/health","releases":[{"release":"1","weight":100,"targets":["$IP:8080"]}]}
-EOF
-"$DM" proxy run --service bench --listen 127.0.0.1:18432 --admin 127.0.0.1:18433 --state "$WORK/routes.json" &
-PROXY_PID=$!
-sleep 1
-bench() { # url -> "rps p50_ms p99_ms": throughput saturated, latency at a fixed 1,000/s
-  "$OHA" -z 15s -c 32 --no-tui --output-format json "$1" > "$WORK/t.json"
-  "$OHA" -z 15s -q 1000 -c 16 --no-tui --output-format json "$1" > "$WORK/l.json"
-  python3 - "$WORK/t.json" "$WORK/l.json" <<'EOF'
-import json, sys
-t = json.load(open(sys.argv[1]))
-l = json.load(open(sys.argv[2]))
-p = l["latencyPercentiles"]
-print(round(t["summary"]["requestsPerSec"]), round(p["p50"] * 1000, 3), round(p["p99"] * 1000, 3))
-EOF
-}
-"$OHA" -z 3s -c 32 --no-tui "http://$IP:8080/" >/dev/null 2>&1 || true
-declare -A R
-for round in 1 2; do
-  for target in direct proxy nginx; do
-    case $target in
-      direct) url=http://$IP:8080/ ;;
-      proxy) url=http://127.0.0.1:18432/ ;;
-      nginx) url=http://127.0.0.1:18431/ ;;
-    esac
-    R[$target.$round]=$(bench "$url")
-  done
-done
-echo
-echo "Table 2: throughput = 15 s at 32 connections; latency = 15 s at a fixed 1,000 req/s over 16 connections (oha); two interleaved rounds; upstream = test server container"
-echo "| path                    | round | req/s  | p50 ms | p99 ms |"
-echo "|-------------------------|-------|--------|--------|--------|"
-for round in 1 2; do
-  for target in direct proxy nginx; do
-    read -r rps p50 p99 <<< "${R[$target.$round]}"
-    printf '| %-23s | %5s | %6s | %6s | %6s |\n' "$target" "$round" "$rps" "$p50" "$p99"
-  done
-done
+# The proxy's table has its own script: a keep-alive upstream, interleaved
+# rounds, nginx and Caddy beside ours.
+DM=$DM bash scripts/bench-proxy.sh
 fi

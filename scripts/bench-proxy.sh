@@ -77,7 +77,6 @@ cat > "$WORK/Caddyfile" <<EOF
 {
   admin off
   auto_https off
-  persist_config off
 }
 http://127.0.0.1:$CDY {
   reverse_proxy 127.0.0.1:$UP
@@ -110,7 +109,7 @@ declare -A URL=(
   [before]=http://127.0.0.1:$BEFORE/
 )
 for p in "${PATHS[@]}"; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$p]}")
+  code=$(curl -s -o /dev/null -w "%{http_code}" "${URL[$p]}" || true)
   [ "$code" = 200 ] || { echo "$p answered $code"; cat "$WORK"/*.log; exit 1; }
   "$OHA" -z 2s -c 32 --no-tui "${URL[$p]}" > /dev/null 2>&1 # warm-up
 done
