@@ -191,6 +191,15 @@ fn ok(o: Output) -> Output {
     o
 }
 
+/// Names of the running containers that match a `docker ps` filter.
+fn running_names(filter: &str) -> String {
+    let out = Command::new("docker")
+        .args(["ps", "--format", "{{.Names}}", "--filter", filter])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn answered_by(log: &[Sample], version: &str) -> usize {
     log.iter()
         .filter(|(_, r)| r.as_deref() == Ok(version))
@@ -544,18 +553,8 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     assert!(String::from_utf8_lossy(&copied.stdout).contains("written before the move"));
     // The old stack is stopped, not removed; the proxy it created serves
     // the new profile under the new profile's name.
-    let running = Command::new("docker")
-        .args([
-            "ps",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            &format!("label=dm.profile={old}"),
-        ])
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&running.stdout).trim(),
+        running_names(&format!("label=dm.profile={old}")),
         format!("dm-{new}-web-proxy")
     );
 
@@ -589,18 +588,8 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&back.stdout).contains("written on the swarm"));
-    let proxy = Command::new("docker")
-        .args([
-            "ps",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            "name=-web-proxy",
-        ])
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&proxy.stdout).contains(&format!("dm-{old}-web-proxy")),
+        running_names("name=-web-proxy").contains(&format!("dm-{old}-web-proxy")),
         "the proxy is the old profile's again"
     );
     // A profile that was not moved has nowhere to return to.
@@ -669,14 +658,7 @@ fn migrate_between_engines_fails_no_request() {
     };
     let last = status(third);
     assert_eq!(last["proxies"].as_array().map(Vec::len), Some(1), "{last}");
-    let names = |p: &str| {
-        let out = Command::new("docker")
-            .args(["ps", "--format", "{{.Names}}", "--filter"])
-            .arg(format!("label=dm.profile={p}"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let names = |p: &str| running_names(&format!("label=dm.profile={p}"));
     // The label of the profile that created the proxy stays on it.
     assert_eq!(names(first), format!("dm-{third}-web-proxy"));
     assert_eq!(names(second), "");
@@ -750,13 +732,8 @@ fn a_failed_move_hands_the_proxy_back_and_fails_no_request() {
     let proxies = env.status()["proxies"].clone();
     assert_eq!(proxies.as_array().map(Vec::len), Some(1), "{proxies}");
     assert_eq!(env.routes(), serde_json::json!({"1": 100}));
-    let running = Command::new("docker")
-        .args(["ps", "--format", "{{.Names}}", "--filter"])
-        .arg(format!("name=^dm-{old}-web-proxy$"))
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&running.stdout).trim(),
+        running_names(&format!("name=^dm-{old}-web-proxy$")),
         format!("dm-{old}-web-proxy")
     );
     let _ = env.dm(&["destroy", new, "--volumes"]);

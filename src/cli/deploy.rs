@@ -154,21 +154,16 @@ pub enum ProxyCmd {
     },
 }
 
-/// The proxy's runtime: `DM_PROXY_THREADS` workers (default: one per CPU).
-/// The proxy is its own program (inside its container), so it has no
-/// session.
-fn proxy_runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    let threads = std::env::var("DM_PROXY_THREADS")
+/// The proxy's serving threads: `DM_PROXY_THREADS` (default: one per
+/// CPU). The proxy is its own program (inside its container), so it has
+/// no session.
+fn proxy_threads() -> usize {
+    std::env::var("DM_PROXY_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(2)
-        .max(1);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
+        .max(1)
 }
 
 fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
@@ -634,15 +629,13 @@ pub(crate) fn monitor_cmd(ctx: &Ctx, a: MonitorArgs) -> Res {
 }
 
 pub fn proxy_cmd(c: ProxyCmd) -> Res {
-    let rt = proxy_runtime()?;
     match c {
         ProxyCmd::Run {
             service,
             listen,
             admin,
             state,
-        } => rt
-            .block_on(proxy::admin::run(&service, &listen, &admin, state))
+        } => proxy::admin::run(&service, &listen, &admin, state, proxy_threads())
             .map_err(|e| Failure::failed(format!("proxy: {e}"))),
         ProxyCmd::Ctl {
             admin,
@@ -650,6 +643,10 @@ pub fn proxy_cmd(c: ProxyCmd) -> Res {
             path,
             body,
         } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
             let (status, text) = rt
                 .block_on(proxy::admin::ctl(&admin, &method, &path, &body))
                 .map_err(Failure::failed)?;

@@ -193,32 +193,94 @@ pub async fn ctl(
 
 /// Runs a proxy until killed: traffic on `listen`, control on `admin`,
 /// routing table saved at `state` and restored from it at start.
-pub async fn run(
+/// Runs the proxy until SIGTERM: `threads` serving threads, each with its
+/// own single-threaded runtime and its own `SO_REUSEPORT` listener on
+/// `listen` (the kernel spreads connections over them, as nginx's workers
+/// do), and this thread for the control API, health checks and the stop.
+/// A runtime per core keeps a request, its upstream connection and their
+/// wake-ups on one thread; work-stealing threads passed them around.
+pub fn run(
     service: &str,
     listen: &str,
     admin: &str,
     state: Option<std::path::PathBuf>,
+    threads: usize,
 ) -> std::io::Result<()> {
     let proxy = Proxy::restore(service, state);
-    let traffic = tokio::net::TcpListener::bind(listen).await?;
-    let control = tokio::net::TcpListener::bind(admin).await?;
-    tokio::spawn(proxy.clone().health_loop(
-        Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS),
-        Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS),
-    ));
-    tokio::spawn(serve_admin(proxy.clone(), control));
-    // As PID 1 the proxy gets no default SIGTERM handling: stop taking
-    // connections, let open requests finish (up to 10 s), then exit, so
-    // `docker stop` does not wait out its grace period.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = super::server::serve(proxy.clone(), traffic) => {}
-        _ = term.recv() => {
-            let start = std::time::Instant::now();
-            while proxy.inflight() > 0 && start.elapsed() < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{listen}: {e}"))
+    })?;
+    let (ready, bound) = std::sync::mpsc::channel();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let threads = threads.max(1);
+    for n in 0..threads {
+        let (proxy, ready, stopping) = (proxy.clone(), ready.clone(), stopping.clone());
+        std::thread::Builder::new()
+            .name(format!("proxy-{n}"))
+            .spawn(move || {
+                let rt = match single_runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => return ready.send(Err(e)).unwrap_or(()),
+                };
+                rt.block_on(async move {
+                    match reuseport_listener(addr) {
+                        Ok(l) => {
+                            let _ = ready.send(Ok(()));
+                            super::server::serve(proxy, l, stopping).await;
+                            // Open connections finish on this runtime
+                            // until the process exits.
+                            std::future::pending::<()>().await;
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                });
+            })?;
     }
-    Ok(())
+    drop(ready);
+    // Every listener is bound before the proxy reports itself started.
+    for _ in 0..threads {
+        bound.recv().map_err(|_| {
+            std::io::Error::other("a serving thread ended before binding its listener")
+        })??;
+    }
+    single_runtime()?.block_on(async move {
+        let control = tokio::net::TcpListener::bind(admin).await?;
+        tokio::spawn(proxy.clone().health_loop(
+            Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS),
+            Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS),
+        ));
+        tokio::spawn(serve_admin(proxy.clone(), control));
+        // As PID 1 the proxy gets no default SIGTERM handling: stop taking
+        // connections, let open requests finish (up to 10 s), then exit,
+        // so `docker stop` does not wait out its grace period.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        term.recv().await;
+        let _ = stop.send(true);
+        let start = std::time::Instant::now();
+        while proxy.inflight() > 0 && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    })
+}
+
+fn single_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// A listener that shares its address with the other serving threads'.
+fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }

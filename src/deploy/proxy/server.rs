@@ -86,7 +86,6 @@ pub struct Proxy {
     metrics: RwLock<HashMap<String, Arc<ReleaseMetrics>>>,
     changed: Notify,
     rr: AtomicUsize,
-    client: Client<HttpConnector, Body>,
     state_path: Option<PathBuf>,
     apply_lock: tokio::sync::Mutex<()>,
     /// Since when requests are held, and how long the last pause lasted.
@@ -129,25 +128,38 @@ fn random_u32() -> u32 {
     std::hash::RandomState::new().hash_one((n, Instant::now())) as u32
 }
 
+thread_local! {
+    /// One upstream pool per thread: with a runtime per core, a request,
+    /// its pooled connection and that connection's task stay on one
+    /// thread, with no wake-up crossing to another.
+    static CLIENT: Client<HttpConnector, Body> = upstream_client();
+}
+
+/// Keep-alive to the targets: idle connections are reused for up to 30 s,
+/// at most 256 idle per target (more are opened under a burst and closed
+/// when they come back to a full pool).
+fn upstream_client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+fn send(req: Request<Body>) -> hyper_util::client::legacy::ResponseFuture {
+    CLIENT.with(|c| c.request(req))
+}
+
 impl Proxy {
     pub fn new(table: RouteTable, state_path: Option<PathBuf>) -> Arc<Proxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        connector.set_nodelay(true);
-        // Keep-alive to the targets: idle connections are reused for up to
-        // 30 s, at most 256 idle per target (more are opened under a burst
-        // and closed when they come back to a full pool).
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         let proxy = Arc::new(Proxy {
             table: RwLock::new(RouteTable::new(&table.service)),
             targets: RwLock::new(HashMap::new()),
             metrics: RwLock::new(HashMap::new()),
             changed: Notify::new(),
             rr: AtomicUsize::new(0),
-            client,
             state_path,
             apply_lock: tokio::sync::Mutex::new(()),
             pause: std::sync::Mutex::new((None, None)),
@@ -498,7 +510,7 @@ impl Proxy {
                 (None, None) => return plain(StatusCode::BAD_GATEWAY, "request body already sent"),
             };
             let out = out.body(body).expect("request parts are valid");
-            match self.client.request(out).await {
+            match send(out).await {
                 Ok(mut resp) => {
                     let status = resp.status();
                     metrics.record(start.elapsed().as_micros() as u64, status.is_server_error());
@@ -605,7 +617,7 @@ impl Proxy {
                         .header(header::USER_AGENT, "deployment-manager-proxy health check")
                         .body(full(Bytes::new()))
                         .map_err(|e| e.to_string())?;
-                    let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+                    let resp = send(req).await.map_err(|e| e.to_string())?;
                     let status = resp.status();
                     let _ = resp.into_body().collect().await;
                     if status.is_success() {
@@ -688,10 +700,19 @@ impl hyper::body::Body for Guarded {
     }
 }
 
-/// Accepts connections on `listen` and serves them through the proxy.
-pub async fn serve(proxy: Arc<Proxy>, listener: tokio::net::TcpListener) {
+/// Accepts connections on `listen` and serves them through the proxy,
+/// until `stop` turns true (the listener closes; open connections go on).
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Ok((stream, peer)) = accepted else {
             continue;
         };
         let _ = stream.set_nodelay(true);
