@@ -639,3 +639,34 @@ impl Host {
         Ok((code, out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(name: &str, service: &str) -> Managed {
+        Managed {
+            name: name.into(),
+            id: name.into(),
+            role: "proxy".into(),
+            service: service.into(),
+            release: String::new(),
+            replica: 0,
+            state: "running".into(),
+            status: String::new(),
+            image: String::new(),
+        }
+    }
+
+    /// `migrate` renames the proxy it hands over; the name, not the label
+    /// of the profile that created it, says whose it is. Profile names
+    /// that extend each other (`shop`, `shop-swarm`) do not confuse it.
+    #[test]
+    fn a_proxy_belongs_to_the_profile_whose_name_it_bears() {
+        let handed = proxy("dm-shop-swarm-web-proxy", "web");
+        assert!(owns_proxy("shop-swarm", &handed));
+        assert!(!owns_proxy("shop", &handed));
+        assert!(owns_proxy("shop", &proxy("dm-shop-web-proxy", "web")));
+        assert!(!owns_proxy("shop", &proxy("dm-shop-api-proxy", "web")));
+    }
+}
