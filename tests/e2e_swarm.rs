@@ -531,6 +531,11 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     assert!(said.contains(&format!("{new} now runs on swarm")), "{said}");
     assert!(said.contains("its public port never closed"), "{said}");
     assert!(said.contains("requests were held"), "{said}");
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains("cache: ") && progress.contains("file(s) verified (size and SHA-256)"),
+        "{progress}"
+    );
     eprintln!(
         "{} requests during the move, none failed; {said}",
         log.len()
@@ -567,6 +572,15 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
             .arg(&marker)
             .arg(format!("{task}:/data/after.txt")),
     );
+    // A file only the old side has (written while it was stopped) does
+    // not survive: the copy replaces the volume's content.
+    std::fs::write(&marker, "stale").unwrap();
+    common::sh(
+        Command::new("docker")
+            .arg("cp")
+            .arg(&marker)
+            .arg(format!("dm-{old}-cache:/data/stale.txt")),
+    );
     let plan = ok(env.dm(&["migrate", new, "--rollback", "--dry-run"]));
     let said = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -588,6 +602,14 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&back.stdout).contains("written on the swarm"));
+    let stale = Command::new("docker")
+        .args(["cp", &format!("dm-{old}-cache:/data/stale.txt"), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        !stale.status.success(),
+        "the stale file was left in the volume"
+    );
     assert!(
         running_names("name=-web-proxy").contains(&format!("dm-{old}-web-proxy")),
         "the proxy is the old profile's again"

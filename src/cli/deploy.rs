@@ -143,6 +143,10 @@ pub enum ProxyCmd {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Empties a directory, keeping it (inside a helper container of the
+    /// proxy image: a volume is cleared before a copy replaces it).
+    #[command(hide = true)]
+    EmptyDir { path: PathBuf },
     /// One call to a running proxy's control API; prints its JSON answer.
     Ctl {
         #[arg(long, default_value = proxy::admin::DEFAULT_ADMIN)]
@@ -630,6 +634,8 @@ pub(crate) fn monitor_cmd(ctx: &Ctx, a: MonitorArgs) -> Res {
 
 pub fn proxy_cmd(c: ProxyCmd) -> Res {
     match c {
+        ProxyCmd::EmptyDir { path } => crate::deploy::volume_copy::empty_dir(&path)
+            .map_err(|e| Failure::failed(format!("empty {}: {e}", path.display()))),
         ProxyCmd::Run {
             service,
             listen,

@@ -14,8 +14,6 @@ use super::swarm::{Swarm, status as sw_status};
 use crate::deploy::spec::AccessorySpec;
 use crate::describe::app::App;
 use crate::state::Profile;
-use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -331,9 +329,6 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     steps
 }
 
-/// Copies `path` of a (stopped) container into a volume on another (or the
-/// same) engine, through a created-never-started helper container that
-/// mounts the volume: no shell or tool is needed in any image.
 /// The cold cut-over our engines can do: stop the old profile's stack
 /// and, from Docker hosts with `copy`, copy each dependency's volume to
 /// the new profile's first host. Returns the bytes copied.
@@ -426,7 +421,7 @@ async fn copy_all(
         let Some((vol, path)) = &acc.volume else {
             continue;
         };
-        let bytes = copy_volume(
+        let copied = super::volume_copy::copy_volume(
             src,
             container,
             path,
@@ -438,9 +433,12 @@ async fn copy_all(
         .await?;
         progress.step(
             "copy",
-            format!("{}: {bytes} bytes of {path} copied", acc.name),
+            format!(
+                "{}: {} bytes of {path} copied; {} file(s) verified (size and SHA-256)",
+                acc.name, copied.bytes, copied.files
+            ),
         );
-        n += bytes;
+        n += copied.bytes;
     }
     Ok(n)
 }
@@ -466,58 +464,6 @@ pub async fn new_network(
         }
         EngineKind::Kubernetes => Err("a Kubernetes profile has no Docker network".into()),
     }
-}
-
-pub async fn copy_volume(
-    src: &Host,
-    container: &str,
-    path: &str,
-    dst: &Host,
-    volume: &str,
-    profile: &str,
-    helper_image: &str,
-) -> Result<u64, String> {
-    dst.ensure_volume(volume, profile).await?;
-    let helper = format!("{volume}-copy");
-    let _ = dst.remove(&helper).await;
-    let plan = super::docker_host::client::ContainerPlan {
-        name: &helper,
-        image: helper_image,
-        labels: Default::default(),
-        command: vec!["version".into()],
-        network: "none",
-        binds: vec![format!("{volume}:/target")],
-        ..Default::default()
-    };
-    dst.create(&plan).await?;
-    let archive: Vec<u8> = src
-        .docker
-        .download_from_container(
-            container,
-            Some(DownloadFromContainerOptions {
-                path: format!("{}/.", path.trim_end_matches('/')),
-            }),
-        )
-        .map_ok(|b| b.to_vec())
-        .try_concat()
-        .await
-        .map_err(|e| format!("read {path} of {container}: {e}"))?;
-    let bytes = archive.len() as u64;
-    let up = dst
-        .docker
-        .upload_to_container(
-            &helper,
-            Some(UploadToContainerOptions {
-                path: "/target".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(archive.into()),
-        )
-        .await
-        .map_err(|e| format!("write into volume {volume}: {e}"));
-    let _ = dst.remove(&helper).await;
-    up?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -14,5 +14,6 @@ pub mod release;
 pub mod spec;
 pub mod strategy;
 pub mod swarm;
+pub mod volume_copy;
 
 pub use crate::state::settings::EngineKind;
