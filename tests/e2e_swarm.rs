@@ -191,6 +191,24 @@ fn ok(o: Output) -> Output {
     o
 }
 
+/// Writes `text` to `local`, then copies it to `container:path`.
+fn put_file(local: &std::path::Path, text: &str, to: &str) {
+    std::fs::write(local, text).unwrap();
+    common::sh(Command::new("docker").arg("cp").arg(local).arg(to));
+}
+
+/// `container:path` as `docker cp` streams it (a tar), or `None` when it
+/// is not there.
+fn read_file(from: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["cp", from, "-"])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
 /// Names of the running containers that match a `docker ps` filter.
 fn running_names(filter: &str) -> String {
     let out = Command::new("docker")
@@ -473,12 +491,10 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     ]));
     assert_eq!(version(port), "v1");
     let marker = env.dir.path().join("marker.txt");
-    std::fs::write(&marker, "written before the move").unwrap();
-    common::sh(
-        Command::new("docker")
-            .arg("cp")
-            .arg(&marker)
-            .arg(format!("dm-{old}-cache:/data/marker.txt")),
+    put_file(
+        &marker,
+        "written before the move",
+        &format!("dm-{old}-cache:/data/marker.txt"),
     );
 
     // The plan names the configs, the data and the cut-over; nothing moves.
@@ -551,11 +567,8 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         .output()
         .unwrap();
     let task = String::from_utf8_lossy(&task.stdout).trim().to_string();
-    let copied = Command::new("docker")
-        .args(["cp", &format!("{task}:/data/marker.txt"), "-"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&copied.stdout).contains("written before the move"));
+    let copied = read_file(&format!("{task}:/data/marker.txt")).unwrap_or_default();
+    assert!(copied.contains("written before the move"));
     // The old stack is stopped, not removed; the proxy it created serves
     // the new profile under the new profile's name.
     assert_eq!(
@@ -565,22 +578,14 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
 
     // Back again: what the swarm's dependency wrote since the move comes
     // back with it, under load, and the proxy returns to the old profile.
-    std::fs::write(&marker, "written on the swarm").unwrap();
-    common::sh(
-        Command::new("docker")
-            .arg("cp")
-            .arg(&marker)
-            .arg(format!("{task}:/data/after.txt")),
+    put_file(
+        &marker,
+        "written on the swarm",
+        &format!("{task}:/data/after.txt"),
     );
     // A file only the old side has (written while it was stopped) does
     // not survive: the copy replaces the volume's content.
-    std::fs::write(&marker, "stale").unwrap();
-    common::sh(
-        Command::new("docker")
-            .arg("cp")
-            .arg(&marker)
-            .arg(format!("dm-{old}-cache:/data/stale.txt")),
-    );
+    put_file(&marker, "stale", &format!("dm-{old}-cache:/data/stale.txt"));
     let plan = ok(env.dm(&["migrate", new, "--rollback", "--dry-run"]));
     let said = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -597,17 +602,10 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         log.len()
     );
     assert_eq!(version(port), "v1");
-    let back = Command::new("docker")
-        .args(["cp", &format!("dm-{old}-cache:/data/after.txt"), "-"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&back.stdout).contains("written on the swarm"));
-    let stale = Command::new("docker")
-        .args(["cp", &format!("dm-{old}-cache:/data/stale.txt"), "-"])
-        .output()
-        .unwrap();
+    let back = read_file(&format!("dm-{old}-cache:/data/after.txt")).unwrap_or_default();
+    assert!(back.contains("written on the swarm"));
     assert!(
-        !stale.status.success(),
+        read_file(&format!("dm-{old}-cache:/data/stale.txt")).is_none(),
         "the stale file was left in the volume"
     );
     assert!(

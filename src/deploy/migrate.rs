@@ -176,17 +176,17 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     let copy = m.from_platform.is_some_and(ours) && m.to_platform.is_some_and(ours);
     let copies = copy && m.accessories.iter().any(|a| a.volume.is_some());
     if m.hand_over {
-        let ports: Vec<String> = m
+        let public: Vec<String> = m
             .app
             .services
             .iter()
             .filter(|(_, s)| s.ports.iter().any(|p| p.public))
             .map(|(n, _)| n.clone())
             .collect();
-        let what = if ports.is_empty() {
+        let what = if public.is_empty() {
             "the public services".to_string()
         } else {
-            ports.join(", ")
+            public.join(", ")
         };
         steps.push(step(
             "cut-over",
@@ -354,7 +354,7 @@ pub async fn stop_and_copy(
             let mut sources = Vec::new();
             if copy {
                 for acc in accessories.iter().filter(|a| a.volume.is_some()) {
-                    let task = task_container(sw.host(), &sw.accessory_name(&acc.name)).await?;
+                    let task = task_container(&sw, &sw.accessory_name(&acc.name)).await?;
                     sources.push((acc, task));
                 }
             }
@@ -378,26 +378,18 @@ pub async fn stop_and_copy(
     Ok(0)
 }
 
-/// The container of the running task of a swarm service on `host`.
-async fn task_container(host: &Host, service: &str) -> Result<String, String> {
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("com.docker.swarm.service.name={service}")],
-    )]);
-    let list = host
-        .docker
-        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| format!("cannot list the tasks of {service}: {e}"))?;
-    list.into_iter()
-        .find_map(|c| c.id)
+/// The container of the running task of a swarm service. On a single
+/// engine it is on the manager; elsewhere the copy names the problem.
+async fn task_container(sw: &Swarm<'_>, service: &str) -> Result<String, String> {
+    sw.tasks(service)
+        .await?
+        .iter()
+        .filter(|t| super::swarm::task_state(t) == Some(bollard::models::TaskState::RUNNING))
+        .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.container_id.clone())
         .ok_or_else(|| {
             format!(
                 "no running task of {service} on {}: its data can only be copied from the node that runs it",
-                host.name
+                sw.host().name
             )
         })
 }
@@ -444,23 +436,20 @@ async fn copy_all(
 }
 
 /// Creates the new profile's network ahead of its first deploy, so that
-/// the proxy handed to it can join it; returns its name.
-pub async fn new_network(
-    to: EngineKind,
-    new: &Profile,
-    progress: &Progress,
-) -> Result<String, String> {
+/// the proxy handed to it can join it.
+pub async fn new_network(to: EngineKind, new: &Profile, progress: &Progress) -> Result<(), String> {
     let hosts = new.settings.hosts_or_local();
     match to {
         EngineKind::Swarm => {
             let sw = Swarm::connect(&new.name, &hosts, progress, Options::default()).await?;
-            super::swarm::objects::ensure_network(&sw).await?;
-            Ok(sw.network())
+            super::swarm::objects::ensure_network(&sw).await.map(|_| ())
         }
         EngineKind::DockerHost => {
             let e = Engine::connect(&new.name, &hosts, progress, Options::default()).await?;
-            e.hosts[0].ensure_network(&e.network(), &new.name).await?;
-            Ok(e.network())
+            e.hosts[0]
+                .ensure_network(&e.network(), &new.name)
+                .await
+                .map(|_| ())
         }
         EngineKind::Kubernetes => Err("a Kubernetes profile has no Docker network".into()),
     }

@@ -42,21 +42,12 @@ async fn clear_volume(dst: &Host, volume: &str, helper_image: &str) -> Result<()
         ..Default::default()
     };
     dst.create(&plan).await?;
-    dst.start(&name).await?;
-    let started = std::time::Instant::now();
-    let exit = loop {
-        let l = dst.liveness(&name).await?;
-        if !l.running {
-            break l.exit_code;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(120) {
-            break -1;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let exit = dst
+        .run_to_exit(&name, std::time::Duration::from_secs(120))
+        .await?;
     let logs = dst.tail(&name, 5).await;
     let _ = dst.remove(&name).await;
-    if exit != 0 {
+    if exit != Some(0) {
         return Err(format!(
             "could not empty volume {volume} before the copy: {logs}"
         ));

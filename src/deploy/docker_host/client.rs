@@ -232,6 +232,27 @@ impl Host {
             .collect())
     }
 
+    /// Starts a one-off container and waits for it to exit: its exit code,
+    /// or `None` when it still runs after `limit` (left running).
+    pub async fn run_to_exit(
+        &self,
+        name: &str,
+        limit: std::time::Duration,
+    ) -> DockerResult<Option<i64>> {
+        self.start(name).await?;
+        let started = std::time::Instant::now();
+        loop {
+            let l = self.liveness(name).await?;
+            if !l.running {
+                return Ok(Some(l.exit_code));
+            }
+            if started.elapsed() >= limit {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The named volumes a container mounts.
     pub async fn volumes_of(&self, name: &str) -> Vec<String> {
         let Ok(i) = self

@@ -384,18 +384,9 @@ impl<'a> Engine<'a> {
         self.create_with_secrets(host, s, &name, labels, step.command.clone(), true)
             .await?;
         let started = Instant::now();
-        host.start(&name).await?;
-        let limit = Duration::from_secs(step.timeout_s);
-        let exit = loop {
-            let l = host.liveness(&name).await?;
-            if !l.running {
-                break Some(l.exit_code);
-            }
-            if started.elapsed() >= limit {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let exit = host
+            .run_to_exit(&name, Duration::from_secs(step.timeout_s))
+            .await?;
         let logs = host.tail(&name, 20).await;
         let _ = host.remove(&name).await;
         let took = started.elapsed().as_secs_f64();
