@@ -13,13 +13,15 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # Docker Engine for the end-to-end tests, Caddy to validate generated
-# Caddyfiles, Chromium and its WebDriver for the report and dashboard tests
-# (Debian packages). dockerd is started when not running.
+# Caddyfiles, Chromium and its WebDriver for the report and dashboard tests,
+# OpenSSH's server for the SSH hosts of the multi-host tests (Debian
+# packages). dockerd is started when not running.
 need=""
 command -v dockerd >/dev/null || need="$need docker.io"
 command -v caddy >/dev/null || need="$need caddy"
 command -v chromium >/dev/null || need="$need chromium"
 command -v chromedriver >/dev/null || need="$need chromium-driver"
+command -v sshd >/dev/null || need="$need openssh-server"
 if [ -n "$need" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
@@ -53,6 +55,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$validators $nca" ]; then
 fi
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# Real hosts for tests/e2e_multihost.rs: a 3-node swarm and 2 SSH hosts in
+# network namespaces, removed again however the tests end.
+bash scripts/multi-host.sh up
+trap 'bash scripts/multi-host.sh down >/dev/null 2>&1 || true' EXIT
 log="$(mktemp)"
 cargo test --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

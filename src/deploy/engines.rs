@@ -101,9 +101,14 @@ pub async fn deploy(
     p: &Profile,
     store: &mut Store,
     progress: &Progress,
-    r: DeployRequest,
+    mut r: DeployRequest,
 ) -> Result<Report, Failure> {
     let hosts = hosts_or_profile(&r.hosts, p);
+    // Build contexts are relative to the app description's folder.
+    let base = std::path::Path::new(&p.app_source)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    r.spec.resolve_contexts(base);
     if kind == EngineKind::Kubernetes {
         // Connected once; without a cluster a dry run still shows the whole
         // first deploy.

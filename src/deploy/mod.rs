@@ -6,6 +6,7 @@ pub mod docker_host;
 pub mod engines;
 pub mod events;
 pub mod hand_over;
+pub mod images;
 pub mod kubernetes;
 pub mod lock;
 pub mod migrate;

@@ -210,9 +210,15 @@ pub trait Platform {
     fn venue(&self) -> String {
         String::new()
     }
-    /// Fills in what the spec needs from the platform (image ids); fails,
-    /// changing nothing, when the release cannot run there.
-    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure>;
+    /// Fills in what the spec needs from the platform: builds, images on
+    /// every engine, image ids. Fails, changing nothing that serves, when
+    /// the release cannot run there. A dry run only decides, and returns
+    /// what it would do as plan lines.
+    async fn prepare(
+        &mut self,
+        spec: &mut ReleaseSpec,
+        dry_run: bool,
+    ) -> Result<Vec<PlanLine>, Failure>;
     /// Takes the profile's deploy lock; returns a note when it broke one.
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure>;
     async fn unlock(&self);
@@ -331,10 +337,14 @@ pub async fn deploy<P: Platform>(
     dry_run: bool,
     how: &LockRequest,
 ) -> Result<Report, Failure> {
-    p.prepare(&mut spec).await?;
+    let images = p.prepare(&mut spec, dry_run).await?;
     let fingerprint = spec.fingerprint();
     if dry_run {
-        return plan(p, store, &spec, &fingerprint).await;
+        let mut report = plan(p, store, &spec, &fingerprint).await?;
+        if report.status == ReportStatus::Planned {
+            report.plan.splice(0..0, images);
+        }
+        return Ok(report);
     }
     locked(p, how, async |p: &P| {
         let live = settle(p, store).await?;

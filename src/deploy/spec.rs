@@ -63,6 +63,21 @@ pub struct ServiceSpec {
     /// An init process is PID 1, so SIGTERM reaches the server.
     #[serde(default = "yes")]
     pub init: bool,
+    /// Built by the deploy from this context (`deploy::images`); cleared
+    /// once the build is tagged, so a stored release names only its image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+}
+
+/// A service's build: context folder (absolute once resolved), Dockerfile
+/// and build arguments.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BuildSpec {
+    pub context: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -97,11 +112,6 @@ impl ReleaseSpec {
     pub fn from_app(app: &App) -> Result<ReleaseSpec, String> {
         let mut services = Vec::new();
         for (name, s) in &app.services {
-            if s.image.is_none() && s.build.is_some() {
-                return Err(format!(
-                    "service `{name}` is built from source; build and tag its image on the host, then set `image:` in app.yaml"
-                ));
-            }
             let first = s.ports.first();
             let public = s.ports.iter().find(|p| {
                 p.public
@@ -156,6 +166,11 @@ impl ReleaseSpec {
                     |d| d.0.min(3600),
                 ),
                 init: s.init.unwrap_or(true),
+                build: s.build.as_ref().map(|b| BuildSpec {
+                    context: b.context.clone(),
+                    dockerfile: b.dockerfile.clone(),
+                    args: b.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                }),
             });
         }
         let accessories = app
@@ -183,6 +198,18 @@ impl ReleaseSpec {
                 timeout_s: r.timeout_s(),
             }),
         })
+    }
+
+    /// Build contexts relative to `base` (the folder of app.yaml) become
+    /// absolute, so the build reads what the app description meant.
+    pub fn resolve_contexts(&mut self, base: &std::path::Path) {
+        for b in self.services.iter_mut().filter_map(|s| s.build.as_mut()) {
+            let path = base.join(&b.context);
+            b.context = std::fs::canonicalize(&path)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+        }
     }
 
     /// The service the release command runs with.

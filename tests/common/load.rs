@@ -64,14 +64,19 @@ pub struct Load {
 
 impl Load {
     pub fn start(port: u16, clients: usize) -> Load {
+        Load::start_at("127.0.0.1", port, clients)
+    }
+
+    /// Clients sending to `host:port` (a test host's address, say).
+    pub fn start_at(host: &str, port: u16, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let threads = (0..clients)
             .map(|_| {
-                let (stop, log) = (stop.clone(), log.clone());
+                let (stop, log, host) = (stop.clone(), log.clone(), host.to_string());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let r = match get(port, "/", None) {
+                        let r = match get_from(&host, port, "/", None) {
                             Ok((200, body)) => Ok(body),
                             Ok((s, body)) => Err(format!("{s} {body}")),
                             Err(e) => Err(e),

@@ -27,8 +27,12 @@ impl Platform for Engine<'_> {
         self.hosts.iter().map(|h| h.name.clone()).collect()
     }
 
-    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure> {
-        Ok(rollout::resolve_images(self, spec).await?)
+    async fn prepare(
+        &mut self,
+        spec: &mut ReleaseSpec,
+        dry_run: bool,
+    ) -> Result<Vec<PlanLine>, Failure> {
+        Ok(crate::deploy::images::ensure(&self.hosts, spec, self.progress, dry_run).await?)
     }
 
     /// The lock on every host, taken in order; any refusal lets go of the

@@ -9,38 +9,8 @@ use crate::analyse::cost::Strategy;
 use crate::deploy::release::{Failure, Outcome, PlanLine};
 use crate::deploy::spec::{AccessorySpec, ReleaseSpec};
 use crate::state::releases::{Release, ReleaseStatus};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-/// Fills in image ids; an image missing on a host stops the deploy before
-/// anything changes.
-pub async fn resolve_images(e: &Engine<'_>, spec: &mut ReleaseSpec) -> Result<(), String> {
-    for s in &mut spec.services {
-        let mut ids = BTreeSet::new();
-        for host in &e.hosts {
-            match host.image_id(&s.image).await? {
-                Some(id) => {
-                    ids.insert(id);
-                }
-                None => {
-                    return Err(format!(
-                        "image {} of service {} is not on {}; build or load it there (docker build, docker load); nothing was changed",
-                        s.image, s.name, host.name
-                    ));
-                }
-            }
-        }
-        if ids.len() > 1 {
-            return Err(format!(
-                "image {} differs between hosts ({}); push the same build to every host",
-                s.image,
-                ids.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        s.image_id = ids.into_iter().next().unwrap_or_default();
-    }
-    Ok(())
-}
 
 /// Infrastructure first, then every service's strategy, each planned
 /// from what the hosts run at that moment and then carried out.

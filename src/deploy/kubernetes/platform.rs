@@ -85,9 +85,24 @@ impl Platform for Kube<'_> {
     }
 
     /// The release carries its app: rollbacks re-apply its objects.
-    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure> {
+    async fn prepare(
+        &mut self,
+        spec: &mut ReleaseSpec,
+        _dry_run: bool,
+    ) -> Result<Vec<PlanLine>, Failure> {
+        if let Some(s) = spec.services.iter().find(|s| s.build.is_some()) {
+            return Err(Failure::new(
+                crate::deploy::release::FailureKind::Input,
+                format!(
+                    "service {} is built from source, and a cluster pulls its images from a registry: build and push it (docker build -t REGISTRY/{}:TAG {} && docker push …), then set `image:` in app.yaml",
+                    s.name,
+                    s.name,
+                    s.build.as_ref().map_or(".", |b| b.context.as_str())
+                ),
+            ));
+        }
         spec.app = Some(Box::new(self.app.clone()));
-        Ok(())
+        Ok(Vec::new())
     }
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {

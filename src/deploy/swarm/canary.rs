@@ -59,16 +59,20 @@ impl Traffic for Split<'_, '_> {
             weight,
             targets: vec![sw.target(&self.canary, s)],
         });
-        Ok(sw.dh.put_table(sw.host(), s, &table).await?)
+        Ok(sw.put_tables(s, &table).await?)
     }
 
+    /// The canary's counts summed over every proxy: each node's entry
+    /// point sees only its own share of the traffic.
     async fn metrics(&self) -> Result<MetricsSnapshot, String> {
-        let st = self.sw.dh.proxy_state(self.sw.host(), &self.s.name).await?;
-        Ok(st
-            .metrics
-            .get(&self.release.to_string())
-            .cloned()
-            .unwrap_or_default())
+        let mut sum = MetricsSnapshot::default();
+        for host in self.sw.proxy_hosts() {
+            let st = self.sw.dh.proxy_state(host, &self.s.name).await?;
+            if let Some(m) = st.metrics.get(&self.release.to_string()) {
+                sum.add(m);
+            }
+        }
+        Ok(sum)
     }
 
     /// Fails when a task of the canary failed since it became ready.

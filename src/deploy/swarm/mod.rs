@@ -21,7 +21,8 @@ use crate::deploy::docker_host::client::{
     Host, LABEL_PROFILE, LABEL_RELEASE, LABEL_ROLE, LABEL_SERVICE,
 };
 use crate::deploy::events::Progress;
-use crate::deploy::proxy::table::ReleaseRoute;
+use crate::deploy::proxy::server::StateView;
+use crate::deploy::proxy::table::{ReleaseRoute, RouteTable};
 use crate::deploy::release::Failure;
 use crate::deploy::spec::ServiceSpec;
 use crate::deploy::strategy::Options;
@@ -96,20 +97,14 @@ fn desired_running(t: &Task) -> bool {
 
 impl<'a> Swarm<'a> {
     /// Connects to the manager (the profile's first host) and checks that
-    /// it is one.
+    /// it is one. Further hosts are the engines of other nodes of the same
+    /// swarm: the deploy ships images to them, as no node can pull.
     pub async fn connect(
         profile: &str,
         hosts: &[String],
         progress: &'a Progress,
         options: Options,
     ) -> Result<Swarm<'a>, String> {
-        if hosts.len() > 1 {
-            return Err(format!(
-                "a swarm profile names one manager; got {} hosts ({}). The swarm places tasks on its nodes itself",
-                hosts.len(),
-                hosts.join(", ")
-            ));
-        }
         let dh = Engine::connect(profile, hosts, progress, options).await?;
         let info = dh.hosts[0]
             .docker
@@ -127,6 +122,34 @@ impl<'a> Swarm<'a> {
                 dh.hosts[0].name
             ));
         }
+        let members: Vec<String> = if dh.hosts.len() > 1 {
+            dh.hosts[0]
+                .docker
+                .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+                .await
+                .map_err(|e| format!("{}: {e}", dh.hosts[0].name))?
+                .into_iter()
+                .filter_map(|n| n.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for node in &dh.hosts[1..] {
+            let id = node
+                .docker
+                .info()
+                .await
+                .map_err(|e| format!("{}: {e}", node.name))?
+                .swarm
+                .and_then(|s| s.node_id)
+                .unwrap_or_default();
+            if !members.contains(&id) {
+                return Err(format!(
+                    "{} is not a node of the swarm {} manages; a swarm profile names its manager first, then the engines of its other nodes",
+                    node.name, dh.hosts[0].name
+                ));
+            }
+        }
         let mut dh = dh;
         dh.proxy_home = Some("bridge".into());
         Ok(Swarm { dh })
@@ -134,6 +157,33 @@ impl<'a> Swarm<'a> {
 
     pub fn host(&self) -> &Host {
         &self.dh.hosts[0]
+    }
+
+    /// Where the public entry points run: one proxy on the manager and on
+    /// every other node the profile names, each routing to the tasks on
+    /// all nodes through the overlay, so losing one node loses one door.
+    pub fn proxy_hosts(&self) -> &[Host] {
+        &self.dh.hosts
+    }
+
+    /// Puts one table on every proxy of `s`.
+    pub async fn put_tables(&self, s: &ServiceSpec, table: &RouteTable) -> Result<(), String> {
+        for host in self.proxy_hosts() {
+            self.dh.put_table(host, s, table).await?;
+        }
+        Ok(())
+    }
+
+    /// The state of the first proxy of `service` that answers.
+    pub async fn proxy_state(&self, service: &str) -> Result<StateView, String> {
+        let mut last = String::from("no proxy");
+        for host in self.proxy_hosts() {
+            match self.dh.proxy_state(host, service).await {
+                Ok(st) => return Ok(st),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     pub fn progress(&self) -> &Progress {
@@ -412,9 +462,7 @@ impl<'a> Swarm<'a> {
         if s.public_port.is_none() {
             return Ok(());
         }
-        let host = self.host();
-        self.dh.ensure_proxy(host, s).await?;
-        // The proxy must reach the tasks through the overlay before it
+        // Every proxy must reach the tasks through the overlay before it
         // sends them traffic (DNS of new tasks can lag swarm's state).
         let check = serde_json::json!({
             "targets": [self.target(swarm_service, s)],
@@ -422,17 +470,25 @@ impl<'a> Swarm<'a> {
             "timeout_ms": self.dh.options.deploy_timeout.as_millis() as u64,
             "interval_ms": 250,
         });
-        self.dh
-            .proxy_ctl(host, &s.name, "POST", "/check", &check.to_string())
-            .await
-            .map_err(|e| format!("{swarm_service} is not reachable from the proxy: {e}"))?;
+        for host in self.proxy_hosts() {
+            self.dh.ensure_proxy(host, s).await?;
+            self.dh
+                .proxy_ctl(host, &s.name, "POST", "/check", &check.to_string())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{swarm_service} is not reachable from the proxy on {}: {e}",
+                        host.name
+                    )
+                })?;
+        }
         let mut table = self.dh.base_table(s);
         table.releases = vec![ReleaseRoute {
             release: release.to_string(),
             weight: 100,
             targets: vec![self.target(swarm_service, s)],
         }];
-        self.dh.put_table(host, s, &table).await
+        self.put_tables(s, &table).await
     }
 
     /// The swarm service traffic of `s` goes to now, from the proxy.
@@ -440,7 +496,7 @@ impl<'a> Swarm<'a> {
         if s.public_port.is_none() {
             return Ok(Vec::new());
         }
-        let Ok(st) = self.dh.proxy_state(self.host(), &s.name).await else {
+        let Ok(st) = self.proxy_state(&s.name).await else {
             return Ok(Vec::new());
         };
         Ok(st

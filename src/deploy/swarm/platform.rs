@@ -33,12 +33,21 @@ impl Platform for Swarm<'_> {
         " on swarm".into()
     }
 
-    async fn prepare(&mut self, spec: &mut ReleaseSpec) -> Result<(), Failure> {
-        Ok(crate::deploy::docker_host::rollout::resolve_images(&self.dh, spec).await?)
+    /// Builds on the manager and ships every image to each node the
+    /// profile names (the manager first), so no task waits on an image
+    /// its node cannot pull.
+    async fn prepare(
+        &mut self,
+        spec: &mut ReleaseSpec,
+        dry_run: bool,
+    ) -> Result<Vec<PlanLine>, Failure> {
+        Ok(crate::deploy::images::ensure(&self.dh.hosts, spec, self.progress(), dry_run).await?)
     }
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {
-        self.dh.proxy_image = proxy_image::ensure_proxy_image(self.host()).await?;
+        for host in &self.dh.hosts {
+            self.dh.proxy_image = proxy_image::ensure_proxy_image(host).await?;
+        }
         crate::deploy::lock::acquire(&self.manager_lock(), &self.dh.profile, how).await
     }
 

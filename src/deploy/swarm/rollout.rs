@@ -42,8 +42,12 @@ pub async fn observe(sw: &Swarm<'_>, spec: &ReleaseSpec) -> Result<SwarmState, S
     let mut routed = std::collections::BTreeMap::new();
     let mut proxies = Vec::new();
     for s in spec.services.iter().filter(|s| s.public_port.is_some()) {
-        let proxy = sw.host().liveness(&sw.dh.proxy_name(&s.name)).await;
-        if proxy.is_ok_and(|l| l.running) {
+        let mut everywhere = true;
+        for host in sw.proxy_hosts() {
+            let proxy = host.liveness(&sw.dh.proxy_name(&s.name)).await;
+            everywhere &= proxy.is_ok_and(|l| l.running);
+        }
+        if everywhere {
             proxies.push(s.name.clone());
         }
         routed.insert(s.name.clone(), sw.routed(s).await?);
@@ -103,7 +107,9 @@ pub async fn execute(
                 );
             }
             Action::EnsureProxy { service: s } => {
-                sw.dh.ensure_proxy(sw.host(), service(s)?).await?;
+                for host in sw.proxy_hosts() {
+                    sw.dh.ensure_proxy(host, service(s)?).await?;
+                }
             }
             Action::UpdateInPlace {
                 service: s,
