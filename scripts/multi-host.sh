@@ -16,7 +16,7 @@ BRIDGE=dmrig0
 NET=10.77.0
 SWARM_NODES="n1 n2 n3"
 SSH_HOSTS="h1 h2"
-MARK="# dm-rig (scripts/multi-host.sh)"
+MARK="# dm-rig, written by multi-host.sh"
 
 addr() {
   case "$1" in
@@ -41,7 +41,6 @@ down() {
     done
     # Containers of a killed engine leave their shims and mounts behind.
     pkill -9 -f "containerd-shim.*$RIG/$n/" 2>/dev/null || true
-    grep " /var/lib/dm-rig/$n/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     ip netns del "dm-$n" 2>/dev/null || true
     ip link del "veth-$n-h" 2>/dev/null || true
   done
@@ -50,6 +49,11 @@ down() {
   if [ -f "$HOME/.ssh/config" ]; then
     sed -i "/^$MARK begin/,/^$MARK end/d" "$HOME/.ssh/config"
   fi
+  # dockerd bind-mounts its data root and its netns files; a rig left by a
+  # killed run (or a reboot of the processes only) keeps those mounts, so
+  # unmount everything under both roots, deepest first, before removing.
+  awk -v a="$RIG" -v b=/var/lib/dm-rig 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts \
+    | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$RIG" /var/lib/dm-rig
 }
 

@@ -8,12 +8,14 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The pid of the running dockerd, read from /proc (no procps needed).
+/// The pid of this machine's default dockerd (the one `docker` talks to),
+/// from its pid file: the multi-host rig runs other dockerds beside it,
+/// which this test must leave alone.
 fn dockerd_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "dockerd").then(|| e.file_name().to_string_lossy().into_owned())
-    })
+    let pid = std::fs::read_to_string("/var/run/docker.pid").ok()?;
+    let pid = pid.trim().to_string();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "dockerd").then_some(pid)
 }
 
 fn get(port: u16) -> Option<String> {

@@ -65,6 +65,10 @@ pub struct DeployArgs {
     /// Print what would change against what runs now; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Deploy to the hosts that answer; without it, one unreachable host
+    /// stops the deploy before any host changes.
+    #[arg(long)]
+    pub skip_unreachable: bool,
     /// Deploy this app description (saved as a new profile version).
     #[arg(long)]
     pub app: Option<PathBuf>,
@@ -243,6 +247,7 @@ fn options(ctx: &Ctx, a: &DeployArgs, p: &Profile) -> Result<Options, Failure> {
         keep_releases: a.keep,
         cleanup: a.cleanup,
         canary_allowlist: a.canary_allow.clone(),
+        skip_unreachable: a.skip_unreachable,
         ..base
     };
     if let Some(steps) = &a.canary_steps {

@@ -12,6 +12,18 @@ pub(crate) fn status_cmd(ctx: &Ctx, a: HostArgs) -> Res {
         json(&st);
         return Ok(());
     }
+    let mut t = table(&["node", "role", "state", "availability", "address", "tasks"]);
+    for n in &st.nodes {
+        t.add_row(vec![
+            n.hostname.clone(),
+            n.role.clone(),
+            n.state.clone(),
+            n.availability.clone(),
+            n.address.clone(),
+            n.tasks.to_string(),
+        ]);
+    }
+    println!("{t}");
     let mut t = table(&[
         "service",
         "swarm service",

@@ -10,6 +10,7 @@ pub mod images;
 pub mod kubernetes;
 pub mod lock;
 pub mod migrate;
+pub mod preflight;
 pub mod proxy;
 pub mod release;
 pub mod spec;

@@ -58,8 +58,23 @@ impl<'a> Engine<'a> {
         options: Options,
     ) -> Result<Engine<'a>, String> {
         let mut connected = Vec::new();
+        let mut skipped = Vec::new();
         for h in hosts {
-            connected.push(client::connect(h).await?);
+            match client::connect(h).await {
+                Ok(c) => connected.push(c),
+                Err(e) if options.skip_unreachable => {
+                    progress.step("preflight", format!("skipped {h}: {e}"));
+                    skipped.push(h.clone());
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "{e}; nothing was changed on any host (deploy --skip-unreachable leaves it out)"
+                    ));
+                }
+            }
+        }
+        if connected.is_empty() && !skipped.is_empty() {
+            return Err(format!("no host answered ({})", skipped.join(", ")));
         }
         if connected.is_empty() {
             connected.push(client::connect("local").await?);

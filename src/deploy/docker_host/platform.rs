@@ -32,7 +32,14 @@ impl Platform for Engine<'_> {
         spec: &mut ReleaseSpec,
         dry_run: bool,
     ) -> Result<Vec<PlanLine>, Failure> {
-        Ok(crate::deploy::images::ensure(&self.hosts, spec, self.progress, dry_run).await?)
+        let mut lines = Vec::new();
+        if dry_run && self.hosts.len() > 1 {
+            lines = crate::deploy::preflight::check(&self.hosts, false).await;
+        }
+        lines.extend(
+            crate::deploy::images::ensure(&self.hosts, spec, self.progress, dry_run).await?,
+        );
+        Ok(lines)
     }
 
     /// The lock on every host, taken in order; any refusal lets go of the

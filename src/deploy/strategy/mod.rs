@@ -35,6 +35,8 @@ pub struct Options {
     pub cleanup: bool,
     /// Cohort cookie values always sent to the canary.
     pub canary_allowlist: Vec<String>,
+    /// Hosts that do not answer are left out instead of stopping the run.
+    pub skip_unreachable: bool,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             keep_releases: 5,
             cleanup: false,
             canary_allowlist: Vec::new(),
+            skip_unreachable: false,
         }
     }
 }

@@ -41,7 +41,13 @@ impl Platform for Swarm<'_> {
         spec: &mut ReleaseSpec,
         dry_run: bool,
     ) -> Result<Vec<PlanLine>, Failure> {
-        Ok(crate::deploy::images::ensure(&self.dh.hosts, spec, self.progress(), dry_run).await?)
+        let mut lines = Vec::new();
+        if dry_run && self.dh.hosts.len() > 1 {
+            lines = crate::deploy::preflight::check(&self.dh.hosts, true).await;
+        }
+        let shipped = crate::deploy::images::ensure(&self.dh.hosts, spec, self.progress(), dry_run);
+        lines.extend(shipped.await?);
+        Ok(lines)
     }
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {

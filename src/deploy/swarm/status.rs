@@ -34,27 +34,57 @@ pub struct ServiceStatus {
     pub update: String,
 }
 
+/// One node of the swarm as the manager sees it, with the profile's
+/// running tasks on it: a drained or down node shows here before a
+/// deploy finds out.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub hostname: String,
+    pub id: String,
+    pub role: String,
+    pub state: String,
+    pub availability: String,
+    pub address: String,
+    pub tasks: usize,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub platform: &'static str,
     pub manager: String,
+    pub nodes: Vec<NodeStatus>,
     pub services: Vec<ServiceStatus>,
     pub tasks: Vec<TaskStatus>,
     pub proxies: Vec<ProxyStatus>,
 }
 
 pub async fn status(sw: &Swarm<'_>) -> Result<Status, String> {
-    let nodes: HashMap<String, String> = sw
+    let listed = sw
         .host()
         .docker
         .list_nodes(None::<ListNodesOptions>)
         .await
-        .map_err(|e| format!("list nodes: {e}"))?
+        .map_err(|e| format!("list nodes: {e}"))?;
+    let mut node_list: Vec<NodeStatus> = listed
         .into_iter()
-        .filter_map(|n| {
-            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
-            Some((n.id?, host))
+        .map(|n| {
+            let status = n.status.unwrap_or_default();
+            let spec = n.spec.unwrap_or_default();
+            NodeStatus {
+                hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+                id: n.id.unwrap_or_default(),
+                role: spec.role.map(|r| r.to_string()).unwrap_or_default(),
+                state: status.state.map(|s| s.to_string()).unwrap_or_default(),
+                availability: spec.availability.map(|a| a.to_string()).unwrap_or_default(),
+                address: status.addr.unwrap_or_default(),
+                tasks: 0,
+            }
         })
+        .collect();
+    node_list.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.id.cmp(&b.id)));
+    let nodes: HashMap<String, String> = node_list
+        .iter()
+        .map(|n| (n.id.clone(), n.hostname.clone()))
         .collect();
     let mut services = Vec::new();
     let mut tasks = Vec::new();
@@ -66,6 +96,12 @@ pub async fn status(sw: &Swarm<'_>) -> Result<Status, String> {
             let state = task_state(t).map(|s| s.to_string()).unwrap_or_default();
             if state == "running" {
                 running += 1;
+                if let Some(n) = node_list
+                    .iter_mut()
+                    .find(|n| t.node_id.as_ref() == Some(&n.id))
+                {
+                    n.tasks += 1;
+                }
             }
             let st = t.status.as_ref();
             tasks.push(TaskStatus {
@@ -100,6 +136,7 @@ pub async fn status(sw: &Swarm<'_>) -> Result<Status, String> {
     Ok(Status {
         platform: "swarm",
         manager: sw.host().name.clone(),
+        nodes: node_list,
         services,
         tasks,
         proxies,
