@@ -41,6 +41,7 @@ fn bad_specs_exit_2_with_file_line_and_column() {
         ("unknown-dependency", "7:18", "did you mean `db`?"),
         ("unknown-peer", "7:20", "did you mean `carts`?"),
         ("limit-below-request", "7:30", "below the memory request"),
+        ("bad-constraint", "12:11", "needs `==` or `!=`"),
         ("alias-bomb", "", "too many nodes"),
         ("not-yaml", "", "unclosed bracket"),
     ];

@@ -512,3 +512,83 @@ fn every_host_gets_the_same_steps_and_one_canary_spans_them_all() {
         ]
     );
 }
+
+#[test]
+fn rolling_goes_host_by_host_or_replica_by_replica_on_all_hosts_at_once() {
+    let spec = spec();
+    let two_hosts = || {
+        let mut h2 = live_on_1();
+        h2.host = "h2".into();
+        vec![live_on_1(), h2]
+    };
+    let steps = |all_hosts_at_once: bool| -> Vec<String> {
+        let options = Options {
+            strategy: Strategy::Rolling,
+            all_hosts_at_once,
+            ..Options::default()
+        };
+        let d = Desired {
+            profile: P,
+            spec: &spec,
+            release: 2,
+            options: &options,
+        };
+        plan::roll_out(&d, &two_hosts())
+            .iter()
+            .filter_map(|a| match a {
+                Action::StartReplica {
+                    host,
+                    service,
+                    replica,
+                    ..
+                } if service == "web" => Some(format!("start {host}.{replica}")),
+                Action::AwaitReady {
+                    host,
+                    service,
+                    replicas,
+                    ..
+                } if service == "web" => Some(format!("ready {host}.{}", replicas[0])),
+                Action::Route { host, service, .. } if service == "web" => {
+                    Some(format!("route {host}"))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        steps(false),
+        [
+            "start h1.0",
+            "ready h1.0",
+            "route h1",
+            "start h1.1",
+            "ready h1.1",
+            "route h1",
+            "start h2.0",
+            "ready h2.0",
+            "route h2",
+            "start h2.1",
+            "ready h2.1",
+            "route h2",
+        ]
+    );
+    // Together: both hosts' replica starts before either is awaited, and
+    // no host moves to its next replica before every host has routed this one.
+    assert_eq!(
+        steps(true),
+        [
+            "start h1.0",
+            "start h2.0",
+            "ready h1.0",
+            "route h1",
+            "ready h2.0",
+            "route h2",
+            "start h1.1",
+            "start h2.1",
+            "ready h1.1",
+            "route h1",
+            "ready h2.1",
+            "route h2",
+        ]
+    );
+}

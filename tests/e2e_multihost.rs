@@ -118,6 +118,7 @@ struct Env {
     port: u16,
     /// The service's image line (`image: …` or a `build:` block).
     image: String,
+    replicas: u32,
 }
 
 impl Env {
@@ -127,6 +128,7 @@ impl Env {
             profile: profile.into(),
             port,
             image: image.into(),
+            replicas: 2,
         };
         let app = env.app("v1");
         ok(env.dm(&["profile", "create", profile, app.to_str().unwrap()]));
@@ -136,14 +138,15 @@ impl Env {
         env
     }
 
-    /// One public service of 2 replicas with a second of start-up, gated
-    /// by the image's own probe.
+    /// One public service (2 replicas unless set) with a second of
+    /// start-up, gated by the image's own probe.
     fn app(&self, version: &str) -> PathBuf {
         let yaml = format!(
-            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    {image}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n      STARTUP_DELAY_MS: \"1000\"\n    replicas: 2\n    health:\n      command: [\"/server\", \"healthcheck\"]\n      interval: 1s\n      retries: 2\n      start_period: 4s\n",
+            "apiVersion: deployment-manager/v1\nkind: App\nname: {p}\nservices:\n  web:\n    {image}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n      STARTUP_DELAY_MS: \"1000\"\n    replicas: {replicas}\n    health:\n      command: [\"/server\", \"healthcheck\"]\n      interval: 1s\n      retries: 2\n      start_period: 4s\n",
             p = self.profile,
             port = self.port,
             image = self.image,
+            replicas = self.replicas,
         );
         let path = self.dir.path().join(format!("app-{version}.yaml"));
         std::fs::write(&path, yaml).unwrap();
@@ -400,4 +403,178 @@ fn an_unreachable_host_fails_the_deploy_before_any_host_changes() {
         ))
         .is_empty()
     );
+}
+
+/// The rig's name of the node behind an engine socket: its files are
+/// under a directory of that name (its hostname is `dm-` and the name).
+fn node_of(sock: &str) -> &str {
+    sock.rsplit('/').nth(1).expect("a rig socket path")
+}
+
+/// A swarm node cut off the bridge (its link down, as a pulled cable or a
+/// dead switch port), put back when dropped so a failing test leaves the
+/// rig whole.
+struct Cut(String);
+
+impl Cut {
+    fn new(sock: &str) -> Cut {
+        let cut = Cut(format!("veth-{}-h", node_of(sock)));
+        cut.set("down");
+        cut
+    }
+
+    fn set(&self, state: &str) {
+        let out = Command::new("ip")
+            .args(["link", "set", &self.0, state])
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "ip link set {} {state}: {out:?}",
+            self.0
+        );
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        self.set("up");
+    }
+}
+
+/// Waits until the manager sees every node ready again.
+fn all_nodes_ready(manager: &str) {
+    for _ in 0..120 {
+        let states = lines(&docker(manager, &["node", "ls", "--format", "{{.Status}}"]));
+        if !states.is_empty() && states.iter().all(|s| s == "Ready") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("the swarm's nodes did not all come back");
+}
+
+/// The failed requests of a load, each with when it ended relative to
+/// `t0`, printed so that each one can be explained.
+fn failures(loads: Vec<Load>, t0: std::time::Instant, what: &str) -> (usize, Vec<String>) {
+    let mut all: Vec<Sample> = Vec::new();
+    for l in loads {
+        all.extend(l.samples());
+    }
+    let failed: Vec<String> = all
+        .iter()
+        .filter_map(|(t, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{:.1}s: {e}", t.duration_since(t0).as_secs_f64()))
+        })
+        .collect();
+    eprintln!(
+        "{what}: {} requests, {} failed{}",
+        all.len(),
+        failed.len(),
+        failed
+            .iter()
+            .take(10)
+            .map(|f| format!("\n  {f}"))
+            .collect::<String>()
+    );
+    (all.len(), failed)
+}
+
+#[test]
+fn a_worker_cut_off_in_steady_state_and_mid_deploy_fails_no_request() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let (profile, port) = ("mh-loss", 18514);
+    purge(&rig.swarm_nodes, profile, "dm-e2e/server");
+    let mut env = Env::new(
+        profile,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
+    );
+    env.replicas = 3;
+    ok(env.deploy("v1", &[]));
+    let manager = &rig.swarm_nodes[0];
+
+    // The worker to lose: one that runs a task, so that cutting it matters.
+    let task_nodes = lines(&docker(
+        manager,
+        &[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Node}}",
+            &format!("dm-{profile}-web-r1"),
+        ],
+    ));
+    let lost = (1..rig.swarm_nodes.len())
+        .rev()
+        .find(|&i| task_nodes.contains(&format!("dm-{}", node_of(&rig.swarm_nodes[i]))))
+        .unwrap_or_else(|| panic!("no worker runs a task: {task_nodes:?}"));
+    let kept: Vec<&String> = rig
+        .swarm_addrs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lost)
+        .map(|(_, a)| a)
+        .collect();
+
+    // Steady state: the proxies on the other nodes stop routing to the
+    // lost task within the health-check window and retry what it held.
+    let t0 = std::time::Instant::now();
+    let loads: Vec<Load> = kept.iter().map(|a| Load::start_at(a, port, 2)).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let cut = Cut::new(&rig.swarm_nodes[lost]);
+    std::thread::sleep(Duration::from_secs(15));
+    let (sent, failed) = failures(loads, t0, "a worker cut off in steady state");
+    drop(cut);
+    assert!(sent > 300, "the load sent only {sent} requests");
+    assert!(failed.is_empty(), "{failed:?}");
+    all_nodes_ready(manager);
+
+    // Mid-deploy: the worker drops 3 s into a rolling update.
+    let t0 = std::time::Instant::now();
+    let loads: Vec<Load> = kept.iter().map(|a| Load::start_at(a, port, 2)).collect();
+    let (out, after) = std::thread::scope(|s| {
+        let deploy = s.spawn(|| env.deploy("v2", &[]));
+        std::thread::sleep(Duration::from_secs(3));
+        let cut = Cut::new(&rig.swarm_nodes[lost]);
+        let out = deploy.join().unwrap();
+        // What the surviving proxies route to once the deploy has returned.
+        let after: Vec<_> = kept
+            .iter()
+            .flat_map(|a| (0..6).map(|_| common::load::get_from(a, port, "/", None)))
+            .collect();
+        drop(cut);
+        (out, after)
+    });
+    let (sent, failed) = failures(loads, t0, "a worker cut off during a rolling update");
+    let outcome = if out.status.success() {
+        "completed on the remaining nodes"
+    } else {
+        "rolled back"
+    };
+    eprintln!("the rolling update {outcome}:\n{}", text(&out));
+    let want = if out.status.success() { "v2" } else { "v1" };
+    assert!(
+        after.iter().all(|r| r == &Ok((200, want.to_string()))),
+        "the deploy {outcome} but the proxies answer {after:?}"
+    );
+    assert!(sent > 300, "the load sent only {sent} requests");
+    assert!(failed.is_empty(), "{failed:?}");
+
+    // Back on the bridge, the next deploy converges on every node.
+    all_nodes_ready(manager);
+    ok(env.deploy("v3", &[]));
+    for addr in &rig.swarm_addrs {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v3".into()))
+        );
+    }
+    purge(&rig.swarm_nodes, profile, "none-such");
 }

@@ -1,6 +1,8 @@
 //! Imports of real-world-shaped Compose files and Kubernetes manifests:
 //! snapshots of the resulting app description and of the per-key report.
 
+mod common;
+
 use deployment_manager::describe::compose::{ComposeOptions, import_compose};
 use deployment_manager::describe::findings::Severity;
 use deployment_manager::describe::kubernetes::import_manifests;
@@ -448,5 +450,102 @@ fn one_off_migrations_become_the_release_command() {
                 .any(|f| f.message.contains("imported as the release command")),
             "{source}"
         );
+    }
+}
+
+#[test]
+fn swarm_placement_carries_into_app_yaml_the_stack_file_and_kubernetes() {
+    let src = std::fs::read_to_string("tests/fixtures/compose/swarm-placement.yml").unwrap();
+    let opts = ComposeOptions {
+        base_dir: Some("tests/fixtures/compose".into()),
+        ..Default::default()
+    };
+    let c = import_compose("swarm-placement.yml", &src, &opts).unwrap_or_else(|e| panic!("{e:?}"));
+    let web = c.app.services["web"].placement.clone().unwrap();
+    assert_eq!(
+        web.constraints,
+        ["node.role == worker", "node.platform.arch == x86_64"]
+    );
+    assert_eq!(web.spread, ["zone"]);
+    assert_eq!(web.max_per_node, Some(2));
+    let db = c.app.dependencies["db"].placement.clone().unwrap();
+    assert_eq!(db.constraints, ["node.labels.db == true"]);
+    // `=` is not swarm's operator: reported where it is, not carried.
+    assert!(c.app.services["worker"].placement.is_none());
+    assert!(
+        c.findings.0.iter().any(|f| f.path.contains("worker")
+            && f.path.contains("constraints[0]")
+            && f.message.contains("`==` or `!=`")),
+        "{:?}",
+        c.findings.0
+    );
+
+    // The stack file keeps the declared placement (not the default pin).
+    let stack_file = deployment_manager::render::swarm::render(&c.app);
+    let stack: serde_json::Value = serde_saphyr::from_str(&stack_file[0].content).unwrap();
+    let web_p = &stack["services"]["web"]["deploy"]["placement"];
+    assert_eq!(web_p["preferences"][0]["spread"], "node.labels.zone");
+    assert_eq!(web_p["max_replicas_per_node"], 2);
+    assert_eq!(
+        stack["services"]["db"]["deploy"]["placement"]["constraints"][0],
+        "node.labels.db == true"
+    );
+
+    // Kubernetes: node-label, OS and architecture constraints as required
+    // node affinity (x86_64 is amd64 there), spread as topology spread;
+    // the swarm role has no counterpart.
+    let routing = deployment_manager::render::gateway::Routing::for_target("k8s-doks");
+    let objects = deployment_manager::render::kubernetes::objects(&c.app, &routing);
+    let all: Vec<&serde_json::Value> = objects.iter().flat_map(|(_, d)| d).collect();
+    let pod = |kind: &str, name: &str| {
+        all.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .map(|o| o["spec"]["template"]["spec"].clone())
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    let web_pod = pod("Deployment", "web");
+    let terms = &web_pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"];
+    assert_eq!(
+        terms,
+        &serde_json::json!([{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}])
+    );
+    assert_eq!(
+        web_pod["topologySpreadConstraints"][0]["topologyKey"],
+        "zone"
+    );
+    let db_pod = pod("StatefulSet", "db");
+    assert_eq!(
+        db_pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            [0]["matchExpressions"][0],
+        serde_json::json!({"key": "db", "operator": "In", "values": ["true"]})
+    );
+
+    // Both pass the independent validators: Compose v5 reads the stack
+    // file's placement, kubernetes-validate the pods' scheduling.
+    let bin = common::venv_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let stack_path = dir.path().join("stack.yml");
+    std::fs::write(&stack_path, &stack_file[0].content).unwrap();
+    common::sh(
+        std::process::Command::new(bin.join("docker-compose"))
+            .arg("-f")
+            .arg(&stack_path)
+            .args(["config", "-q"])
+            .env("DB_PASSWORD", "x"),
+    );
+    for (kind, name) in [("Deployment", "web"), ("StatefulSet", "db")] {
+        let doc = all
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap();
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let text = common::sh(
+            std::process::Command::new(bin.join("kubernetes-validate"))
+                .args(["--strict", "-k", "1.37.0"])
+                .arg(&path),
+        );
+        assert!(!text.contains("ERROR"), "{kind} {name}: {text}");
     }
 }

@@ -202,6 +202,48 @@ proptest! {
     }
 }
 
+/// Placement constraints: any text parses or is refused with a reason,
+/// never a panic; a well-formed one keeps its key, operator and value, and
+/// holds on exactly the nodes whose attribute matches.
+mod constraints {
+    use deployment_manager::describe::node_placement::{Constraint, NodeFacts, NodeKey};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_parses_or_is_refused_with_a_reason(text in "\\PC{0,40}") {
+            if let Err(e) = Constraint::parse(&text) {
+                prop_assert!(e.contains("constraint"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn a_label_constraint_reads_back_and_holds_where_the_label_matches(
+            label in "[a-z][a-z0-9_.-]{0,12}",
+            value in "[A-Za-z0-9_-]{1,12}",
+            other in "[A-Za-z0-9_-]{1,12}",
+            equal in any::<bool>(),
+            spaces in any::<bool>(),
+        ) {
+            let op = if equal { "==" } else { "!=" };
+            let pad = if spaces { " " } else { "" };
+            let c = Constraint::parse(&format!("node.labels.{label}{pad}{op}{pad}{value}")).unwrap();
+            prop_assert_eq!(&c.key, &NodeKey::Label(label.clone()));
+            prop_assert_eq!(c.equal, equal);
+            prop_assert_eq!(&c.value, &value);
+            let node = |v: &str| NodeFacts {
+                labels: [(label.clone(), v.to_string())].into(),
+                ..Default::default()
+            };
+            prop_assert_eq!(c.holds_on(&node(&value)), equal);
+            prop_assert_eq!(c.holds_on(&node(&other)), other.eq_ignore_ascii_case(&value) == equal);
+            prop_assert_eq!(c.holds_on(&NodeFacts::default()), !equal);
+        }
+    }
+}
+
 /// Every priced line of every estimate is its billable quantity times its
 /// unit price, in the price's own unit, less the price's free quantity and
 /// credit: the estimator never prices a line some other way.

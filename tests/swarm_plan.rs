@@ -265,21 +265,25 @@ fn the_dry_run_names_secrets_services_and_what_the_canary_replaces() {
         options: &options,
     };
     let now = live_on_1();
-    let described: Vec<(String, String, String)> = plan::roll_out(&d, &now)
+    // The proxy runs on each node the profile names; services are the manager's.
+    let nodes = [now.manager.clone(), "ssh://root@node2".to_string()];
+    let described: Vec<(String, String, String, String)> = plan::roll_out(&d, &now)
         .iter()
-        .flat_map(|a| plan::describe(a, &d, &now.manager))
-        .map(|l| (l.action, l.kind, l.name))
+        .flat_map(|a| plan::describe(a, &d, &now.manager, &nodes))
+        .map(|l| (l.host, l.action, l.kind, l.name))
         .collect();
+    let m = now.manager.as_str();
     let want = [
-        ("create", "secret", "dm-shop-session-key-r2"),
-        ("create", "service", "dm-shop-web-r2"),
-        ("canary", "proxy", "dm-shop-web-proxy"),
-        ("replace", "service", "dm-shop-web"),
-        ("update", "service", "dm-shop-worker"),
+        (m, "create", "secret", "dm-shop-session-key-r2"),
+        (m, "create", "service", "dm-shop-web-r2"),
+        (m, "canary", "proxy", "dm-shop-web-proxy"),
+        ("ssh://root@node2", "canary", "proxy", "dm-shop-web-proxy"),
+        (m, "replace", "service", "dm-shop-web"),
+        (m, "update", "service", "dm-shop-worker"),
     ];
-    let got: Vec<(&str, &str, &str)> = described
+    let got: Vec<(&str, &str, &str, &str)> = described
         .iter()
-        .map(|(a, k, n)| (a.as_str(), k.as_str(), n.as_str()))
+        .map(|(h, a, k, n)| (h.as_str(), a.as_str(), k.as_str(), n.as_str()))
         .collect();
     assert_eq!(got, want);
 }

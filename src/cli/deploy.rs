@@ -69,6 +69,11 @@ pub struct DeployArgs {
     /// stops the deploy before any host changes.
     #[arg(long)]
     pub skip_unreachable: bool,
+    /// Several Docker hosts: replace replica N on every host together
+    /// (faster) instead of one host after another (the default: a bad
+    /// release meets one host's traffic first).
+    #[arg(long)]
+    pub all_hosts_at_once: bool,
     /// Deploy this app description (saved as a new profile version).
     #[arg(long)]
     pub app: Option<PathBuf>,
@@ -248,6 +253,7 @@ fn options(ctx: &Ctx, a: &DeployArgs, p: &Profile) -> Result<Options, Failure> {
         cleanup: a.cleanup,
         canary_allowlist: a.canary_allow.clone(),
         skip_unreachable: a.skip_unreachable,
+        all_hosts_at_once: a.all_hosts_at_once,
         ..base
     };
     if let Some(steps) = &a.canary_steps {

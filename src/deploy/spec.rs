@@ -3,6 +3,7 @@
 //! names only, never values) so a rollback can rebuild exactly this.
 
 use crate::describe::app::{App, Protocol};
+use crate::describe::node_placement::NodePlacement;
 use crate::render::compose::{data_path, dependency_image, image_of};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,6 +68,9 @@ pub struct ServiceSpec {
     /// once the build is tagged, so a stored release names only its image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildSpec>,
+    /// The nodes of a swarm its tasks may run on.
+    #[serde(default, skip_serializing_if = "NodePlacement::is_empty")]
+    pub placement: NodePlacement,
 }
 
 /// A service's build: context folder (absolute once resolved), Dockerfile
@@ -106,6 +110,8 @@ pub struct AccessorySpec {
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub volume: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "NodePlacement::is_empty")]
+    pub placement: NodePlacement,
 }
 
 impl ReleaseSpec {
@@ -171,6 +177,7 @@ impl ReleaseSpec {
                     dockerfile: b.dockerfile.clone(),
                     args: b.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 }),
+                placement: s.placement.clone().unwrap_or_default(),
             });
         }
         let accessories = app
@@ -186,6 +193,7 @@ impl ReleaseSpec {
                 env: BTreeMap::new(),
                 secrets: d.secrets.clone(),
                 volume: Some((format!("{name}-data"), data_path(&d.kind).to_string())),
+                placement: d.placement.clone().unwrap_or_default(),
             })
             .collect();
         Ok(ReleaseSpec {

@@ -2,6 +2,7 @@
 //! everything the analysis needs to know about one application, and nothing
 //! about where it runs. Profiles add the "where".
 
+use super::node_placement::NodePlacement;
 use super::units::{Cpu, Duration, Size};
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -141,6 +142,10 @@ pub struct Service {
     /// 30 s, or the longest request when `long_requests` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_grace_period: Option<Duration>,
+    /// Which nodes of a cluster may run it (swarm constraints, spread,
+    /// replicas per node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<NodePlacement>,
 }
 
 /// One call this service makes to a peer of the same app.
@@ -357,6 +362,10 @@ pub struct Dependency {
     /// coordinator), as for services.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connects_to: Vec<Connection>,
+    /// Which nodes of a cluster may run it: a dependency keeping its data
+    /// on a node's volume should be pinned to that node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<NodePlacement>,
     /// Set by a placement, never written in app.yaml: the provider's managed
     /// offering that hosts it, so no container runs it.
     #[serde(skip)]

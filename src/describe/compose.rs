@@ -12,6 +12,7 @@ use super::findings::{Findings, Severity};
 use super::interpolate::interpolate;
 use super::known::{image_repository, image_tag, known};
 use super::load::{MAX_COMPONENTS, MAX_SPEC_BYTES, check_app, from_yaml_error, yaml_options};
+use super::node_placement::{Constraint, NodePlacement};
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
 use indexmap::IndexMap;
@@ -508,6 +509,9 @@ fn import_dependency(
             }
         }
     }
+    if let Some(p) = svc.get("deploy").and_then(|d| d.get("placement")) {
+        dep.placement = compose_placement(p, &format!("{path}.deploy.placement"), f);
+    }
     let (cpu, mem) = compose_resources(svc);
     dep.cpu = cpu.0.or(cpu.1);
     dep.memory = mem.0.or(mem.1);
@@ -523,6 +527,55 @@ fn import_dependency(
     }
     f.add(path, Info, format!("`{svc_name}` recognised as a {kind} dependency (image {}); targets may replace it with a managed offering", image_repository(image)));
     dep
+}
+
+/// `deploy.placement` as app.yaml's `placement`: constraints as they are
+/// (checked like app.yaml's), spread preferences over node labels, and
+/// `max_replicas_per_node`. What has no equivalent is reported and left out.
+fn compose_placement(v: &Value, at: &str, f: &mut Findings) -> Option<NodePlacement> {
+    let mut placement = NodePlacement::default();
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (i, c) in list("constraints").iter().enumerate() {
+        let text = value_text(c);
+        match Constraint::parse(&text) {
+            Ok(_) => placement.constraints.push(text),
+            Err(why) => f.add(
+                format!("{at}.constraints[{i}]"),
+                Warning,
+                format!("{why}; left out"),
+            ),
+        }
+    }
+    for (i, p) in list("preferences").iter().enumerate() {
+        let spread = p.get("spread").map(value_text).unwrap_or_default();
+        match spread.strip_prefix("node.labels.") {
+            Some(label) if !label.is_empty() => placement.spread.push(label.to_string()),
+            _ => f.add(
+                format!("{at}.preferences[{i}]"),
+                Warning,
+                format!("spread over `{spread}` is not a node label; left out"),
+            ),
+        }
+    }
+    placement.max_per_node = v
+        .get("max_replicas_per_node")
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
+        .map(|n| n as u32);
+    if !placement.constraints.is_empty() {
+        f.add_per_target(
+            at,
+            "placement constraints name this cluster's nodes and labels; Kubernetes gets the node-label ones as node affinity",
+            &[("swarm", Info), ("kubernetes", Warning)],
+            Info,
+        );
+    }
+    (!placement.is_empty()).then_some(placement)
 }
 
 /// ((reservation cpu, limit cpu), (reservation memory, limit memory))
@@ -1082,12 +1135,7 @@ fn import_deploy(v: &Value, at: &str, s: &mut Service, f: &mut Findings) {
                 "update behaviour comes from the profile's deploy strategy",
             ),
             "restart_policy" => f.add(p, Info, "restart policy is set per target"),
-            "placement" => f.add_per_target(
-                p,
-                "placement constraints are host-specific",
-                &[("swarm", Info), ("kubernetes", Warning)],
-                Warning,
-            ),
+            "placement" => s.placement = compose_placement(val, &p, f),
             "labels" | "endpoint_mode" => f.add(p, Info, format!("deploy.{k} ignored")),
             other => f.add(p, Warning, format!("deploy.{other} is not understood")),
         }

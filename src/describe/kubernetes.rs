@@ -483,6 +483,7 @@ fn import_workload(
                 managed: true,
                 secrets: Vec::new(),
                 connects_to: Vec::new(),
+                placement: None,
                 managed_by: None,
             },
         );

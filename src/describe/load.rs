@@ -409,6 +409,28 @@ pub fn check_app(app: &App, file: &str, src: &str) -> Result<(), Box<SpecError>>
         .map_err(|(path, msg, help)| call_error(err(&path, msg), help))?;
     }
 
+    let placements = app
+        .services
+        .iter()
+        .map(|(n, s)| (format!("services.{n}"), &s.placement))
+        .chain(
+            app.dependencies
+                .iter()
+                .map(|(n, d)| (format!("dependencies.{n}"), &d.placement)),
+        );
+    for (at, placement) in placements {
+        let Some(p) = placement else { continue };
+        if let Err((i, why)) = p.parsed() {
+            return Err(err(&format!("{at}.placement.constraints[{i}]"), why));
+        }
+        if p.max_per_node == Some(0) {
+            return Err(err(
+                &format!("{at}.placement.max_per_node"),
+                "max_per_node 0 would place no replica; leave it out for no limit".into(),
+            ));
+        }
+    }
+
     for (name, s) in &app.sessions {
         let at = format!("sessions.{name}.spawned_by");
         match app.services.get(&s.spawned_by) {

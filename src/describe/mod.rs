@@ -15,6 +15,7 @@ mod kubernetes_calls;
 mod kubernetes_doc;
 pub mod kubernetes_keys;
 pub mod load;
+pub mod node_placement;
 pub mod peers;
 pub mod secrets;
 pub mod secrets_detect;

@@ -12,6 +12,7 @@ use super::{GeneratedFile, header};
 use crate::analyse::graph::{Graph, Reach, runs_as_container};
 use crate::describe::app::{App, HealthCheck, Protocol, Service};
 use crate::describe::known::known;
+use crate::describe::node_placement::{NodeKey, NodePlacement};
 use crate::describe::secrets_list;
 use serde_json::{Map, Value, json};
 
@@ -132,6 +133,50 @@ fn container_security() -> Value {
 
 fn pod_security() -> Value {
     json!({"runAsNonRoot": true, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+/// app.yaml's placement as pod scheduling: constraints on node labels,
+/// hostname, OS and architecture become required node affinity (Kubernetes
+/// names the last three `kubernetes.io/…`); spread labels become topology
+/// spread. A swarm role, node id or engine label has no counterpart.
+fn schedule(pod: &mut Value, placement: Option<&NodePlacement>, name: &str) {
+    let Some(p) = placement else { return };
+    let terms: Vec<Value> = p
+        .parsed()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| {
+            let (key, value) = match &c.key {
+                NodeKey::Label(l) => (l.as_str(), c.value.clone()),
+                NodeKey::Hostname => ("kubernetes.io/hostname", c.value.clone()),
+                NodeKey::Os => ("kubernetes.io/os", c.value.clone()),
+                NodeKey::Arch => ("kubernetes.io/arch", kube_arch(&c.value).to_string()),
+                NodeKey::Role | NodeKey::Id | NodeKey::EngineLabel(_) => return None,
+            };
+            let op = if c.equal { "In" } else { "NotIn" };
+            Some(json!({"key": key, "operator": op, "values": [value]}))
+        })
+        .collect();
+    if !terms.is_empty() {
+        pod["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": terms}]}}});
+    }
+    if !p.spread.is_empty() {
+        let spread: Vec<Value> = p
+            .spread
+            .iter()
+            .map(|l| json!({"maxSkew": 1, "topologyKey": l, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector(name)}}))
+            .collect();
+        pod["topologySpreadConstraints"] = Value::Array(spread);
+    }
+}
+
+/// Swarm reports the kernel's architecture names; Kubernetes uses Go's.
+fn kube_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 fn resources(cpu: f64, mem_mib: u64, cpu_limit: f64, mem_limit_mib: u64) -> Value {
@@ -258,14 +303,16 @@ pub fn objects(app: &App, routing: &Routing) -> Vec<(String, Vec<Value>)> {
             container["env"] = Value::Array(env);
         }
         let (ingress_rules, egress) = graph_rules(app, &graph, name);
+        let mut pod = json!({
+            "automountServiceAccountToken": false, "securityContext": pod_security(),
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "run", "emptyDir": {}}]
+        });
+        schedule(&mut pod, d.placement.as_ref(), name);
         let docs = vec![
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns, "labels": labels(app, name)}, "spec": {
                 "serviceName": name, "replicas": 1, "selector": {"matchLabels": selector(name)},
-                "template": {"metadata": {"labels": labels(app, name)}, "spec": {
-                    "automountServiceAccountToken": false, "securityContext": pod_security(),
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "run", "emptyDir": {}}]
-                }},
+                "template": {"metadata": {"labels": labels(app, name)}, "spec": pod},
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}]
             }}),
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": labels(app, name)}, "spec": {"selector": selector(name), "ports": [{"name": "main", "port": port, "targetPort": port}]}}),
@@ -454,13 +501,14 @@ fn workload(
         }
     }
     c.insert("volumeMounts".into(), Value::Array(mounts));
-    let pod = json!({
+    let mut pod = json!({
         "serviceAccountName": sa,
         "automountServiceAccountToken": s.traits.spawns_containers,
         "securityContext": pod_security(),
         "containers": [Value::Object(c)],
         "volumes": volumes,
     });
+    schedule(&mut pod, s.placement.as_ref(), name);
     let replicas = s.min_replicas();
     let max_surge = if s.persistent_volumes().next().is_some() {
         0

@@ -6,6 +6,7 @@ use super::compose::compose_value;
 use super::yaml::to_yaml;
 use super::{GeneratedFile, header};
 use crate::describe::app::App;
+use crate::describe::node_placement::NodePlacement;
 use serde_json::{Value, json};
 
 pub fn render(app: &App) -> Vec<GeneratedFile> {
@@ -51,7 +52,19 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
         });
         deploy["rollback_config"] = json!({"parallelism": 1, "order": if stateful || !app_service { "stop-first" } else { "start-first" }, "monitor": format!("{monitor}s")});
         deploy["restart_policy"] = json!({"condition": "any", "delay": "5s", "window": "120s"});
-        if stateful {
+        let declared = app
+            .services
+            .get(name)
+            .and_then(|s| s.placement.as_ref())
+            .or_else(|| {
+                app.dependencies
+                    .get(name)
+                    .and_then(|d| d.placement.as_ref())
+            })
+            .filter(|p| !p.is_empty());
+        if let Some(p) = declared {
+            deploy["placement"] = stack_placement(p);
+        } else if stateful {
             // A node-local volume: keep the task on the node that holds it.
             deploy["placement"] =
                 json!({"constraints": [format!("node.labels.{}.{name} == true", app.name)]});
@@ -79,4 +92,24 @@ pub fn render(app: &App) -> Vec<GeneratedFile> {
     ));
     out.push_str(&to_yaml(&v));
     vec![GeneratedFile::new("stack.yaml", out)]
+}
+
+/// app.yaml's placement in a stack file's words.
+fn stack_placement(p: &NodePlacement) -> Value {
+    let mut v = json!({});
+    if !p.constraints.is_empty() {
+        v["constraints"] = json!(p.constraints);
+    }
+    if !p.spread.is_empty() {
+        let prefs: Vec<Value> = p
+            .spread
+            .iter()
+            .map(|l| json!({"spread": format!("node.labels.{l}")}))
+            .collect();
+        v["preferences"] = json!(prefs);
+    }
+    if let Some(m) = p.max_per_node {
+        v["max_replicas_per_node"] = json!(m);
+    }
+    v
 }

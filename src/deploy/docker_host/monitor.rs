@@ -55,7 +55,7 @@ pub async fn round(
                             st.targets
                                 .iter()
                                 .filter(|t| !t.healthy)
-                                .map(|t| format!("{} failing its health check", t.addr)),
+                                .map(|t| format!("{} failing its health check", t.label())),
                         );
                         let key = format!("{}/{}", host.name, s.name);
                         let now = st

@@ -274,100 +274,130 @@ pub fn services(d: &Desired, hosts: &[HostState]) -> Vec<Action> {
     out
 }
 
-/// One replica at a time, start-first: each new replica passes its
-/// health check before it joins the pool; only then does one old replica
-/// leave it, drain and stop.
-fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Action>) {
+/// One host's rolling update, in phases: one per replica, then the
+/// retirement of what is left of the old release.
+fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
     let new = d.release;
-    for h in hosts {
-        let host = || h.host.clone();
-        let service = || s.name.clone();
-        let start = |out: &mut Vec<Action>, r: u32| {
-            out.push(Action::StartReplica {
-                host: host(),
-                service: service(),
-                release: new,
-                replica: r,
-            });
-            out.push(Action::AwaitReady {
-                host: host(),
-                service: service(),
-                release: new,
-                replicas: vec![r],
-            });
-        };
-        if s.public_port.is_none() {
-            let mut old = h.running_others(&s.name, new);
-            for r in 0..s.replicas {
-                start(out, r);
-                if !old.is_empty() {
-                    out.push(Action::Stop {
-                        host: host(),
-                        service: service(),
-                        containers: vec![old.remove(0)],
-                        background: false,
-                    });
-                }
-            }
+    let mut phases = Vec::new();
+    let host = || h.host.clone();
+    let service = || s.name.clone();
+    let start = |out: &mut Vec<Action>, r: u32| {
+        out.push(Action::StartReplica {
+            host: host(),
+            service: service(),
+            release: new,
+            replica: r,
+        });
+        out.push(Action::AwaitReady {
+            host: host(),
+            service: service(),
+            release: new,
+            replicas: vec![r],
+        });
+    };
+    if s.public_port.is_none() {
+        let mut old = h.running_others(&s.name, new);
+        for r in 0..s.replicas {
+            let out = &mut Vec::new();
+            start(out, r);
             if !old.is_empty() {
                 out.push(Action::Stop {
                     host: host(),
                     service: service(),
-                    containers: old,
+                    containers: vec![old.remove(0)],
                     background: false,
                 });
             }
-            continue;
-        }
-        let mut old = h.routed_others(&s.name, new);
-        let mut fresh: Vec<(String, String)> = Vec::new();
-        for r in 0..s.replicas {
-            start(out, r);
-            fresh.push((new.to_string(), target_addr(d.profile, s, new, r)));
-            let retired = (!old.is_empty()).then(|| old.remove(0));
-            out.push(Action::Route {
-                host: host(),
-                service: service(),
-                routes: routes_by_count(&[old.clone(), fresh.clone()].concat()),
-                hold: false,
-            });
-            let retired = h.own(&retired.into_iter().collect::<Vec<_>>());
-            if !retired.is_empty() {
-                out.push(Action::Stop {
-                    host: host(),
-                    service: service(),
-                    containers: retired,
-                    background: true,
-                });
-            }
-            out.push(Action::Say {
-                phase: "rolling".into(),
-                message: format!(
-                    "{} on {}: replica {}/{} of release {new} serving",
-                    s.name,
-                    h.host,
-                    r + 1,
-                    s.replicas
-                ),
-            });
+            phases.push(std::mem::take(out));
         }
         if !old.is_empty() {
-            out.push(Action::Route {
+            phases.push(vec![Action::Stop {
                 host: host(),
                 service: service(),
-                routes: routes_by_count(&fresh),
-                hold: false,
-            });
-            let old = h.own(&old);
-            if !old.is_empty() {
-                out.push(Action::Stop {
-                    host: host(),
-                    service: service(),
-                    containers: old,
-                    background: true,
-                });
-            }
+                containers: old,
+                background: false,
+            }]);
         }
+        return phases;
+    }
+    let mut old = h.routed_others(&s.name, new);
+    let mut fresh: Vec<(String, String)> = Vec::new();
+    for r in 0..s.replicas {
+        let out = &mut Vec::new();
+        start(out, r);
+        fresh.push((new.to_string(), target_addr(d.profile, s, new, r)));
+        let retired = (!old.is_empty()).then(|| old.remove(0));
+        out.push(Action::Route {
+            host: host(),
+            service: service(),
+            routes: routes_by_count(&[old.clone(), fresh.clone()].concat()),
+            hold: false,
+        });
+        let retired = h.own(&retired.into_iter().collect::<Vec<_>>());
+        if !retired.is_empty() {
+            out.push(Action::Stop {
+                host: host(),
+                service: service(),
+                containers: retired,
+                background: true,
+            });
+        }
+        out.push(Action::Say {
+            phase: "rolling".into(),
+            message: format!(
+                "{} on {}: replica {}/{} of release {new} serving",
+                s.name,
+                h.host,
+                r + 1,
+                s.replicas
+            ),
+        });
+        phases.push(std::mem::take(out));
+    }
+    if !old.is_empty() {
+        let out = &mut Vec::new();
+        out.push(Action::Route {
+            host: host(),
+            service: service(),
+            routes: routes_by_count(&fresh),
+            hold: false,
+        });
+        let old = h.own(&old);
+        if !old.is_empty() {
+            out.push(Action::Stop {
+                host: host(),
+                service: service(),
+                containers: old,
+                background: true,
+            });
+        }
+        phases.push(std::mem::take(out));
+    }
+    phases
+}
+
+/// One replica at a time, start-first: each new replica passes its
+/// health check before it joins the pool; only then does one old replica
+/// leave it, drain and stop. Host after host, or, with `all_hosts_at_once`, replica N on every host
+/// together: the new containers of a phase start on all hosts before the
+/// first is awaited, so their start-ups overlap.
+fn rolling(d: &Desired, s: &ServiceSpec, hosts: &[HostState], out: &mut Vec<Action>) {
+    let per_host: Vec<Vec<Vec<Action>>> = hosts.iter().map(|h| rolling_on(d, s, h)).collect();
+    if !d.options.all_hosts_at_once {
+        out.extend(per_host.into_iter().flatten().flatten());
+        return;
+    }
+    let phases = per_host.iter().map(Vec::len).max().unwrap_or(0);
+    for k in 0..phases {
+        let phase: Vec<&Vec<Action>> = per_host.iter().filter_map(|p| p.get(k)).collect();
+        let starts = |a: &&Action| matches!(a, Action::StartReplica { .. });
+        out.extend(phase.iter().flat_map(|p| p.iter().filter(starts)).cloned());
+        out.extend(
+            phase
+                .iter()
+                .flat_map(|p| p.iter().filter(|a| !starts(a)))
+                .cloned(),
+        );
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn status(e: &Engine<'_>) -> Result<Status, String> {
                         .targets
                         .iter()
                         .filter(|t| !t.healthy)
-                        .map(|t| t.addr.clone())
+                        .map(|t| t.label())
                         .collect(),
                 });
             }

@@ -249,7 +249,7 @@ pub fn run(
         let control = tokio::net::TcpListener::bind(admin).await?;
         tokio::spawn(proxy.clone().health_loop(
             Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS),
-            Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS),
+            Duration::from_millis(super::table::ROUTINE_CHECK_TIMEOUT_MS),
         ));
         tokio::spawn(serve_admin(proxy.clone(), control));
         // As PID 1 the proxy gets no default SIGTERM handling: stop taking

@@ -5,3 +5,4 @@ pub mod admin;
 pub mod metrics;
 pub mod server;
 pub mod table;
+pub mod target;

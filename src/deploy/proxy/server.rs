@@ -5,6 +5,7 @@
 
 use super::metrics::{MetricsSnapshot, ReleaseMetrics};
 use super::table::{AFFINITY_COOKIE, COHORT_COOKIE, RouteTable, bucket_of};
+use super::target::{InFlight, Target, change, is_name};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
@@ -18,7 +19,7 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,34 +33,27 @@ const RETRY_BUFFER: u64 = 1 << 20;
 /// Consecutive failed checks before a target leaves the pool.
 const UNHEALTHY_AFTER: u32 = 2;
 
-pub struct Target {
-    pub addr: String,
-    /// `addr` parsed once, for the request URI on every forward.
-    authority: Option<hyper::http::uri::Authority>,
-    pub release: String,
-    healthy: AtomicBool,
-    failures: AtomicU32,
-    draining: AtomicBool,
-    inflight: AtomicUsize,
-    cancel: Notify,
-}
-
-/// Counts a request (or an open WebSocket) against its target until dropped.
-pub struct InFlight(Arc<Target>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct TargetView {
     pub addr: String,
+    /// The route table's address `addr` was resolved from.
+    #[serde(default)]
+    pub name: String,
     pub release: String,
     pub healthy: bool,
     pub draining: bool,
     pub inflight: usize,
+}
+
+impl TargetView {
+    /// `tasks.web:8080 (10.0.1.7:8080)` for a resolved name, else the address.
+    pub fn label(&self) -> String {
+        if self.name.is_empty() || self.name == self.addr {
+            self.addr.clone()
+        } else {
+            format!("{} ({})", self.name, self.addr)
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -82,7 +76,8 @@ pub struct ApplyOutcome {
 
 pub struct Proxy {
     table: RwLock<RouteTable>,
-    targets: RwLock<HashMap<String, Arc<Target>>>,
+    /// Each table address with the addresses it resolved to (never empty).
+    targets: RwLock<HashMap<String, Vec<Arc<Target>>>>,
     metrics: RwLock<HashMap<String, Arc<ReleaseMetrics>>>,
     changed: Notify,
     rr: AtomicUsize,
@@ -189,29 +184,23 @@ impl Proxy {
             .map(|(r, a)| (r.to_string(), a.to_string()))
             .collect();
         let mut removed = Vec::new();
-        targets.retain(|addr, t| {
-            let keep = wanted.contains(&(t.release.clone(), addr.clone()));
+        targets.retain(|name, members| {
+            let keep = wanted.contains(&(members[0].release.clone(), name.clone()));
             if !keep {
-                t.draining.store(true, Ordering::SeqCst);
-                removed.push(t.clone());
+                for t in members.iter() {
+                    t.draining.store(true, Ordering::SeqCst);
+                    removed.push(t.clone());
+                }
             }
             keep
         });
-        for (release, addr) in &wanted {
-            targets.entry(addr.clone()).or_insert_with(|| {
-                Arc::new(Target {
-                    addr: addr.clone(),
-                    authority: addr.parse().ok(),
-                    release: release.clone(),
-                    // Targets are checked before they are routed (and were
-                    // healthy when saved); the checker corrects this quickly.
-                    healthy: AtomicBool::new(true),
-                    failures: AtomicU32::new(0),
-                    draining: AtomicBool::new(false),
-                    inflight: AtomicUsize::new(0),
-                    cancel: Notify::new(),
-                })
-            });
+        for (release, name) in &wanted {
+            // Targets are checked before they are routed (and were healthy
+            // when saved); the checker corrects this quickly. A name is
+            // used as it is until the checker resolves it.
+            targets
+                .entry(name.clone())
+                .or_insert_with(|| vec![Target::new(name, name, release, true)]);
         }
         {
             let mut metrics = self.metrics.write().unwrap();
@@ -233,7 +222,8 @@ impl Proxy {
             .read()
             .unwrap()
             .values()
-            .map(|t| t.inflight.load(Ordering::SeqCst))
+            .flatten()
+            .map(|t| t.inflight())
             .sum()
     }
 
@@ -310,12 +300,14 @@ impl Proxy {
             .read()
             .unwrap()
             .values()
+            .flatten()
             .map(|t| TargetView {
                 addr: t.addr.clone(),
+                name: t.name.clone(),
                 release: t.release.clone(),
-                healthy: t.healthy.load(Ordering::SeqCst),
-                draining: t.draining.load(Ordering::SeqCst),
-                inflight: t.inflight.load(Ordering::SeqCst),
+                healthy: t.is_healthy(),
+                draining: t.is_draining(),
+                inflight: t.inflight(),
             })
             .collect();
         targets.sort_by(|a, b| a.addr.cmp(&b.addr));
@@ -358,13 +350,7 @@ impl Proxy {
         }
         let hold = Duration::from_millis(table.hold_timeout_ms);
         let targets = self.targets.read().unwrap();
-        let usable = |addr: &String, need_health: bool| {
-            targets.get(addr).filter(|t| {
-                !t.draining.load(Ordering::SeqCst)
-                    && t.addr != avoid
-                    && (!need_health || t.healthy.load(Ordering::SeqCst))
-            })
-        };
+        let usable = |t: &&Arc<Target>| !t.is_draining() && t.addr != avoid && t.is_healthy();
         let first = table.pick_release(bucket, allowlisted);
         // The chosen release first, then any other routed release.
         let order = first.into_iter().chain(
@@ -375,7 +361,14 @@ impl Proxy {
         );
         for release in order {
             // Counted, then indexed: no list is built per request.
-            let pool = || release.targets.iter().filter_map(|a| usable(a, true));
+            let pool = || {
+                release
+                    .targets
+                    .iter()
+                    .filter_map(|name| targets.get(name))
+                    .flatten()
+                    .filter(usable)
+            };
             let n = pool().count();
             if n == 0 {
                 continue;
@@ -384,9 +377,8 @@ impl Proxy {
                 .and_then(|a| pool().find(|t| t.addr == a))
                 .or_else(|| pool().nth(self.rr.fetch_add(1, Ordering::Relaxed) % n))
                 .expect("n usable targets");
-            chosen.inflight.fetch_add(1, Ordering::SeqCst);
             let moved = table.sticky && affinity != Some(chosen.addr.as_str());
-            return Pick::Go(InFlight(chosen.clone()), moved);
+            return Pick::Go(InFlight::new(chosen.clone()), moved);
         }
         Pick::Wait(hold, StatusCode::SERVICE_UNAVAILABLE)
     }
@@ -510,7 +502,28 @@ impl Proxy {
                 (None, None) => return plain(StatusCode::BAD_GATEWAY, "request body already sent"),
             };
             let out = out.body(body).expect("request parts are valid");
-            match send(out).await {
+            let lost = target.lost.notified();
+            tokio::pin!(lost);
+            lost.as_mut().enable();
+            let sent = tokio::select! {
+                r = send(out) => Some(r),
+                _ = lost => None,
+            };
+            let Some(sent) = sent else {
+                // The checker took the target out while this request waited
+                // for its answer (a node cut off, say). A request that may be
+                // repeated goes elsewhere, as nginx's proxy_next_upstream does.
+                if parts.method.is_idempotent() && buffered.is_some() {
+                    avoid = target.addr.clone();
+                    continue;
+                }
+                metrics.record(start.elapsed().as_micros() as u64, true);
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    "the target stopped answering before it replied",
+                );
+            };
+            match sent {
                 Ok(mut resp) => {
                     let status = resp.status();
                     metrics.record(start.elapsed().as_micros() as u64, status.is_server_error());
@@ -554,7 +567,7 @@ impl Proxy {
                 }
                 Err(e) if e.is_connect() && buffered.is_some() => {
                     // Nothing reached the target: take it out and try another.
-                    target.healthy.store(false, Ordering::SeqCst);
+                    target.mark_down();
                     avoid = target.addr.clone();
                     continue;
                 }
@@ -570,37 +583,97 @@ impl Proxy {
         )
     }
 
-    /// Probes every target on an interval; a target leaves the pool after
-    /// two failures in a row and returns after one success.
+    /// Probes every target on an interval, after resolving the table's
+    /// names again; a target leaves the pool after two failures in a row
+    /// and returns after one success.
     pub async fn health_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
             let path = self.table.read().unwrap().health_path.clone();
-            let targets: Vec<Arc<Target>> =
-                self.targets.read().unwrap().values().cloned().collect();
+            let mut changed = self.resolve_names(path.as_deref(), timeout).await;
+            let targets: Vec<Arc<Target>> = self
+                .targets
+                .read()
+                .unwrap()
+                .values()
+                .flatten()
+                .cloned()
+                .collect();
             let checks = targets.iter().map(|t| {
                 let path = path.clone();
                 let this = self.clone();
                 async move {
                     let ok = this.probe(&t.addr, path.as_deref(), timeout).await.is_ok();
-                    let was = t.healthy.load(Ordering::SeqCst);
-                    if ok {
-                        t.failures.store(0, Ordering::SeqCst);
-                        t.healthy.store(true, Ordering::SeqCst);
-                    } else if t.failures.fetch_add(1, Ordering::SeqCst) + 1 >= UNHEALTHY_AFTER {
-                        t.healthy.store(false, Ordering::SeqCst);
-                    }
-                    was != t.healthy.load(Ordering::SeqCst)
+                    t.record_check(ok, UNHEALTHY_AFTER)
                 }
             });
-            if futures_util::future::join_all(checks)
+            changed |= futures_util::future::join_all(checks)
                 .await
                 .into_iter()
-                .any(|c| c)
-            {
+                .any(|c| c);
+            if changed {
                 self.changed.notify_waiters();
             }
             tokio::time::sleep(interval).await;
         }
+    }
+
+    /// Resolves every table address that is a name and follows what it
+    /// stands for: new addresses are checked once before they join (so a
+    /// task that is still starting gets no traffic), addresses that left
+    /// stop getting new requests and finish the ones they have.
+    async fn resolve_names(&self, path: Option<&str>, timeout: Duration) -> bool {
+        let names: Vec<(String, Vec<String>)> = self
+            .targets
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| is_name(name))
+            .map(|(name, m)| (name.clone(), m.iter().map(|t| t.addr.clone()).collect()))
+            .collect();
+        let mut changed = false;
+        for (name, current) in names {
+            let found = match tokio::time::timeout(timeout, tokio::net::lookup_host(&name)).await {
+                Ok(Ok(addrs)) => {
+                    let mut v: Vec<String> = addrs.map(|a| a.to_string()).collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                }
+                _ => continue,
+            };
+            let Some(c) = change(&current, &found) else {
+                continue;
+            };
+            let checks = c.added.iter().map(|a| self.probe(a, path, timeout));
+            let ok: Vec<bool> = futures_util::future::join_all(checks)
+                .await
+                .into_iter()
+                .map(|r| r.is_ok())
+                .collect();
+            let mut targets = self.targets.write().unwrap();
+            // The table may have moved on while the new addresses were checked.
+            let Some(members) = targets.get_mut(&name) else {
+                continue;
+            };
+            if members.iter().map(|t| &t.addr).ne(current.iter()) {
+                continue;
+            }
+            let release = members[0].release.clone();
+            let mut next: Vec<Arc<Target>> = members
+                .iter()
+                .filter(|t| c.kept.contains(&t.addr))
+                .cloned()
+                .collect();
+            for (addr, ok) in c.added.iter().zip(ok) {
+                next.push(Target::new(addr, &name, &release, ok));
+            }
+            for t in members.iter().filter(|t| c.gone.contains(&t.addr)) {
+                t.draining.store(true, Ordering::SeqCst);
+            }
+            *members = next;
+            changed = true;
+        }
+        changed
     }
 
     /// One health probe: HTTP 2xx on the path, or a TCP connect.
@@ -730,5 +803,146 @@ pub async fn serve(
                 .with_upgrades()
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::proxy::table::ReleaseRoute;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// An upstream that answers every request with 200 "ok".
+    async fn answering() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// An upstream that accepts and reads but never answers: what a node
+    /// cut off mid-connection looks like from the proxy's side.
+    async fn black_hole() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        addr
+    }
+
+    async fn start(targets: Vec<String>) -> (Arc<Proxy>, SocketAddr) {
+        let mut table = RouteTable::new("web");
+        table.health_path = Some("/health".into());
+        table.releases = vec![ReleaseRoute {
+            release: "v1".into(),
+            weight: 100,
+            targets,
+        }];
+        let proxy = Proxy::new(table, None);
+        tokio::spawn(
+            proxy
+                .clone()
+                .health_loop(Duration::from_millis(100), Duration::from_millis(200)),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let served = proxy.clone();
+        tokio::spawn(async move {
+            let _keep_open = tx;
+            serve(served, listener, rx).await
+        });
+        (proxy, addr)
+    }
+
+    /// One request on its own connection; the status code, or 0 when the
+    /// connection failed.
+    async fn request(proxy: SocketAddr, method: &str) -> u16 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(proxy).await else {
+            return 0;
+        };
+        let head = format!(
+            "{method} / HTTP/1.1\r\nhost: app\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        if s.write_all(head.as_bytes()).await.is_err() {
+            return 0;
+        }
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out)
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_that_stops_answering_loses_no_idempotent_request() {
+        let good = answering().await;
+        let hole = black_hole().await;
+        let (proxy, addr) = start(vec![good.to_string(), hole.to_string()]).await;
+        let codes = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut codes = Vec::new();
+            for _ in 0..20 {
+                codes.push(request(addr, "GET").await);
+            }
+            codes
+        })
+        .await
+        .expect("requests to a black hole are retried once the checker takes it out");
+        assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+        let view = proxy.view();
+        let hole_view = view
+            .targets
+            .iter()
+            .find(|t| t.addr == hole.to_string())
+            .unwrap();
+        assert!(!hole_view.healthy);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_name_is_routed_to_each_address_it_resolves_to() {
+        let good = answering().await;
+        let name = format!("localhost:{}", good.port());
+        let (proxy, addr) = start(vec![name.clone()]).await;
+        let resolved = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let view = proxy.view();
+                if let Some(t) = view
+                    .targets
+                    .iter()
+                    .find(|t| t.addr == good.to_string() && t.healthy)
+                {
+                    return t.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("localhost resolves to 127.0.0.1 within a few rounds");
+        assert_eq!(resolved.name, name);
+        for _ in 0..5 {
+            assert_eq!(request(addr, "GET").await, 200);
+        }
     }
 }

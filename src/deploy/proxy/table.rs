@@ -9,6 +9,10 @@ pub const DEFAULT_DRAIN_MS: u64 = 30_000;
 pub const DEFAULT_HOLD_MS: u64 = 10_000;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1_000;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 5_000;
+/// A routine check slower than this fails (HAProxy's `timeout check`
+/// defaults to its interval the same way): a node cut off is then out of
+/// the pool in about two rounds of 3 s, not two of 6 s.
+pub const ROUTINE_CHECK_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_MAX_PAUSE_MS: u64 = 30_000;
 
 /// Cookie holding a client's canary cohort (a bucket 0..10000, or a name

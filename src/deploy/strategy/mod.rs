@@ -37,6 +37,9 @@ pub struct Options {
     pub canary_allowlist: Vec<String>,
     /// Hosts that do not answer are left out instead of stopping the run.
     pub skip_unreachable: bool,
+    /// Several Docker hosts, rolling: replace replica N on every host
+    /// together instead of finishing one host before the next.
+    pub all_hosts_at_once: bool,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             cleanup: false,
             canary_allowlist: Vec::new(),
             skip_unreachable: false,
+            all_hosts_at_once: false,
         }
     }
 }

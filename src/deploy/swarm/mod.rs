@@ -8,6 +8,7 @@
 //! `platform.rs` plugs it into the shared lifecycle.
 
 pub mod canary;
+pub mod node_fit;
 pub mod objects;
 pub mod plan;
 pub mod platform;

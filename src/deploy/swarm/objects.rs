@@ -5,6 +5,7 @@
 use super::Swarm;
 use crate::deploy::docker_host::client::{LABEL_PROFILE, LABEL_RELEASE, LABEL_ROLE, LABEL_SERVICE};
 use crate::deploy::spec::{AccessorySpec, ServiceSpec};
+use crate::describe::node_placement::NodePlacement;
 use base64::Engine as _;
 use bollard::models::{NetworkCreateRequest, SecretSpec, ServiceSpec as SwarmSpec};
 use serde_json::{Value, json};
@@ -28,14 +29,14 @@ pub struct SecretFiles {
 }
 
 /// The profile and overlay network services belong to.
-pub struct Placement {
+pub struct Scope {
     pub profile: String,
     pub network: String,
 }
 
 impl Swarm<'_> {
-    pub fn placement(&self) -> Placement {
-        Placement {
+    pub fn scope(&self) -> Scope {
+        Scope {
             profile: self.dh.profile.clone(),
             network: self.network(),
         }
@@ -80,6 +81,30 @@ fn mounts(profile: &str, volumes: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// app.yaml's placement in the Engine API's words, on a service spec;
+/// spread over nodes is swarm's default and needs no preference.
+fn place(spec: &mut Value, p: &NodePlacement) {
+    if p.is_empty() {
+        return;
+    }
+    let mut v = json!({});
+    if !p.constraints.is_empty() {
+        v["Constraints"] = json!(p.constraints);
+    }
+    if !p.spread.is_empty() {
+        let prefs: Vec<Value> = p
+            .spread
+            .iter()
+            .map(|l| json!({"Spread": {"SpreadDescriptor": format!("node.labels.{l}")}}))
+            .collect();
+        v["Preferences"] = json!(prefs);
+    }
+    if let Some(m) = p.max_per_node {
+        v["MaxReplicas"] = json!(m);
+    }
+    spec["TaskTemplate"]["Placement"] = v;
+}
+
 fn secret_refs(secrets: &[SecretRef], owner: (String, String)) -> Vec<Value> {
     secrets
         .iter()
@@ -96,7 +121,7 @@ fn secret_refs(secrets: &[SecretRef], owner: (String, String)) -> Vec<Value> {
 /// `tasks.<name>`, so neither the routing mesh nor IPVS is needed, and a
 /// task leaves DNS before swarm stops it.
 pub fn app_service(
-    on: &Placement,
+    on: &Scope,
     s: &ServiceSpec,
     name: &str,
     release: u32,
@@ -144,7 +169,7 @@ pub fn app_service(
         Order::StartFirst => ("start-first", 1),
         Order::StopFirst => ("stop-first", 0),
     };
-    let v = json!({
+    let mut v = json!({
         "Name": name,
         "Labels": labels(profile, "app", &s.name, Some(release)),
         "TaskTemplate": {
@@ -172,6 +197,7 @@ pub fn app_service(
         },
         "EndpointSpec": {"Mode": "dnsrr"},
     });
+    place(&mut v, &s.placement);
     serde_json::from_value(v).map_err(|e| format!("service spec of {name}: {e}"))
 }
 
@@ -195,7 +221,7 @@ pub fn accessory_service(
         .collect();
     let mut l = labels(profile, "accessory", &a.name, None);
     l["dm.kind"] = json!(a.kind);
-    let v = json!({
+    let mut v = json!({
         "Name": name,
         "Labels": l,
         "TaskTemplate": {
@@ -214,6 +240,7 @@ pub fn accessory_service(
         "UpdateConfig": {"Parallelism": 1, "Order": "stop-first", "FailureAction": "pause"},
         "EndpointSpec": {"Mode": "dnsrr"},
     });
+    place(&mut v, &a.placement);
     serde_json::from_value(v).map_err(|e| format!("service spec of {name}: {e}"))
 }
 
@@ -366,7 +393,7 @@ mod tests {
     }
 
     fn spec(order: Order) -> Value {
-        let on = Placement {
+        let on = Scope {
             profile: "shop".into(),
             network: "dm-shop".into(),
         };
@@ -402,6 +429,42 @@ mod tests {
         insta::with_settings!({sort_maps => true}, {
             insta::assert_json_snapshot!(v);
         });
+    }
+
+    #[test]
+    fn placement_from_app_yaml_reaches_the_task_template() {
+        assert!(
+            spec(Order::StartFirst)["TaskTemplate"]
+                .get("Placement")
+                .is_none()
+        );
+        let mut s = web();
+        s.placement = NodePlacement {
+            constraints: vec!["node.labels.disk==ssd".into()],
+            spread: vec!["zone".into()],
+            max_per_node: Some(2),
+        };
+        let on = Scope {
+            profile: "shop".into(),
+            network: "dm-shop".into(),
+        };
+        let v = app_service(
+            &on,
+            &s,
+            "dm-shop-web",
+            4,
+            3,
+            &SecretFiles::default(),
+            Order::StartFirst,
+        )
+        .unwrap();
+        let v = serde_json::to_value(v).unwrap();
+        assert_eq!(
+            v["TaskTemplate"]["Placement"],
+            json!({"Constraints": ["node.labels.disk==ssd"],
+                "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}],
+                "MaxReplicas": 2})
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub enum Action {
     CreateAccessory {
         accessory: String,
     },
-    /// The proxy of a public service on the manager, created or started.
+    /// The proxy of a public service on each node, created or started.
     EnsureProxy {
         service: String,
     },
@@ -63,7 +63,7 @@ pub enum Action {
     ScaleToZero {
         swarm_service: String,
     },
-    /// The shared canary loop through the manager's proxy.
+    /// The shared canary loop through every node's proxy.
     Canary {
         service: String,
         release: u32,
@@ -229,14 +229,27 @@ fn blue_green(d: &Desired, s: &ServiceSpec, before: &[(u32, String, u32)], out: 
     }
 }
 
-/// The action as dry-run lines (a service's secrets are named with it).
-pub fn describe(a: &Action, d: &Desired, manager: &str) -> Vec<PlanLine> {
+/// The action as dry-run lines (a service's secrets are named with it);
+/// what a proxy does is done on each node of `proxy_hosts`.
+pub fn describe(a: &Action, d: &Desired, manager: &str, proxy_hosts: &[String]) -> Vec<PlanLine> {
     let line = |action: &str, kind: &str, name: String, detail: String| PlanLine {
         host: manager.into(),
         action: action.into(),
         kind: kind.into(),
         name,
         detail,
+    };
+    let on_proxies = |action: &str, service: &str, detail: String| -> Vec<PlanLine> {
+        proxy_hosts
+            .iter()
+            .map(|h| PlanLine {
+                host: h.clone(),
+                action: action.into(),
+                kind: "proxy".into(),
+                name: format!("dm-{}-{service}-proxy", d.profile),
+                detail: detail.clone(),
+            })
+            .collect()
     };
     let service = |name: &str| d.spec.services.iter().find(|s| s.name == name);
     let secrets = |name: &str| -> Vec<PlanLine> {
@@ -282,12 +295,7 @@ pub fn describe(a: &Action, d: &Desired, manager: &str) -> Vec<PlanLine> {
         }
         Action::EnsureProxy { service } => {
             let port = service_port(service);
-            vec![line(
-                "create",
-                "proxy",
-                format!("dm-{}-{service}-proxy", d.profile),
-                format!("listens on :{port}"),
-            )]
+            on_proxies("create", service, format!("listens on :{port}"))
         }
         Action::UpdateInPlace {
             service,
@@ -329,12 +337,11 @@ pub fn describe(a: &Action, d: &Desired, manager: &str) -> Vec<PlanLine> {
             service,
             swarm_service,
             release,
-        } => vec![line(
+        } => on_proxies(
             "route",
-            "proxy",
-            format!("dm-{}-{service}-proxy", d.profile),
+            service,
             format!("all traffic to {swarm_service} (release {release})"),
-        )],
+        ),
         Action::ScaleToZero { swarm_service } => vec![line(
             "scale",
             "service",
@@ -347,12 +354,11 @@ pub fn describe(a: &Action, d: &Desired, manager: &str) -> Vec<PlanLine> {
             before,
             ..
         } => {
-            let mut v = vec![line(
+            let mut v = on_proxies(
                 "canary",
-                "proxy",
-                format!("dm-{}-{service}-proxy", d.profile),
+                service,
                 format!("release {release} by steps, each judged by the analysis"),
-            )];
+            );
             for (r, old, _) in before {
                 v.push(line(
                     "replace",

@@ -2,12 +2,14 @@
 //! these moves through the manager. The lock is a container on the
 //! manager, as on a Docker host.
 
-use super::{Swarm, rollout};
+use super::{Swarm, node_fit, rollout};
 use crate::deploy::docker_host::lock::ContainerLock;
 use crate::deploy::docker_host::proxy_image;
 use crate::deploy::events::Progress;
 use crate::deploy::lock::LockStore;
-use crate::deploy::release::{Failure, LockRequest, LogsError, Outcome, PlanLine, Platform};
+use crate::deploy::release::{
+    Failure, FailureKind, LockRequest, LogsError, Outcome, PlanLine, Platform,
+};
 use crate::deploy::spec::{ReleaseSpec, ReleaseStep};
 use crate::deploy::strategy::Options;
 use crate::state::releases::Release;
@@ -44,6 +46,19 @@ impl Platform for Swarm<'_> {
         let mut lines = Vec::new();
         if dry_run && self.dh.hosts.len() > 1 {
             lines = crate::deploy::preflight::check(&self.dh.hosts, true).await;
+        }
+        let nodes = node_fit::read_nodes(&self.host().docker)
+            .await
+            .map_err(|e| Failure::new(FailureKind::Engine, e))?;
+        let fit = node_fit::judge(spec, &nodes, &self.host().name)
+            .map_err(|e| Failure::new(FailureKind::Input, e))?;
+        if dry_run {
+            lines.extend(fit);
+        } else {
+            for l in fit.iter().filter(|l| l.action != "ok") {
+                self.progress()
+                    .step("placement", format!("{}: {}", l.name, l.detail));
+            }
         }
         let shipped = crate::deploy::images::ensure(&self.dh.hosts, spec, self.progress(), dry_run);
         lines.extend(shipped.await?);

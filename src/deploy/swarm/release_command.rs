@@ -55,15 +55,8 @@ pub async fn run(
     // A run cut off before it removed its job leaves one behind.
     sw.remove(&name).await?;
     let secrets = objects::release_secrets(sw, s, number).await?;
-    let mut job = objects::app_service(
-        &sw.placement(),
-        s,
-        &name,
-        number,
-        1,
-        &secrets,
-        Order::StopFirst,
-    )?;
+    let mut job =
+        objects::app_service(&sw.scope(), s, &name, number, 1, &secrets, Order::StopFirst)?;
     job.mode = Some(ServiceSpecMode {
         replicated_job: Some(ServiceSpecModeReplicatedJob {
             max_concurrent: Some(1),

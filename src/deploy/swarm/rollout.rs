@@ -358,8 +358,9 @@ pub async fn dry_run(
 ) -> Result<Vec<PlanLine>, Failure> {
     let now = observe(sw, spec).await?;
     let d = desired(sw, spec, next);
+    let proxies: Vec<String> = sw.proxy_hosts().iter().map(|h| h.name.clone()).collect();
     Ok(plan::roll_out(&d, &now)
         .iter()
-        .flat_map(|a| plan::describe(a, &d, &now.manager))
+        .flat_map(|a| plan::describe(a, &d, &now.manager, &proxies))
         .collect())
 }

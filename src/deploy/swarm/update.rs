@@ -76,15 +76,7 @@ async fn apply(
     order: Order,
 ) -> Result<bool, Failure> {
     let secrets = release_secrets(sw, s, release).await?;
-    let spec = objects::app_service(
-        &sw.placement(),
-        s,
-        name,
-        release,
-        s.replicas,
-        &secrets,
-        order,
-    )?;
+    let spec = objects::app_service(&sw.scope(), s, name, release, s.replicas, &secrets, order)?;
     Ok(sw.apply(spec).await?)
 }
 
