@@ -508,7 +508,7 @@ fn a_worker_cut_off_in_steady_state_and_mid_deploy_fails_no_request() {
             "desired-state=running",
             "--format",
             "{{.Node}}",
-            &format!("dm-{profile}-web-r1"),
+            &format!("dm-{profile}-web"),
         ],
     ));
     let lost = (1..rig.swarm_nodes.len())

@@ -247,10 +247,10 @@ pub fn run(
     }
     single_runtime()?.block_on(async move {
         let control = tokio::net::TcpListener::bind(admin).await?;
-        tokio::spawn(proxy.clone().health_loop(
-            Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS),
-            Duration::from_millis(super::table::ROUTINE_CHECK_TIMEOUT_MS),
-        ));
+        let every = Duration::from_millis(super::table::DEFAULT_HEALTH_INTERVAL_MS);
+        let timeout = Duration::from_millis(super::table::ROUTINE_CHECK_TIMEOUT_MS);
+        tokio::spawn(proxy.clone().health_loop(every, timeout));
+        tokio::spawn(proxy.clone().resolve_loop(every, timeout));
         tokio::spawn(serve_admin(proxy.clone(), control));
         // As PID 1 the proxy gets no default SIGTERM handling: stop taking
         // connections, let open requests finish (up to 10 s), then exit,

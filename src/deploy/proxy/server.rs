@@ -571,6 +571,18 @@ impl Proxy {
                     avoid = target.addr.clone();
                     continue;
                 }
+                Err(_)
+                    if parts.method.is_idempotent()
+                        && buffered.is_some()
+                        && client_upgrade.is_none() =>
+                {
+                    // A kept-alive connection closed under the request (a
+                    // task stopping as swarm replaces it, say): no answer
+                    // came, and a GET may be sent again, as nginx's
+                    // proxy_next_upstream does for errors.
+                    avoid = target.addr.clone();
+                    continue;
+                }
                 Err(e) => {
                     metrics.record(start.elapsed().as_micros() as u64, true);
                     return plain(StatusCode::BAD_GATEWAY, &format!("upstream error: {e}"));
@@ -579,17 +591,28 @@ impl Proxy {
         }
         plain(
             StatusCode::BAD_GATEWAY,
-            "every target refused the connection",
+            "no target answered in three attempts",
         )
     }
 
-    /// Probes every target on an interval, after resolving the table's
-    /// names again; a target leaves the pool after two failures in a row
-    /// and returns after one success.
+    /// Resolves the table's names again on an interval, on its own so a
+    /// round of checks slowed by a node that does not answer never delays
+    /// seeing a task leave (swarm takes it out of DNS before stopping it).
+    pub async fn resolve_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
+        loop {
+            let path = self.table.read().unwrap().health_path.clone();
+            if self.resolve_names(path.as_deref(), timeout).await {
+                self.changed.notify_waiters();
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Probes every target on an interval; a target leaves the pool after
+    /// two failures in a row and returns after one success.
     pub async fn health_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
             let path = self.table.read().unwrap().health_path.clone();
-            let mut changed = self.resolve_names(path.as_deref(), timeout).await;
             let targets: Vec<Arc<Target>> = self
                 .targets
                 .read()
@@ -606,7 +629,7 @@ impl Proxy {
                     t.record_check(ok, UNHEALTHY_AFTER)
                 }
             });
-            changed |= futures_util::future::join_all(checks)
+            let changed = futures_util::future::join_all(checks)
                 .await
                 .into_iter()
                 .any(|c| c);
@@ -859,11 +882,9 @@ mod tests {
             targets,
         }];
         let proxy = Proxy::new(table, None);
-        tokio::spawn(
-            proxy
-                .clone()
-                .health_loop(Duration::from_millis(100), Duration::from_millis(200)),
-        );
+        let (every, timeout) = (Duration::from_millis(100), Duration::from_millis(200));
+        tokio::spawn(proxy.clone().health_loop(every, timeout));
+        tokio::spawn(proxy.clone().resolve_loop(every, timeout));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::watch::channel(false);
