@@ -549,3 +549,58 @@ fn swarm_placement_carries_into_app_yaml_the_stack_file_and_kubernetes() {
         assert!(!text.contains("ERROR"), "{kind} {name}: {text}");
     }
 }
+
+#[test]
+fn a_kubernetes_node_selector_becomes_placement_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      nodeSelector:
+        kubernetes.io/arch: amd64
+        pool: general
+      containers:
+        - name: api
+          image: ghcr.io/acme/api:1.4.0
+          ports: [{containerPort: 8000}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: db-node-1}
+      containers:
+        - name: db
+          image: postgres:16
+          ports: [{containerPort: 5432}]
+"#,
+    )
+    .unwrap();
+    let k = import_manifests(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let api = k.app.services["api"].placement.clone().unwrap();
+    assert_eq!(
+        api.constraints,
+        ["node.platform.arch==x86_64", "node.labels.pool==general"]
+    );
+    let db = k.app.dependencies["db"].placement.clone().unwrap();
+    assert_eq!(db.constraints, ["node.hostname==db-node-1"]);
+    // Read, so not reported as dropped.
+    assert!(
+        !k.findings.0.iter().any(|f| f.path.contains("nodeSelector")),
+        "{:?}",
+        k.findings.0
+    );
+}

@@ -11,6 +11,7 @@ use super::findings::{Findings, Severity};
 use super::known::{image_tag, known};
 use super::kubernetes_doc::{Doc, selects};
 use super::load::{from_yaml_error, yaml_options};
+use super::node_placement::NodePlacement;
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
 use serde_json::Value;
@@ -483,7 +484,7 @@ fn import_workload(
                 managed: true,
                 secrets: Vec::new(),
                 connects_to: Vec::new(),
-                placement: None,
+                placement: node_selector(pod),
                 managed_by: None,
             },
         );
@@ -667,6 +668,7 @@ fn import_workload(
         .pointer("/spec/replicas")
         .and_then(Value::as_u64)
         .map(|r| r as u32);
+    svc.placement = node_selector(pod);
     // Readiness gates traffic, so it is the check carried over (then
     // liveness, then startup); a probe app.yaml cannot hold is named in a
     // finding rather than dropped in silence.
@@ -952,4 +954,34 @@ fn probe_to_health(p: &Value, named_ports: &BTreeMap<String, u16>) -> Result<Hea
         return Err("it has no httpGet, tcpSocket, exec or grpc handler".into());
     }
     Ok(h)
+}
+
+/// A pod's `nodeSelector` as placement constraints, in swarm's words:
+/// node labels as they are, and the well-known hostname, OS and
+/// architecture labels as the node attributes they stand for.
+fn node_selector(pod: &Value) -> Option<NodePlacement> {
+    let selector = pod.pointer("/spec/nodeSelector")?.as_object()?;
+    let constraints: Vec<String> = selector
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = v.as_str()?;
+            Some(match k.as_str() {
+                "kubernetes.io/hostname" => format!("node.hostname=={v}"),
+                "kubernetes.io/os" => format!("node.platform.os=={v}"),
+                "kubernetes.io/arch" => {
+                    let arch = match v {
+                        "amd64" => "x86_64",
+                        "arm64" => "aarch64",
+                        other => other,
+                    };
+                    format!("node.platform.arch=={arch}")
+                }
+                label => format!("node.labels.{label}=={v}"),
+            })
+        })
+        .collect();
+    (!constraints.is_empty()).then(|| NodePlacement {
+        constraints,
+        ..Default::default()
+    })
 }

@@ -48,6 +48,7 @@ const WORKLOAD: &[&str] = &[
 const POD: &[&str] = &[
     "metadata.labels.**",
     "spec.serviceAccountName",
+    "spec.nodeSelector.**",
     "spec.initContainers.**",
     "spec.containers.0.name",
     "spec.containers.0.image",

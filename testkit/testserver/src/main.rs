@@ -17,7 +17,9 @@
 //!
 //! `STARTUP_DELAY_MS` delays listening, `CRASH=1` exits at once (a crash
 //! loop under a restart policy), SIGTERM exits promptly (PID 1 in a
-//! container ignores it otherwise) unless `IGNORE_TERM=1`. `healthcheck` probes a port and exits
+//! container ignores it otherwise) unless `IGNORE_TERM=1`. `load` is a
+//! fixed-rate client for benchmarks inside a network (see [`load`]).
+//! `healthcheck` probes a port and exits
 //! 0 or 1, standing in for curl in images without a shell.
 
 use std::io::{Read, Write};
@@ -150,6 +152,72 @@ fn call(url: &str) -> i32 {
     if out.starts_with("HTTP/1.1 2") { 0 } else { 1 }
 }
 
+/// `load URLS RATE SECONDS`: GETs at a fixed rate, each on a connection
+/// of its own, to the comma-separated URLs in turn. A host name is
+/// resolved for every request and its first address used, so swarm's DNS
+/// round robin spreads them as a client of it would. Prints one line:
+/// `sent N failed F p50_ms A p99_ms B max_ms C`, then up to 10 failures
+/// with the second they were due at.
+fn load(urls: &str, rate: u64, secs: u64) -> i32 {
+    use std::net::ToSocketAddrs;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let urls: Arc<Vec<String>> = Arc::new(urls.split(',').map(String::from).collect());
+    let total = rate.max(1) * secs;
+    let every = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let start = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let results: Arc<Mutex<Vec<(f64, u128, Option<String>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let get = |url: &str| -> Result<(), String> {
+        let rest = url.strip_prefix("http://").unwrap_or(url);
+        let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let addr = authority
+            .to_socket_addrs()
+            .map_err(|e| format!("resolve: {e}"))?
+            .next()
+            .ok_or("resolve: no address")?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+        write!(s, "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n").map_err(|e| format!("send: {e}"))?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map_err(|e| format!("read from {addr}: {e}"))?;
+        if out.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(format!("{addr}: {}", out.lines().next().unwrap_or("no answer"))) }
+    };
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let (urls, next, results) = (urls.clone(), next.clone(), results.clone());
+            std::thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return;
+                }
+                let due = start + every * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let t = Instant::now();
+                let r = get(&urls[i as usize % urls.len()]);
+                let at = due.duration_since(start).as_secs_f64();
+                results.lock().unwrap().push((at, t.elapsed().as_micros(), r.err()));
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let results = results.lock().unwrap();
+    let mut lat: Vec<u128> = results.iter().map(|r| r.1).collect();
+    lat.sort_unstable();
+    let q = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let mut failed: Vec<&(f64, u128, Option<String>)> = results.iter().filter(|r| r.2.is_some()).collect();
+    failed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("sent {} failed {} p50_ms {:.1} p99_ms {:.1} max_ms {:.1}", results.len(), failed.len(), q(0.5), q(0.99), q(1.0));
+    for f in failed.iter().take(10) {
+        println!("  {:.1}s {}", f.0, f.2.as_deref().unwrap_or(""));
+    }
+    0
+}
+
 extern "C" fn on_term(_: libc::c_int) {
     unsafe { libc::_exit(0) };
 }
@@ -162,6 +230,10 @@ fn main() {
         // A release command's stand-in: GET a URL, print the body, exit 0
         // on a 2xx answer.
         Some("call") => std::process::exit(call(args.get(2).map_or("", String::as_str))),
+        Some("load") => {
+            let n = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(10);
+            std::process::exit(load(args.get(2).map_or("", String::as_str), n(3), n(4)))
+        }
         // A migration that fails.
         Some("fail") => {
             eprintln!("migration failed: relation \"orders\" already exists");
