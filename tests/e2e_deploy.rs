@@ -991,3 +991,37 @@ fn sticky_sessions_keep_a_client_on_one_replica() {
         .collect();
     assert_eq!(pinned.len(), 1, "{cookie}: {pinned:?}");
 }
+
+/// An image on no engine is pulled from its registry by the first host;
+/// when that fails (no registry is reachable here) the deploy stops before
+/// anything starts, naming the image and why.
+#[test]
+fn an_image_no_engine_holds_is_pulled_and_a_failed_pull_changes_nothing() {
+    let env = Env::new("e2e-pull", 18318);
+    let app = env.dir.path().join("app-remote.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: deployment-manager/v1\nkind: App\nname: e2e-pull\nservices:\n  web:\n    image: registry.invalid/acme/web:1.0\n    ports:\n      - port: 8080\n        public: true\n        published: 18318\n",
+    )
+    .unwrap();
+    let app = app.to_str().unwrap();
+    let plan = ok(env.dm(&["deploy", "e2e-pull", "--app", app, "--dry-run", "--json"]));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "pull" && l["name"] == "registry.invalid/acme/web:1.0"),
+        "{plan}"
+    );
+    let out = env.dm(&["deploy", "e2e-pull", "--app", app]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("image registry.invalid/acme/web:1.0 is on none of")
+            && said.contains("could not pull it"),
+        "{said}"
+    );
+    assert!(env.containers().is_empty(), "{:?}", env.containers());
+}

@@ -401,6 +401,23 @@ async fn identity(h: &Host) -> Option<(String, String, String)> {
     ))
 }
 
+/// Pulls `image` from its registry onto `host` (credentials from the
+/// engine's own configuration, as `docker pull` on that host would use).
+async fn pull(host: &Host, image: &str) -> Result<(), String> {
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_image: Some(image.to_string()),
+        ..Default::default()
+    };
+    let mut stream = host.docker.create_image(Some(options), None, None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| e.to_string())?;
+        if let Some(why) = info.error_detail.and_then(|d| d.message) {
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
 /// This machine's own engine when it is none of the targets, as an extra
 /// source of images.
 pub async fn local_source(targets: &[Host]) -> Option<Host> {
@@ -450,7 +467,12 @@ pub async fn ensure(
             build(first, b, progress).await?;
         }
     }
-    let mut images: Vec<String> = spec.services.iter().map(|s| s.image.clone()).collect();
+    let mut images: Vec<String> = spec
+        .services
+        .iter()
+        .map(|s| s.image.clone())
+        .chain(spec.accessories.iter().map(|a| a.image.clone()))
+        .collect();
     images.sort();
     images.dedup();
     let local = local_source(targets).await;
@@ -464,6 +486,48 @@ pub async fn ensure(
             let held = engines[0].1.entry(b.tag.clone()).or_default();
             held.get_or_insert_with(|| format!("(built from {})", b.spec.context));
         }
+    }
+    // An image no engine holds comes from its registry, as with Kamal: the
+    // first host pulls it, and it is sent on like any other, so hosts that
+    // cannot reach the registry still get it.
+    for image in &images {
+        if engines
+            .iter()
+            .any(|(_, h)| h.get(image).is_some_and(Option::is_some))
+        {
+            continue;
+        }
+        if dry_run {
+            lines.push(PlanLine {
+                host: first.name.clone(),
+                action: "pull".into(),
+                kind: "image".into(),
+                name: image.clone(),
+                detail: "from its registry, then sent to the other hosts".into(),
+            });
+            engines[0].1.insert(image.clone(), Some("(pulled)".into()));
+            continue;
+        }
+        let started = Instant::now();
+        pull(first, image).await.map_err(|e| {
+            let names: Vec<&str> = engines.iter().map(|e| e.0.as_str()).collect();
+            format!(
+                "image {image} is on none of {} and {} could not pull it ({e}); build it (docker build -t {image} .) or give the service a build: context; nothing was changed",
+                names.join(", "),
+                first.name
+            )
+        })?;
+        progress.step(
+            "image",
+            format!(
+                "pulled {image} on {} ({:.1}s)",
+                first.name,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        engines[0]
+            .1
+            .insert(image.clone(), first.image_id(image).await?);
     }
     let decided = plan(&images, &engines, targets.len())?;
     let all: Vec<&Host> = targets.iter().chain(local.as_ref()).collect();
