@@ -578,3 +578,86 @@ fn a_worker_cut_off_in_steady_state_and_mid_deploy_fails_no_request() {
     }
     purge(&rig.swarm_nodes, profile, "none-such");
 }
+
+/// A dependency keeps its data on one node's volume: with a constraint no
+/// node meets, the deploy refuses before anything is created and names
+/// each node's reason; once a node carries the label, the dependency's
+/// task runs there and nowhere else.
+#[test]
+fn a_dependency_no_node_can_take_is_refused_and_runs_where_its_label_is() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let (profile, port) = ("mh-place", 18515);
+    purge(&rig.swarm_nodes, profile, "none-such");
+    let manager = &rig.swarm_nodes[0];
+    let label = |node: &str, add: bool| {
+        let args: Vec<&str> = if add {
+            vec!["node", "update", "--label-add", "dm-cache=yes", node]
+        } else {
+            vec!["node", "update", "--label-rm", "dm-cache", node]
+        };
+        docker(manager, &args)
+    };
+    for n in ["dm-n1", "dm-n2", "dm-n3"] {
+        label(n, false);
+    }
+    let env = Env::new(
+        profile,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
+    );
+    let app = env.dir.path().join("app-placed.yaml");
+    std::fs::write(
+        &app,
+        format!(
+            "apiVersion: deployment-manager/v1\nkind: App\nname: {profile}\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 8080\n        public: true\n        published: {port}\n    health:\n      command: [\"/server\", \"healthcheck\"]\n      interval: 1s\n      retries: 2\n      start_period: 4s\n    depends_on: [cache]\ndependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\n    placement:\n      constraints: [node.labels.dm-cache==yes]\n"
+        ),
+    )
+    .unwrap();
+    let app = app.to_str().unwrap();
+    let deploy = || env.dm(&["deploy", profile, "--app", app, "--bake", "1s"]);
+    let out = deploy();
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("no node of the swarm can take cache's volume"),
+        "{said}"
+    );
+    assert!(
+        said.contains("dm-n2: not node.labels.dm-cache==yes"),
+        "{said}"
+    );
+    let filter = format!("label=dm.profile={profile}");
+    assert!(
+        lines(&docker(
+            manager,
+            &["service", "ls", "-q", "--filter", &filter]
+        ))
+        .is_empty(),
+        "a refused deploy created services"
+    );
+
+    assert!(label("dm-n2", true).status.success());
+    let out = deploy();
+    let ran = std::panic::catch_unwind(|| {
+        assert!(out.status.success(), "{}", text(&out));
+        let nodes = lines(&docker(
+            manager,
+            &[
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.Node}}",
+                &format!("dm-{profile}-cache"),
+            ],
+        ));
+        assert_eq!(nodes, ["dm-n2"]);
+    });
+    label("dm-n2", false);
+    if let Err(e) = ran {
+        std::panic::resume_unwind(e);
+    }
+}
