@@ -71,6 +71,22 @@ fn docker(sock: &str, args: &[&str]) -> Output {
         .expect("docker CLI")
 }
 
+/// The nodes running tasks of a swarm service, one line per task.
+fn running_on(manager: &str, service: &str) -> Vec<String> {
+    lines(&docker(
+        manager,
+        &[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Node}}",
+            service,
+        ],
+    ))
+}
+
 fn lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -281,20 +297,10 @@ fn a_three_node_swarm_ships_its_image_serves_from_every_node_and_fails_no_reques
     eprintln!("rolling, blue-green and canary on 3 nodes: {sent} requests, 0 failed");
 
     // The replicas run on more than one node.
-    let nodes: std::collections::BTreeSet<String> = lines(&docker(
-        manager,
-        &[
-            "service",
-            "ps",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.Node}}",
-            &format!("dm-{profile}-web-r4"),
-        ],
-    ))
-    .into_iter()
-    .collect();
+    let nodes: std::collections::BTreeSet<String> =
+        running_on(manager, &format!("dm-{profile}-web-r4"))
+            .into_iter()
+            .collect();
     assert!(nodes.len() >= 2, "tasks on {nodes:?}");
 
     // The manager's entry point dies: the other nodes' keep serving.
@@ -499,18 +505,7 @@ fn a_worker_cut_off_in_steady_state_and_mid_deploy_fails_no_request() {
     let manager = &rig.swarm_nodes[0];
 
     // The worker to lose: one that runs a task, so that cutting it matters.
-    let task_nodes = lines(&docker(
-        manager,
-        &[
-            "service",
-            "ps",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.Node}}",
-            &format!("dm-{profile}-web"),
-        ],
-    ));
+    let task_nodes = running_on(manager, &format!("dm-{profile}-web"));
     let lost = (1..rig.swarm_nodes.len())
         .rev()
         .find(|&i| task_nodes.contains(&format!("dm-{}", node_of(&rig.swarm_nodes[i]))))
@@ -642,18 +637,7 @@ fn a_dependency_no_node_can_take_is_refused_and_runs_where_its_label_is() {
     let out = deploy();
     let ran = std::panic::catch_unwind(|| {
         assert!(out.status.success(), "{}", text(&out));
-        let nodes = lines(&docker(
-            manager,
-            &[
-                "service",
-                "ps",
-                "--filter",
-                "desired-state=running",
-                "--format",
-                "{{.Node}}",
-                &format!("dm-{profile}-cache"),
-            ],
-        ));
+        let nodes = running_on(manager, &format!("dm-{profile}-cache"));
         assert_eq!(nodes, ["dm-n2"]);
     });
     label("dm-n2", false);
