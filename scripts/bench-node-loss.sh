@@ -105,6 +105,7 @@ services:
       replicas: 3
       endpoint_mode: dnsrr
       update_config: {parallelism: 1, order: start-first, failure_action: rollback, monitor: 5s}
+      placement: {max_replicas_per_node: 2}
 networks:
   default:
     driver: overlay
@@ -135,6 +136,7 @@ stack v2
 stack_converged >/dev/null
 stack_update_s=$(since "$t")
 stack_update_load=$(client_wait)
+stack_nodes=$(docker -H "$M" service ps bench_web --filter desired-state=running --format '{{.Node}}' | sort | tr '\n' ' ')
 echo "docker stack deploy: n3 cut off..." >&2
 client_start bench_default 30 "http://web:8080/"
 cut_n3
@@ -165,6 +167,8 @@ services:
       interval: 1s
       retries: 2
       start_period: 4s
+    placement:
+      max_per_node: 2
 EOF
   echo "$work/app-$1.yaml"
 }
@@ -181,6 +185,7 @@ t=$(now)
 "$DM" deploy bench-loss --app "$(app v2)" --bake 0s >/dev/null 2>&1
 ours_update_s=$(since "$t")
 ours_update_load=$(client_wait)
+ours_nodes=$(docker -H "$M" service ps dm-bench-loss-web --filter desired-state=running --format '{{.Node}}' | sort | tr '\n' ' ')
 echo "deployment-manager: n3 cut off..." >&2
 kept=$(printf "http://%s:$PORT/," "${ADDRS[0]}" "${ADDRS[1]}" | sed 's/,$//')
 client_start host 30 "$kept"
@@ -200,6 +205,7 @@ printf '| %-24s | %8s | %14s | %8s | %14s | %9s |\n' "" "update s" "update faile
 printf '|%s|%s|%s|%s|%s|%s|\n' "--------------------------" "----------" "----------------" "----------" "----------------" "-----------"
 row "docker stack deploy" "$stack_update_s" "$stack_update_load" "$stack_cut_load"
 row "deployment-manager" "$ours_update_s" "$ours_update_load" "$ours_cut_load"
+echo "tasks before the cut: stack on $stack_nodes; ours on $ours_nodes"
 echo
 echo "first failures, stack update:";  echo "$stack_update_load" | tail -n +2 | head -5
 echo "first failures, stack n3 cut:";  echo "$stack_cut_load" | tail -n +2 | head -5
