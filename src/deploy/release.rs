@@ -62,8 +62,10 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.why)?;
-        if let Some(c) = &self.container {
-            write!(f, "\nlast log lines of {c}:\n{}", self.logs.trim_end())?;
+        match (&self.container, self.logs.trim_end()) {
+            (Some(c), "") => write!(f, "\nno log lines could be read from {c}")?,
+            (Some(c), logs) => write!(f, "\nlast log lines of {c}:\n{logs}")?,
+            (None, _) => {}
         }
         Ok(())
     }

@@ -403,10 +403,14 @@ impl<'a> Swarm<'a> {
                         || t.status.as_ref().and_then(|s| s.err.as_ref()).is_some()
                 })
                 .collect();
-            let rolled_back = m
-                .update_state
-                .as_deref()
-                .is_some_and(|s| s.starts_with("rollback") || s == "paused");
+            // Swarm rolling back is a failure of the release it left; once
+            // the spec is back on the release awaited (our own restore),
+            // the tasks alone decide.
+            let rolled_back = match m.update_state.as_deref() {
+                Some("paused") => true,
+                Some(s) if s.starts_with("rollback") => m.release != Some(release),
+                _ => false,
+            };
             let updating = m.update_state.as_deref() == Some("updating");
             if ready >= replicas && others == 0 && !updating && !rolled_back {
                 return Ok(());
