@@ -11,25 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"
 SIZE_MB="${SIZE_MB:-64}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/deployment-manager-target}"
-cargo build --release --quiet
-DM="$CARGO_TARGET_DIR/release/deployment-manager"
-RIG="${DM_RIG_DIR:-/tmp/dm-rig}"
-made_rig=""
-if [ ! -f "$RIG/env" ]; then
-  bash scripts/multi-host.sh up >/dev/null
-  made_rig=1
-fi
+# shellcheck source=scripts/rig-bench.sh
+. scripts/rig-bench.sh
 work="$(mktemp -d)"
 cleanup() {
   DEPLOYMENT_MANAGER_STATE="$work/state.db" "$DM" destroy bench-ship --volumes >/dev/null 2>&1 || true
   rm -rf "$work"
-  [ -z "$made_rig" ] || bash scripts/multi-host.sh down >/dev/null 2>&1 || true
+  rig_done
 }
 trap cleanup EXIT
-# shellcheck disable=SC1091
-. "$RIG/env"
-IFS=, read -r -a NODES <<< "$DM_RIG_SWARM_NODES"
 
 # The image: built on this machine's engine only.
 server="$HOME/.cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver"

@@ -20,19 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-200}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/deployment-manager-target}"
-cargo build --release --quiet
-DM="$CARGO_TARGET_DIR/release/deployment-manager"
-RIG="${DM_RIG_DIR:-/tmp/dm-rig}"
-made_rig=""
-if [ ! -f "$RIG/env" ]; then
-  bash scripts/multi-host.sh up >/dev/null
-  made_rig=1
-fi
-# shellcheck disable=SC1091
-. "$RIG/env"
-IFS=, read -r -a NODES <<< "$DM_RIG_SWARM_NODES"
-IFS=, read -r -a ADDRS <<< "$DM_RIG_SWARM_ADDRS"
+# shellcheck source=scripts/rig-bench.sh
+. scripts/rig-bench.sh
 M="${NODES[0]}"
 work="$(mktemp -d)"
 export DEPLOYMENT_MANAGER_STATE="$work/state.db" NO_COLOR=1
@@ -44,7 +33,7 @@ cleanup() {
   docker -H "$M" stack rm bench >/dev/null 2>&1 || true
   docker -H "$M" rm -f bench-client >/dev/null 2>&1 || true
   rm -rf "$work"
-  [ -z "$made_rig" ] || bash scripts/multi-host.sh down >/dev/null 2>&1 || true
+  rig_done
 }
 trap cleanup EXIT
 
