@@ -22,15 +22,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The image: built on this machine's engine only.
-server="$HOME/.cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver"
-if [ ! -x "$server" ]; then
-  (cd testkit/testserver && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
-     --target x86_64-unknown-linux-gnu --target-dir "$HOME/.cache/dm-testserver-target")
-fi
-mkdir -p "$work/ctx"
-cp "$server" "$work/ctx/server"
+server_context "$work/ctx"
 head -c "$((SIZE_MB << 20))" /dev/urandom > "$work/ctx/blob"
-printf 'FROM scratch\nCOPY server /server\nCOPY blob /blob\nUSER 10001:10001\nENTRYPOINT ["/server"]\n' > "$work/ctx/Dockerfile"
 IMAGE=dm-bench/ship:1
 docker build -q -t "$IMAGE" "$work/ctx" >/dev/null
 

@@ -37,12 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-server="$HOME/.cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver"
-(cd testkit/testserver && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
-   --target x86_64-unknown-linux-gnu --target-dir "$HOME/.cache/dm-testserver-target")
-mkdir -p "$work/ctx"
-cp "$server" "$work/ctx/server"
-printf 'FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT ["/server"]\n' > "$work/ctx/Dockerfile"
+server_context "$work/ctx"
 docker build -q -t "$IMAGE" "$work/ctx" >/dev/null
 # Both start with the image on every node.
 for n in "${NODES[@]}"; do docker save "$IMAGE" | docker -H "$n" load -q >/dev/null; done

@@ -19,3 +19,14 @@ IFS=, read -r -a ADDRS <<< "$DM_RIG_SWARM_ADDRS"
 rig_done() {
   [ -z "$made_rig" ] || bash scripts/multi-host.sh down >/dev/null 2>&1 || true
 }
+
+# A build context in $1 holding the static test server (testkit/testserver)
+# and a Dockerfile that copies the whole context onto an empty image;
+# files put beside it before the build go into the image too.
+server_context() {
+  (cd testkit/testserver && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
+     --target x86_64-unknown-linux-gnu --target-dir "$HOME/.cache/dm-testserver-target")
+  mkdir -p "$1"
+  cp "$HOME/.cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver" "$1/server"
+  printf 'FROM scratch\nCOPY . /\nUSER 10001:10001\nENTRYPOINT ["/server"]\n' > "$1/Dockerfile"
+}

@@ -184,19 +184,24 @@ fn show(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
-fn planned(strategy: Strategy, release: u32, host: HostState) -> Vec<String> {
+/// The actions that roll `spec()` out as `release` over `hosts`.
+fn roll_out(options: &Options, release: u32, hosts: &[HostState]) -> Vec<Action> {
     let spec = spec();
-    let options = Options {
-        strategy,
-        ..Options::default()
-    };
     let d = Desired {
         profile: P,
         spec: &spec,
         release,
-        options: &options,
+        options,
     };
-    show(&plan::roll_out(&d, &[host]))
+    plan::roll_out(&d, hosts)
+}
+
+fn planned(strategy: Strategy, release: u32, host: HostState) -> Vec<String> {
+    let options = Options {
+        strategy,
+        ..Options::default()
+    };
+    show(&roll_out(&options, release, &[host]))
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -455,18 +460,11 @@ fn a_failed_release_is_never_kept_and_a_service_gone_from_the_app_is_removed() {
 fn every_host_gets_the_same_steps_and_one_canary_spans_them_all() {
     let mut h2 = live_on_1();
     h2.host = "h2".into();
-    let spec = spec();
     let options = Options {
         strategy: Strategy::Canary,
         ..Options::default()
     };
-    let d = Desired {
-        profile: P,
-        spec: &spec,
-        release: 2,
-        options: &options,
-    };
-    let actions = plan::roll_out(&d, &[live_on_1(), h2]);
+    let actions = roll_out(&options, 2, &[live_on_1(), h2]);
     let hosts_started: Vec<&str> = actions
         .iter()
         .filter_map(|a| match a {
@@ -515,7 +513,6 @@ fn every_host_gets_the_same_steps_and_one_canary_spans_them_all() {
 
 #[test]
 fn rolling_goes_host_by_host_or_replica_by_replica_on_all_hosts_at_once() {
-    let spec = spec();
     let two_hosts = || {
         let mut h2 = live_on_1();
         h2.host = "h2".into();
@@ -527,13 +524,7 @@ fn rolling_goes_host_by_host_or_replica_by_replica_on_all_hosts_at_once() {
             all_hosts_at_once,
             ..Options::default()
         };
-        let d = Desired {
-            profile: P,
-            spec: &spec,
-            release: 2,
-            options: &options,
-        };
-        plan::roll_out(&d, &two_hosts())
+        roll_out(&options, 2, &two_hosts())
             .iter()
             .filter_map(|a| match a {
                 Action::StartReplica {

@@ -11,7 +11,7 @@ use super::findings::{Findings, Severity};
 use super::known::{image_tag, known};
 use super::kubernetes_doc::{Doc, selects};
 use super::load::{from_yaml_error, yaml_options};
-use super::node_placement::NodePlacement;
+use super::node_placement::{NodePlacement, swarm_arch};
 use super::secrets_detect::looks_secret;
 use super::units::{Cpu, Duration, Size};
 use serde_json::Value;
@@ -968,14 +968,7 @@ fn node_selector(pod: &Value) -> Option<NodePlacement> {
             Some(match k.as_str() {
                 "kubernetes.io/hostname" => format!("node.hostname=={v}"),
                 "kubernetes.io/os" => format!("node.platform.os=={v}"),
-                "kubernetes.io/arch" => {
-                    let arch = match v {
-                        "amd64" => "x86_64",
-                        "arm64" => "aarch64",
-                        other => other,
-                    };
-                    format!("node.platform.arch=={arch}")
-                }
+                "kubernetes.io/arch" => format!("node.platform.arch=={}", swarm_arch(v)),
                 label => format!("node.labels.{label}=={v}"),
             })
         })

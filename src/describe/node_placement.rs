@@ -149,6 +149,25 @@ impl Constraint {
     }
 }
 
+/// Swarm reports the kernel's architecture names, Kubernetes Go's.
+const ARCH_NAMES: [(&str, &str); 2] = [("x86_64", "amd64"), ("aarch64", "arm64")];
+
+/// A swarm (kernel) architecture name in Kubernetes' words.
+pub fn kube_arch(arch: &str) -> &str {
+    ARCH_NAMES
+        .iter()
+        .find(|(k, _)| *k == arch)
+        .map_or(arch, |(_, g)| g)
+}
+
+/// A Kubernetes architecture name in swarm's (the kernel's) words.
+pub fn swarm_arch(arch: &str) -> &str {
+    ARCH_NAMES
+        .iter()
+        .find(|(_, g)| *g == arch)
+        .map_or(arch, |(k, _)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

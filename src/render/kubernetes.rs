@@ -12,7 +12,7 @@ use super::{GeneratedFile, header};
 use crate::analyse::graph::{Graph, Reach, runs_as_container};
 use crate::describe::app::{App, HealthCheck, Protocol, Service};
 use crate::describe::known::known;
-use crate::describe::node_placement::{NodeKey, NodePlacement};
+use crate::describe::node_placement::{NodeKey, NodePlacement, kube_arch};
 use crate::describe::secrets_list;
 use serde_json::{Map, Value, json};
 
@@ -167,15 +167,6 @@ fn schedule(pod: &mut Value, placement: Option<&NodePlacement>, name: &str) {
             .map(|l| json!({"maxSkew": 1, "topologyKey": l, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector(name)}}))
             .collect();
         pod["topologySpreadConstraints"] = Value::Array(spread);
-    }
-}
-
-/// Swarm reports the kernel's architecture names; Kubernetes uses Go's.
-fn kube_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
     }
 }
 

@@ -298,17 +298,17 @@ fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
     if s.public_port.is_none() {
         let mut old = h.running_others(&s.name, new);
         for r in 0..s.replicas {
-            let out = &mut Vec::new();
-            start(out, r);
+            let mut phase = Vec::new();
+            start(&mut phase, r);
             if !old.is_empty() {
-                out.push(Action::Stop {
+                phase.push(Action::Stop {
                     host: host(),
                     service: service(),
                     containers: vec![old.remove(0)],
                     background: false,
                 });
             }
-            phases.push(std::mem::take(out));
+            phases.push(phase);
         }
         if !old.is_empty() {
             phases.push(vec![Action::Stop {
@@ -323,11 +323,11 @@ fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
     let mut old = h.routed_others(&s.name, new);
     let mut fresh: Vec<(String, String)> = Vec::new();
     for r in 0..s.replicas {
-        let out = &mut Vec::new();
-        start(out, r);
+        let mut phase = Vec::new();
+        start(&mut phase, r);
         fresh.push((new.to_string(), target_addr(d.profile, s, new, r)));
         let retired = (!old.is_empty()).then(|| old.remove(0));
-        out.push(Action::Route {
+        phase.push(Action::Route {
             host: host(),
             service: service(),
             routes: routes_by_count(&[old.clone(), fresh.clone()].concat()),
@@ -335,14 +335,14 @@ fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
         });
         let retired = h.own(&retired.into_iter().collect::<Vec<_>>());
         if !retired.is_empty() {
-            out.push(Action::Stop {
+            phase.push(Action::Stop {
                 host: host(),
                 service: service(),
                 containers: retired,
                 background: true,
             });
         }
-        out.push(Action::Say {
+        phase.push(Action::Say {
             phase: "rolling".into(),
             message: format!(
                 "{} on {}: replica {}/{} of release {new} serving",
@@ -352,11 +352,11 @@ fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
                 s.replicas
             ),
         });
-        phases.push(std::mem::take(out));
+        phases.push(phase);
     }
     if !old.is_empty() {
-        let out = &mut Vec::new();
-        out.push(Action::Route {
+        let mut phase = Vec::new();
+        phase.push(Action::Route {
             host: host(),
             service: service(),
             routes: routes_by_count(&fresh),
@@ -364,14 +364,14 @@ fn rolling_on(d: &Desired, s: &ServiceSpec, h: &HostState) -> Vec<Vec<Action>> {
         });
         let old = h.own(&old);
         if !old.is_empty() {
-            out.push(Action::Stop {
+            phase.push(Action::Stop {
                 host: host(),
                 service: service(),
                 containers: old,
                 background: true,
             });
         }
-        phases.push(std::mem::take(out));
+        phases.push(phase);
     }
     phases
 }

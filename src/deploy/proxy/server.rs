@@ -448,6 +448,9 @@ impl Proxy {
                 Err(_) => return plain(StatusCode::BAD_REQUEST, "request body cut short"),
             }
         }
+        // Safe to send again when no answer came: nothing of it can have
+        // taken effect twice, and the body is still at hand.
+        let may_repeat = parts.method.is_idempotent() && buffered.is_some();
         let mut avoid = String::new();
         for _attempt in 0..3 {
             let (guard, moved) = match self
@@ -513,7 +516,7 @@ impl Proxy {
                 // The checker took the target out while this request waited
                 // for its answer (a node cut off, say). A request that may be
                 // repeated goes elsewhere, as nginx's proxy_next_upstream does.
-                if parts.method.is_idempotent() && buffered.is_some() {
+                if may_repeat {
                     avoid = target.addr.clone();
                     continue;
                 }
@@ -571,11 +574,7 @@ impl Proxy {
                     avoid = target.addr.clone();
                     continue;
                 }
-                Err(_)
-                    if parts.method.is_idempotent()
-                        && buffered.is_some()
-                        && client_upgrade.is_none() =>
-                {
+                Err(_) if may_repeat && client_upgrade.is_none() => {
                     // A kept-alive connection closed under the request (a
                     // task stopping as swarm replaces it, say): no answer
                     // came, and a GET may be sent again, as nginx's

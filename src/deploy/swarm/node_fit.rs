@@ -17,6 +17,8 @@ pub struct SwarmNode {
     pub state: String,
     /// `active`, `pause` or `drain`.
     pub availability: String,
+    /// The address the node talks to the swarm from.
+    pub address: String,
 }
 
 impl SwarmNode {
@@ -24,6 +26,7 @@ impl SwarmNode {
         let spec = n.spec.unwrap_or_default();
         let desc = n.description.unwrap_or_default();
         let platform = desc.platform.unwrap_or_default();
+        let status = n.status.unwrap_or_default();
         SwarmNode {
             facts: NodeFacts {
                 id: n.id.unwrap_or_default(),
@@ -39,11 +42,8 @@ impl SwarmNode {
                     .into_iter()
                     .collect(),
             },
-            state: n
-                .status
-                .and_then(|s| s.state)
-                .unwrap_or(NodeState::UNKNOWN)
-                .to_string(),
+            state: status.state.unwrap_or(NodeState::UNKNOWN).to_string(),
+            address: status.addr.unwrap_or_default(),
             availability: spec
                 .availability
                 .unwrap_or(NodeSpecAvailabilityEnum::ACTIVE)
@@ -60,7 +60,7 @@ pub async fn read_nodes(docker: &bollard::Docker) -> Result<Vec<SwarmNode>, Stri
         .into_iter()
         .map(SwarmNode::from_api)
         .collect();
-    nodes.sort_by(|a, b| a.facts.hostname.cmp(&b.facts.hostname));
+    nodes.sort_by(|a, b| (&a.facts.hostname, &a.facts.id).cmp(&(&b.facts.hostname, &b.facts.id)));
     Ok(nodes)
 }
 
@@ -202,6 +202,7 @@ mod tests {
             },
             state: state.into(),
             availability: availability.into(),
+            address: String::new(),
         }
     }
 

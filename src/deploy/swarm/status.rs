@@ -4,7 +4,7 @@
 
 use super::{Swarm, task_release, task_state};
 use crate::deploy::docker_host::status::{self as dh_status, ProxyStatus};
-use bollard::query_parameters::{ListNodesOptions, LogsOptions};
+use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -59,29 +59,20 @@ pub struct Status {
 }
 
 pub async fn status(sw: &Swarm<'_>) -> Result<Status, String> {
-    let listed = sw
-        .host()
-        .docker
-        .list_nodes(None::<ListNodesOptions>)
-        .await
-        .map_err(|e| format!("list nodes: {e}"))?;
-    let mut node_list: Vec<NodeStatus> = listed
+    // Read as placement reads them (sorted by hostname, then id).
+    let mut node_list: Vec<NodeStatus> = super::node_fit::read_nodes(&sw.host().docker)
+        .await?
         .into_iter()
-        .map(|n| {
-            let status = n.status.unwrap_or_default();
-            let spec = n.spec.unwrap_or_default();
-            NodeStatus {
-                hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
-                id: n.id.unwrap_or_default(),
-                role: spec.role.map(|r| r.to_string()).unwrap_or_default(),
-                state: status.state.map(|s| s.to_string()).unwrap_or_default(),
-                availability: spec.availability.map(|a| a.to_string()).unwrap_or_default(),
-                address: status.addr.unwrap_or_default(),
-                tasks: 0,
-            }
+        .map(|n| NodeStatus {
+            hostname: n.facts.hostname,
+            id: n.facts.id,
+            role: n.facts.role,
+            state: n.state,
+            availability: n.availability,
+            address: n.address,
+            tasks: 0,
         })
         .collect();
-    node_list.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.id.cmp(&b.id)));
     let nodes: HashMap<String, String> = node_list
         .iter()
         .map(|n| (n.id.clone(), n.hostname.clone()))
