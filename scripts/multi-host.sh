@@ -70,7 +70,7 @@ start_node() {
   mkdir -p "$RIG/$n" "/var/lib/dm-rig/$n"
   nsenter --net="/var/run/netns/dm-$n" unshare --uts sh -c "hostname dm-$n; exec dockerd \
       --data-root /var/lib/dm-rig/$n --exec-root $RIG/$n/exec --pidfile $RIG/$n/dockerd.pid \
-      -H unix://$(sock "$n") --iptables=false --ip-masq=false" \
+      -H unix://$(sock "$n") --iptables=false --ip-masq=false --insecure-registry $NET.0/24" \
       > "$RIG/$n/dockerd.log" 2>&1 &
 }
 

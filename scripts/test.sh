@@ -14,14 +14,16 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # Docker Engine for the end-to-end tests, Caddy to validate generated
 # Caddyfiles, Chromium and its WebDriver for the report and dashboard tests,
-# OpenSSH's server for the SSH hosts of the multi-host tests (Debian
-# packages). dockerd is started when not running.
+# OpenSSH's server for the SSH hosts of the multi-host tests, the
+# distribution registry for the registry-mode tests (Debian packages; the
+# tests start their own registries). dockerd is started when not running.
 need=""
 command -v dockerd >/dev/null || need="$need docker.io"
 command -v caddy >/dev/null || need="$need caddy"
 command -v chromium >/dev/null || need="$need chromium"
 command -v chromedriver >/dev/null || need="$need chromium-driver"
 command -v sshd >/dev/null || need="$need openssh-server"
+[ -x /usr/bin/docker-registry ] || need="$need docker-registry"
 if [ -n "$need" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086

@@ -1025,3 +1025,83 @@ fn an_image_no_engine_holds_is_pulled_and_a_failed_pull_changes_nothing() {
     );
     assert!(env.containers().is_empty(), "{:?}", env.containers());
 }
+
+/// A profile with a registry builds its service on the host, pushes the
+/// build to the registry (a real one on loopback) and runs it; the dry run
+/// lists the build and the push.
+#[test]
+fn a_registry_profile_builds_pushes_and_runs_the_pushed_build() {
+    let Some(registry) = common::registry::Registry::start("127.0.0.1", 18340) else {
+        return;
+    };
+    let env = Env::new("e2e-registry", 18319);
+    let repo = "127.0.0.1:18340/dm/e2e-registry-web";
+    // A build left by an earlier run would be kept, not built.
+    let old = Command::new("docker")
+        .args(["images", "-q", repo])
+        .output()
+        .unwrap();
+    for id in String::from_utf8_lossy(&old.stdout).split_whitespace() {
+        let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+    }
+    ok(env.dm(&[
+        "profile",
+        "set",
+        "e2e-registry",
+        "registry",
+        "127.0.0.1:18340/dm",
+    ]));
+    common::build_context(&env.dir.path().join("ctx"));
+    let app = env.dir.path().join("app-build.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: deployment-manager/v1\nkind: App\nname: e2e-registry\nservices:\n  web:\n    build:\n      context: ctx\n    ports:\n      - port: 8080\n        public: true\n        published: 18319\n    env:\n      VERSION: built\n    health:\n      http: /health\n",
+    )
+    .unwrap();
+    let app = app.to_str().unwrap();
+    let plan = ok(env.dm(&[
+        "deploy",
+        "e2e-registry",
+        "--app",
+        app,
+        "--dry-run",
+        "--json",
+    ]));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let actions: Vec<&str> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "image")
+        .filter_map(|l| l["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["build", "push"], "{plan}");
+
+    let out = ok(env.dm(&["deploy", "e2e-registry", "--app", app, "--bake", "0s"]));
+    let said = text(&out);
+    assert!(said.contains(&format!("pushed {repo}:")), "{said}");
+    let tags = registry.tags("dm/e2e-registry-web");
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert_eq!(version(18319), "built");
+    let images = Command::new("docker")
+        .args([
+            "ps",
+            "--format",
+            "{{.Image}}",
+            "--filter",
+            "label=dm.profile=e2e-registry",
+        ])
+        .output()
+        .unwrap();
+    let images = String::from_utf8_lossy(&images.stdout);
+    // Containers are created from the image id the deploy resolved.
+    let pushed = Command::new("docker")
+        .args(["images", "-q", &format!("{repo}:{}", tags[0])])
+        .output()
+        .unwrap();
+    let pushed = String::from_utf8_lossy(&pushed.stdout).trim().to_string();
+    assert!(
+        !pushed.is_empty() && images.lines().any(|i| i == pushed),
+        "{pushed} not in {images}"
+    );
+}

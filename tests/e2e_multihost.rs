@@ -323,18 +323,6 @@ fn a_three_node_swarm_ships_its_image_serves_from_every_node_and_fails_no_reques
 
 /// A build context whose Dockerfile copies the static test server onto
 /// an empty image.
-fn build_context(dir: &std::path::Path) {
-    let server = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(server, dir.join("server")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT [\"/server\"]\n",
-    )
-    .unwrap();
-}
-
 #[test]
 fn two_ssh_hosts_build_once_ship_and_run_every_strategy_without_a_failed_request() {
     let Some(rig) = rig() else { return };
@@ -347,7 +335,7 @@ fn two_ssh_hosts_build_once_ship_and_run_every_strategy_without_a_failed_request
         "build:\n      context: ctx",
         &[("hosts", &rig.ssh_hosts.join(","))],
     );
-    build_context(&env.dir.path().join("ctx"));
+    common::build_context(&env.dir.path().join("ctx"));
     let out = ok(env.deploy("v1", &[]));
     let said = stderr(&out);
     assert!(said.contains("web: built mh-ssh-web:"), "{said}");
@@ -381,6 +369,96 @@ fn two_ssh_hosts_build_once_ship_and_run_every_strategy_without_a_failed_request
             common::load::get_from(addr, port, "/", None),
             Ok((200, "v4".into()))
         );
+    }
+}
+
+/// With a registry (one on the rig's bridge, as a team's would be on its
+/// network), the first host builds and pushes, the other pulls: nothing
+/// is sent host to host.
+#[test]
+fn a_registry_profile_builds_once_pushes_and_every_other_host_pulls() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let Some(registry) = common::registry::Registry::start("10.77.0.1", 18341) else {
+        return;
+    };
+    let (profile, port) = ("mh-reg", 18516);
+    let repo = "10.77.0.1:18341/dm/mh-reg-web";
+    purge(&rig.ssh_socks, profile, repo);
+    let env = Env::new(
+        profile,
+        port,
+        "build:\n      context: ctx",
+        &[
+            ("hosts", &rig.ssh_hosts.join(",")),
+            ("registry", "10.77.0.1:18341/dm"),
+        ],
+    );
+    common::build_context(&env.dir.path().join("ctx"));
+    let plan = ok(env.deploy("v1", &["--dry-run", "--json"]));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let image_lines: Vec<(String, String)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "image")
+        .map(|l| {
+            (
+                l["host"].as_str().unwrap_or_default().to_string(),
+                l["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let (h1, h2) = (rig.ssh_hosts[0].clone(), rig.ssh_hosts[1].clone());
+    // Preflight reads each host's free disk over the engine's own ssh.
+    let preflight: Vec<&serde_json::Value> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "preflight")
+        .collect();
+    assert_eq!(preflight.len(), 2, "{plan}");
+    for l in preflight {
+        let detail = l["detail"].as_str().unwrap_or_default();
+        assert_eq!(l["action"], "ok", "{detail}");
+        assert!(
+            detail.contains(" free, ") && !detail.contains("unknown"),
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        image_lines,
+        [
+            (h1.clone(), "build".to_string()),
+            (h1.clone(), "push".into()),
+            (h2.clone(), "pull".into())
+        ],
+        "{plan}"
+    );
+
+    let out = ok(env.deploy("v1", &[]));
+    let said = stderr(&out);
+    assert!(said.contains(&format!("pushed {repo}:")), "{said}");
+    assert!(
+        said.contains(&format!("on {h2} from the registry")),
+        "{said}"
+    );
+    assert!(
+        !said.contains("as a save/load") && !said.contains(" sent "),
+        "{said}"
+    );
+    let tags = registry.tags("dm/mh-reg-web");
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    for (addr, sock) in rig.ssh_addrs.iter().zip(&rig.ssh_socks) {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into()))
+        );
+        let held = lines(&docker(
+            sock,
+            &["images", "-q", &format!("{repo}:{}", tags[0])],
+        ));
+        assert_eq!(held.len(), 1, "{sock} lacks the pulled image");
     }
 }
 

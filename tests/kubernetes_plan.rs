@@ -531,3 +531,59 @@ fn without_a_cluster_deploy_says_what_is_missing_and_dry_run_still_plans() {
         serde_json::json!([])
     );
 }
+
+/// A service built from source needs a registry on Kubernetes: without
+/// one the deploy (and its dry run) says how to name it; with one the dry
+/// run lists the build on this machine and the push before the objects.
+#[test]
+fn a_build_on_kubernetes_needs_a_registry_and_then_plans_build_and_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("ctx")).unwrap();
+    std::fs::write(
+        d.join("ctx/Dockerfile"),
+        "FROM scratch\nCOPY Dockerfile /\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("app.yaml"),
+        "apiVersion: deployment-manager/v1\nkind: App\nname: kb\nservices:\n  web:\n    build:\n      context: ctx\n    ports:\n      - port: 8080\n        public: true\n",
+    )
+    .unwrap();
+    let app = d.join("app.yaml");
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    ok(dm(d, &["profile", "create", "kb", app.to_str().unwrap()]));
+    ok(dm(d, &["profile", "set", "kb", "target", "k8s-gke"]));
+    let out = dm(d, &["deploy", "kb", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("profile set <profile> registry"), "{err}");
+    let bad = dm(
+        d,
+        &["profile", "set", "kb", "registry", "https://ghcr.io/acme"],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    ok(dm(d, &["profile", "set", "kb", "registry", "ghcr.io/acme"]));
+    let out = ok(dm(d, &["deploy", "kb", "--dry-run", "--json"]));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = r["plan"].as_array().unwrap();
+    assert_eq!(plan[0]["action"], "build", "{r}");
+    assert_eq!(plan[0]["host"], "this machine");
+    assert_eq!(plan[1]["action"], "push");
+    assert!(
+        plan[1]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghcr.io/acme/kb-web:"),
+        "{r}"
+    );
+    assert!(plan.iter().any(|l| l["kind"] == "Namespace"), "{r}");
+}

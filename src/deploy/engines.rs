@@ -109,6 +109,8 @@ pub async fn deploy(
         .parent()
         .unwrap_or(std::path::Path::new("."));
     r.spec.resolve_contexts(base);
+    // Where built images go is the profile's, whichever front deploys.
+    r.options.registry = p.settings.registry.clone();
     if kind == EngineKind::Kubernetes {
         // Connected once; without a cluster a dry run still shows the whole
         // first deploy.
@@ -120,13 +122,14 @@ pub async fn deploy(
             Err(why) if r.dry_run => {
                 let app = crate::analyse::fitness::swaps::effective(p)?;
                 let next = store.releases(&p.name)?.first().map_or(1, |x| x.number + 1);
-                Ok(kubernetes::deploy::offline_plan(
-                    &app,
-                    &r.options,
-                    &routing_of(p),
-                    next,
-                    &why,
-                ))
+                let registry = r.options.registry.as_deref();
+                let (builds, _) = super::images::for_cluster(&mut r.spec, registry, progress, true)
+                    .await
+                    .map_err(|e| Failure::new(release::FailureKind::Input, e))?;
+                let mut report =
+                    kubernetes::deploy::offline_plan(&app, &r.options, &routing_of(p), next, &why);
+                report.plan.splice(0..0, builds);
+                Ok(report)
             }
             Err(why) => Err(why.into()),
         };

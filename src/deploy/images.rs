@@ -5,12 +5,18 @@
 //! `save` stream fed straight into another engine's `load`, over the
 //! connection the deploy already has (SSH for remote hosts). What to build
 //! and send is decided first, as data ([`plan`]), and carried out after.
+//!
+//! A profile with a registry (`profile set P registry …`) builds the same
+//! way, then pushes the build once and lets every other target pull it, as
+//! Kamal does; a cluster (Kubernetes) always pulls, so there the build
+//! runs on this machine's engine and is pushed ([`for_cluster`]).
 
 use crate::deploy::docker_host::client::Host;
 use crate::deploy::events::Progress;
 use crate::deploy::release::PlanLine;
 use crate::deploy::spec::{BuildSpec, ReleaseSpec};
-use bollard::query_parameters::{BuildImageOptions, ImportImageOptions};
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{BuildImageOptions, ImportImageOptions, PushImageOptions};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -245,8 +251,10 @@ pub struct Build {
 }
 
 /// Reads each build context and names its image; the spec's services get
-/// their tags. Nothing is sent anywhere yet.
-pub fn decide_builds(spec: &mut ReleaseSpec) -> Result<Vec<Build>, String> {
+/// their tags, under `registry` when the profile has one (the image's last
+/// path segment after it: `api` of `ghcr.io/old/api` goes to
+/// `REGISTRY/api:…`). Nothing is sent anywhere yet.
+pub fn decide_builds(spec: &mut ReleaseSpec, registry: Option<&str>) -> Result<Vec<Build>, String> {
     let mut out = Vec::new();
     for s in &mut spec.services {
         let Some(b) = s.build.clone() else { continue };
@@ -262,6 +270,10 @@ pub fn decide_builds(spec: &mut ReleaseSpec) -> Result<Vec<Build>, String> {
         let repo = match s.image.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
             _ => s.image.clone(),
+        };
+        let repo = match registry {
+            Some(r) => format!("{r}/{}", repo.rsplit('/').next().unwrap_or(&repo)),
+            None => repo,
         };
         let tag = build_tag(&repo, &b, &context, git_revision(dir).as_deref());
         s.image = tag.clone();
@@ -401,14 +413,108 @@ async fn identity(h: &Host) -> Option<(String, String, String)> {
     ))
 }
 
-/// Pulls `image` from its registry onto `host` (credentials from the
-/// engine's own configuration, as `docker pull` on that host would use).
+/// The registry host of an image reference, as Docker reads it: the first
+/// path segment when it names a host, else Docker Hub.
+fn registry_host(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first == "localhost" || first.contains('.') || first.contains(':') => {
+            first
+        }
+        _ => "https://index.docker.io/v1/",
+    }
+}
+
+/// The operator's login for `host` in a Docker configuration file's text
+/// (`auths.<host>.auth`, base64 of `user:password`, what `docker login`
+/// writes). Credential helpers are not run.
+fn credentials_in(config: &str, host: &str) -> Option<DockerCredentials> {
+    use base64::Engine as _;
+    let v: serde_json::Value = serde_json::from_str(config).ok()?;
+    let auths = v.get("auths")?.as_object()?;
+    let entry = auths.get(host).or_else(|| {
+        auths
+            .iter()
+            .find(|(k, _)| {
+                k.trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    == host
+            })
+            .map(|(_, e)| e)
+    })?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(entry.get("auth")?.as_str()?)
+        .ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(DockerCredentials {
+        username: Some(user.into()),
+        password: Some(password.into()),
+        serveraddress: Some(host.into()),
+        ..Default::default()
+    })
+}
+
+/// Credentials for the registry of `image` from `$DOCKER_CONFIG/config.json`
+/// or `~/.docker/config.json`, as the docker CLI on this machine would send
+/// them: the engine API takes them from the client, never from the engine.
+fn credentials(image: &str) -> Option<DockerCredentials> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    credentials_in(&text, registry_host(image))
+}
+
+/// `repo:tag` → (`repo`, `tag`); a port is not a tag.
+fn split_tag(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// Pushes `image` from `host` to its registry and returns the reference
+/// pinned to the digest the registry stored (`repo:tag@sha256:…`).
+async fn push(host: &Host, image: &str) -> Result<String, String> {
+    let (repo, tag) = split_tag(image);
+    let options = PushImageOptions {
+        tag: Some(tag.into()),
+        ..Default::default()
+    };
+    let mut stream = host
+        .docker
+        .push_image(repo, Some(options), credentials(image));
+    while let Some(item) = stream.next().await {
+        item.map_err(|e| format!("cannot push {image} from {}: {e}", host.name))?;
+    }
+    let inspected = host
+        .docker
+        .inspect_image(image)
+        .await
+        .map_err(|e| e.to_string())?;
+    let digest = inspected
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|d| d.strip_prefix(&format!("{repo}@")).map(String::from))
+        .ok_or_else(|| {
+            format!(
+                "{image} was pushed but {} reports no digest for it",
+                host.name
+            )
+        })?;
+    Ok(format!("{image}@{digest}"))
+}
+
+/// Pulls `image` from its registry onto `host`, with this machine's login
+/// for that registry when it has one.
 async fn pull(host: &Host, image: &str) -> Result<(), String> {
     let options = bollard::query_parameters::CreateImageOptions {
         from_image: Some(image.to_string()),
         ..Default::default()
     };
-    let mut stream = host.docker.create_image(Some(options), None, None);
+    let mut stream = host
+        .docker
+        .create_image(Some(options), None, credentials(image));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| e.to_string())?;
         if let Some(why) = info.error_detail.and_then(|d| d.message) {
@@ -436,23 +542,23 @@ pub async fn local_source(targets: &[Host]) -> Option<Host> {
     })
 }
 
-/// Everything a release needs on every target: builds (on the first
-/// target), then transfers, then the image ids in `spec`. A dry run
-/// decides the same and returns it as plan lines, changing nothing.
-pub async fn ensure(
-    targets: &[Host],
-    spec: &mut ReleaseSpec,
+/// Builds each of `builds` on `builder` (unless it has the tag) and, with
+/// a registry, pushes it there. Returns the plan lines of a dry run and,
+/// per pushed tag, its reference pinned to the registry's digest.
+async fn build_and_push(
+    builder: &Host,
+    builds: &[Build],
+    registry: Option<&str>,
     progress: &Progress,
     dry_run: bool,
-) -> Result<Vec<PlanLine>, String> {
-    let builds = decide_builds(spec)?;
-    let first = targets.first().ok_or("no host to deploy to")?;
+) -> Result<(Vec<PlanLine>, BTreeMap<String, String>), String> {
     let mut lines = Vec::new();
-    for b in &builds {
+    let mut pinned = BTreeMap::new();
+    for b in builds {
         if dry_run {
-            let done = first.image_id(&b.tag).await?.is_some();
+            let done = builder.image_id(&b.tag).await?.is_some();
             lines.push(PlanLine {
-                host: first.name.clone(),
+                host: builder.name.clone(),
                 action: if done { "keep" } else { "build" }.into(),
                 kind: "image".into(),
                 name: b.tag.clone(),
@@ -463,18 +569,90 @@ pub async fn ensure(
                     b.context.len() / 1024
                 ),
             });
-        } else {
-            build(first, b, progress).await?;
+            if let Some(r) = registry {
+                lines.push(PlanLine {
+                    host: builder.name.clone(),
+                    action: "push".into(),
+                    kind: "image".into(),
+                    name: b.tag.clone(),
+                    detail: format!("to {r}, where every other target pulls it"),
+                });
+            }
+            continue;
+        }
+        build(builder, b, progress).await?;
+        if registry.is_some() {
+            let started = Instant::now();
+            let reference = push(builder, &b.tag).await?;
+            progress.step(
+                "image",
+                format!(
+                    "pushed {reference} from {} ({:.1}s)",
+                    builder.name,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            pinned.insert(b.tag.clone(), reference);
         }
     }
-    let mut images: Vec<String> = spec
-        .services
+    Ok((lines, pinned))
+}
+
+/// A cluster pulls every image itself: services built from source are
+/// built on this machine's engine and pushed to the profile's registry,
+/// which is required then. Returns the plan lines of a dry run and, per
+/// built service, the reference the cluster runs (pinned to its digest
+/// after a real push).
+pub async fn for_cluster(
+    spec: &mut ReleaseSpec,
+    registry: Option<&str>,
+    progress: &Progress,
+    dry_run: bool,
+) -> Result<(Vec<PlanLine>, Vec<(String, String)>), String> {
+    let Some(built) = spec.services.iter().find(|s| s.build.is_some()) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let Some(registry) = registry else {
+        return Err(format!(
+            "service {} is built from source, and a cluster pulls its images from a registry: name one with `profile set <profile> registry <host>/<namespace>` (the deploy then builds and pushes it), or build and push it yourself and set `image:` in app.yaml",
+            built.name
+        ));
+    };
+    let builds = decide_builds(spec, Some(registry))?;
+    let local = crate::deploy::docker_host::client::connect("local")
+        .await
+        .map_err(|e| format!("building needs a Docker engine on this machine: {e}"))?;
+    let builder = Host {
+        name: "this machine".into(),
+        docker: local.docker,
+    };
+    let (lines, pinned) =
+        build_and_push(&builder, &builds, Some(registry), progress, dry_run).await?;
+    let refs = builds
         .iter()
-        .map(|s| s.image.clone())
-        .chain(spec.accessories.iter().map(|a| a.image.clone()))
+        .map(|b| {
+            let r = pinned.get(&b.tag).cloned().unwrap_or_else(|| b.tag.clone());
+            (b.service.clone(), r)
+        })
         .collect();
-    images.sort();
-    images.dedup();
+    Ok((lines, refs))
+}
+
+/// Everything a release needs on every target: builds (on the first
+/// target), then transfers (or, with a registry, a push and pulls), then
+/// the image ids in `spec`. A dry run decides the same and returns it as
+/// plan lines, changing nothing.
+pub async fn ensure(
+    targets: &[Host],
+    spec: &mut ReleaseSpec,
+    registry: Option<&str>,
+    progress: &Progress,
+    dry_run: bool,
+) -> Result<Vec<PlanLine>, String> {
+    let builds = decide_builds(spec, registry)?;
+    let first = targets.first().ok_or("no host to deploy to")?;
+    let (mut lines, _) = build_and_push(first, &builds, registry, progress, dry_run).await?;
+    let images = spec.images();
     let local = local_source(targets).await;
     let mut engines = Vec::new();
     for h in targets.iter().chain(local.as_ref()) {
@@ -531,8 +709,49 @@ pub async fn ensure(
     }
     let decided = plan(&images, &engines, targets.len())?;
     let all: Vec<&Host> = targets.iter().chain(local.as_ref()).collect();
+    // What the registry holds, the other targets pull from it.
+    let from_registry = |image: &str| registry.is_some() && builds.iter().any(|b| b.tag == image);
     for s in &decided.shipments {
         for &to in &s.to {
+            if from_registry(&s.image) {
+                if dry_run {
+                    lines.push(PlanLine {
+                        host: all[to].name.clone(),
+                        action: "pull".into(),
+                        kind: "image".into(),
+                        name: s.image.clone(),
+                        detail: "from the profile's registry".into(),
+                    });
+                    continue;
+                }
+                // By its tag, which names the content: the id is checked.
+                let started = Instant::now();
+                pull(all[to], &s.image)
+                    .await
+                    .map_err(|e| format!("{} cannot pull {}: {e}", all[to].name, s.image))?;
+                match all[to].image_id(&s.image).await? {
+                    Some(got) if got == s.id => {}
+                    got => {
+                        return Err(format!(
+                            "{} pulled {} as {} instead of the build {}",
+                            all[to].name,
+                            s.image,
+                            got.unwrap_or_else(|| "nothing".into()),
+                            s.id
+                        ));
+                    }
+                }
+                progress.step(
+                    "image",
+                    format!(
+                        "pulled {} on {} from the registry ({:.1}s)",
+                        s.image,
+                        all[to].name,
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+                continue;
+            }
             if dry_run {
                 lines.push(PlanLine {
                     host: all[to].name.clone(),
@@ -630,6 +849,54 @@ mod tests {
         let e = engines(&[&[("a", None)], &[("a", None)]]);
         let err = plan(&["a".into()], &e, 2).unwrap_err();
         assert!(err.contains("on none of e0, e1"), "{err}");
+    }
+
+    #[test]
+    fn a_docker_login_is_read_for_the_registry_of_the_image() {
+        // base64("ci:s3cret")
+        let config = r#"{"auths": {"ghcr.io": {"auth": "Y2k6czNjcmV0"}, "https://registry.example.com": {"auth": "Y2k6czNjcmV0"}}}"#;
+        let c = credentials_in(config, registry_host("ghcr.io/acme/api:1")).unwrap();
+        assert_eq!(c.username.as_deref(), Some("ci"));
+        assert_eq!(c.password.as_deref(), Some("s3cret"));
+        assert!(credentials_in(config, registry_host("registry.example.com/x:1")).is_some());
+        assert!(credentials_in(config, registry_host("localhost:5000/x:1")).is_none());
+        assert_eq!(registry_host("acme/api:1"), "https://index.docker.io/v1/");
+        assert_eq!(
+            split_tag("localhost:5000/api"),
+            ("localhost:5000/api", "latest")
+        );
+        assert_eq!(
+            split_tag("localhost:5000/api:ab12"),
+            ("localhost:5000/api", "ab12")
+        );
+    }
+
+    #[test]
+    fn a_build_is_named_under_the_registry_by_its_last_path_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let mut spec = ReleaseSpec::default();
+        spec.services.push(crate::deploy::spec::ServiceSpec {
+            name: "api".into(),
+            image: "ghcr.io/old/api:1".into(),
+            build: Some(BuildSpec {
+                context: dir.path().to_string_lossy().into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let mut plain = spec.clone();
+        let b = decide_builds(&mut spec, Some("localhost:5000/team")).unwrap();
+        assert!(
+            b[0].tag.starts_with("localhost:5000/team/api:"),
+            "{}",
+            b[0].tag
+        );
+        assert_eq!(spec.services[0].image, b[0].tag);
+        assert!(spec.services[0].build.is_none());
+        let p = decide_builds(&mut plain, None).unwrap();
+        assert!(p[0].tag.starts_with("ghcr.io/old/api:"), "{}", p[0].tag);
+        assert_eq!(p[0].tag.rsplit(':').next(), b[0].tag.rsplit(':').next());
     }
 
     #[test]

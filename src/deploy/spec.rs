@@ -115,6 +115,20 @@ pub struct AccessorySpec {
 }
 
 impl ReleaseSpec {
+    /// Every image the release runs (services and dependencies), sorted,
+    /// each once.
+    pub fn images(&self) -> Vec<String> {
+        let mut images: Vec<String> = self
+            .services
+            .iter()
+            .map(|s| s.image.clone())
+            .chain(self.accessories.iter().map(|a| a.image.clone()))
+            .collect();
+        images.sort();
+        images.dedup();
+        images
+    }
+
     pub fn from_app(app: &App) -> Result<ReleaseSpec, String> {
         let mut services = Vec::new();
         for (name, s) in &app.services {

@@ -134,6 +134,11 @@ pub struct Settings {
     pub gateway_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class: Option<String>,
+    /// A registry (`host[:port]/namespace`) that built images are pushed
+    /// to and every target pulls from, instead of shipping them engine to
+    /// engine. Kubernetes needs one for services built from source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
     /// The profile `migrate` moved this one from, while it exists:
     /// `migrate --rollback` returns there. Set by `migrate` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +150,7 @@ pub struct Settings {
 }
 
 /// The keys `profile set` accepts besides `tier` and `name`.
-pub const KEYS: &str = "tier, target, platform, provider, region, strategy, domain, users, scale, hosts, gateway, gateway-class, ingress-class, name or env.NAME";
+pub const KEYS: &str = "tier, target, platform, provider, region, strategy, domain, users, scale, hosts, registry, gateway, gateway-class, ingress-class, name or env.NAME";
 
 fn number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     #[derive(Deserialize)]
@@ -187,6 +192,33 @@ fn split_hosts(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A registry and optional namespace images are pushed under:
+/// `ghcr.io/acme`, `registry.example.com:5000`, `localhost:5000/team`.
+/// The first part must name a host (a dot, a port or `localhost`), or
+/// Docker would read it as a Docker Hub namespace; no scheme, tag or
+/// digest, and lowercase as image names are. A trailing `/` is dropped.
+pub fn check_registry(value: &str) -> Result<String, String> {
+    let v = value.trim().trim_end_matches('/');
+    let (host, path) = v.split_once('/').unwrap_or((v, ""));
+    let host_like = host == "localhost" || host.contains('.') || host.contains(':');
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    let path_ok = path.split('/').all(|seg| {
+        (path.is_empty() || !seg.is_empty())
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    });
+    if !host_like || !host_ok || !path_ok || v.contains("://") {
+        return Err(format!(
+            "`{value}` is not a registry; use host[:port][/namespace], e.g. ghcr.io/acme or localhost:5000"
+        ));
+    }
+    Ok(v.to_string())
+}
+
 impl Settings {
     /// Checks `value` for `key` and sets it; the message says why not.
     /// `tier` and `name` belong to the profile, not here.
@@ -223,6 +255,7 @@ impl Settings {
                 }
                 self.hosts = hosts;
             }
+            "registry" => self.registry = Some(check_registry(value)?),
             "provider" => self.provider = text(),
             "region" => self.region = text(),
             "domain" => self.domain = text(),
@@ -351,5 +384,31 @@ mod tests {
         s.set(&catalog, "platform", "kubernetes").unwrap();
         assert_eq!(s.engine(&catalog), EngineKind::Kubernetes);
         assert_eq!(s.keys(), ["platform", "strategy", "target"]);
+    }
+
+    #[test]
+    fn a_registry_names_a_host_and_an_optional_lowercase_namespace() {
+        for good in [
+            "ghcr.io/acme",
+            "localhost:5000",
+            "10.77.0.1:5000/dm/team",
+            "registry.example.com/",
+        ] {
+            assert!(check_registry(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            check_registry("registry.example.com/").unwrap(),
+            "registry.example.com"
+        );
+        for bad in [
+            "acme",
+            "https://ghcr.io/acme",
+            "ghcr.io/Acme",
+            "ghcr.io//x",
+            "ghcr.io/acme:1",
+            "",
+        ] {
+            assert!(check_registry(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Shared by the integration tests that call external validators.
 
 pub mod load;
+pub mod registry;
 pub mod server;
 
 use std::path::PathBuf;
@@ -59,6 +60,21 @@ pub fn sh(cmd: &mut std::process::Command) -> String {
     );
     assert!(o.status.success(), "{cmd:?} failed:\n{text}");
     text
+}
+
+/// A build context of the test server (`build_test_image` builds the
+/// binary): its binary and a FROM-scratch Dockerfile in `dir`.
+#[allow(dead_code)]
+pub fn build_context(dir: &std::path::Path) {
+    let server = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/dm-testserver-target/x86_64-unknown-linux-gnu/release/dm-testserver");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(server, dir.join("server")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY server /server\nUSER 10001:10001\nENTRYPOINT [\"/server\"]\n",
+    )
+    .unwrap();
 }
 
 /// Builds the static test server (testkit/testserver) and a FROM-scratch

@@ -34,10 +34,17 @@ impl Platform for Engine<'_> {
     ) -> Result<Vec<PlanLine>, Failure> {
         let mut lines = Vec::new();
         if dry_run && self.hosts.len() > 1 {
-            lines = crate::deploy::preflight::check(&self.hosts, false).await;
+            lines = crate::deploy::preflight::check(&self.hosts, false, &spec.images()).await;
         }
         lines.extend(
-            crate::deploy::images::ensure(&self.hosts, spec, self.progress, dry_run).await?,
+            crate::deploy::images::ensure(
+                &self.hosts,
+                spec,
+                self.options.registry.as_deref(),
+                self.progress,
+                dry_run,
+            )
+            .await?,
         );
         Ok(lines)
     }

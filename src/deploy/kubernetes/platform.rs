@@ -85,24 +85,34 @@ impl Platform for Kube<'_> {
     }
 
     /// The release carries its app: rollbacks re-apply its objects.
+    /// Services built from source are built here and pushed to the
+    /// profile's registry first; the app then names the pushed images.
     async fn prepare(
         &mut self,
         spec: &mut ReleaseSpec,
-        _dry_run: bool,
+        dry_run: bool,
     ) -> Result<Vec<PlanLine>, Failure> {
-        if let Some(s) = spec.services.iter().find(|s| s.build.is_some()) {
-            return Err(Failure::new(
-                crate::deploy::release::FailureKind::Input,
-                format!(
-                    "service {} is built from source, and a cluster pulls its images from a registry: build and push it (docker build -t REGISTRY/{}:TAG {} && docker push …), then set `image:` in app.yaml",
-                    s.name,
-                    s.name,
-                    s.build.as_ref().map_or(".", |b| b.context.as_str())
-                ),
-            ));
+        let registry = self.options.registry.clone();
+        let (lines, built) =
+            crate::deploy::images::for_cluster(spec, registry.as_deref(), self.progress, dry_run)
+                .await
+                .map_err(|e| {
+                    use crate::deploy::release::FailureKind;
+                    let kind = if registry.is_none() {
+                        FailureKind::Input
+                    } else {
+                        FailureKind::Engine
+                    };
+                    Failure::new(kind, e)
+                })?;
+        for (service, reference) in built {
+            if let Some(s) = self.app.services.get_mut(&service) {
+                s.image = Some(reference);
+                s.build = None;
+            }
         }
         spec.app = Some(Box::new(self.app.clone()));
-        Ok(Vec::new())
+        Ok(lines)
     }
 
     async fn lock(&mut self, how: &LockRequest) -> Result<Option<String>, Failure> {

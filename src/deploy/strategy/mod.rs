@@ -40,6 +40,9 @@ pub struct Options {
     /// Several Docker hosts, rolling: replace replica N on every host
     /// together instead of finishing one host before the next.
     pub all_hosts_at_once: bool,
+    /// The profile's registry: built images are pushed there and pulled
+    /// by every target instead of shipped engine to engine.
+    pub registry: Option<String>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             canary_allowlist: Vec::new(),
             skip_unreachable: false,
             all_hosts_at_once: false,
+            registry: None,
         }
     }
 }

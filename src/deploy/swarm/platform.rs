@@ -45,7 +45,7 @@ impl Platform for Swarm<'_> {
     ) -> Result<Vec<PlanLine>, Failure> {
         let mut lines = Vec::new();
         if dry_run && self.dh.hosts.len() > 1 {
-            lines = crate::deploy::preflight::check(&self.dh.hosts, true).await;
+            lines = crate::deploy::preflight::check(&self.dh.hosts, true, &spec.images()).await;
         }
         let nodes = node_fit::read_nodes(&self.host().docker)
             .await
@@ -60,7 +60,14 @@ impl Platform for Swarm<'_> {
                     .step("placement", format!("{}: {}", l.name, l.detail));
             }
         }
-        let shipped = crate::deploy::images::ensure(&self.dh.hosts, spec, self.progress(), dry_run);
+        let registry = self.dh.options.registry.clone();
+        let shipped = crate::deploy::images::ensure(
+            &self.dh.hosts,
+            spec,
+            registry.as_deref(),
+            self.progress(),
+            dry_run,
+        );
         lines.extend(shipped.await?);
         Ok(lines)
     }
