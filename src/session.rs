@@ -117,6 +117,19 @@ impl Session {
         progress: &Progress,
         command: &str,
     ) -> Result<Report, Failure> {
+        self.deploy_profile_as(name, env_file, progress, command, &DeployAsk::default())
+    }
+
+    /// [`Session::deploy_profile`] with options asked for (a bake of 0 when
+    /// requests are held until the release serves, say).
+    pub fn deploy_profile_as(
+        &self,
+        name: &str,
+        env_file: Option<&std::path::Path>,
+        progress: &Progress,
+        command: &str,
+        ask: &DeployAsk,
+    ) -> Result<Report, Failure> {
         let mut store = self.store()?;
         let p = store.get(name)?;
         let app = fitness::swaps::effective(&p)?;
@@ -124,7 +137,7 @@ impl Session {
         let secrets = collect_secrets(&spec.secret_names(), env_file)?;
         let req = DeployRequest {
             spec,
-            options: self.deploy_options(&p, &DeployAsk::default())?,
+            options: self.deploy_options(&p, ask)?,
             secrets,
             hosts: vec![],
             dry_run: false,

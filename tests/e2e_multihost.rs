@@ -462,6 +462,184 @@ fn a_registry_profile_builds_once_pushes_and_every_other_host_pulls() {
     }
 }
 
+/// Runs `migrate P --to compose --hosts <h2> --yes` of a profile on h1
+/// under load through h1's public port (the address clients still use)
+/// and returns the load's requests and migrate's output.
+fn move_to_h2(rig: &Rig, env: &Env, new: &str, port: u16) -> (usize, Output) {
+    let load = Load::start_at(&rig.ssh_addrs[0], port, 2);
+    let out = ok(env.dm(&[
+        "migrate",
+        &env.profile,
+        "--to",
+        "compose",
+        "--name",
+        new,
+        "--hosts",
+        &rig.ssh_hosts[1],
+        "--yes",
+        "--out",
+        env.dir.path().join("configs").to_str().unwrap(),
+    ]));
+    (none_failed(vec![load]), out)
+}
+
+/// Containers of `profile` running on an engine, by role label.
+fn running_roles(sock: &str, profile: &str) -> Vec<String> {
+    lines(&docker(
+        sock,
+        &[
+            "ps",
+            "--filter",
+            &format!("label=dm.profile={profile}"),
+            "--format",
+            "{{.Label \"dm.role\"}}",
+        ],
+    ))
+}
+
+/// To another machine: the new profile comes up on h2, h1's proxy then
+/// forwards to it and h1's app stops behind it; no request through h1's
+/// address fails, and h2 answers directly.
+#[test]
+fn a_move_to_another_machine_forwards_and_fails_no_request() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let (old, new, port) = ("mh-move", "mh-move-h2", 18517);
+    purge(&rig.ssh_socks, old, "none-such");
+    purge(&rig.ssh_socks, new, "none-such");
+    let env = Env::new(
+        old,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("hosts", &rig.ssh_hosts[0])],
+    );
+    ok(env.deploy("v1", &[]));
+    let plan = ok(env.dm(&[
+        "migrate",
+        old,
+        "--to",
+        "compose",
+        "--name",
+        new,
+        "--hosts",
+        &rig.ssh_hosts[1],
+        "--dry-run",
+        "--json",
+    ]));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let actions: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "generate", "profile", "deploy", "forward", "stop", "dns", "keep"
+        ],
+        "{plan}"
+    );
+
+    let (sent, out) = move_to_h2(&rig, &env, new, port);
+    let _cleanup = Env {
+        dir: tempfile::tempdir().unwrap(),
+        profile: new.into(),
+        port,
+        image: String::new(),
+        replicas: 0,
+    };
+    let said = text(&out);
+    eprintln!("moved h1 → h2 under load: {sent} requests, 0 failed");
+    assert!(
+        said.contains(&format!("forward to {}", rig.ssh_addrs[1])),
+        "{said}"
+    );
+    for addr in &rig.ssh_addrs {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+    assert_eq!(running_roles(&rig.ssh_socks[0], old), ["proxy"], "{said}");
+    assert!(running_roles(&rig.ssh_socks[1], new).contains(&"app".to_string()));
+}
+
+/// The same with a dependency's data: h1's proxy holds requests while the
+/// old stack stops and the volume is copied to h2 (verified), then
+/// forwards; the data is on h2 and no request failed.
+#[test]
+fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let (old, new, port) = ("mh-data", "mh-data-h2", 18518);
+    purge(&rig.ssh_socks, old, "none-such");
+    purge(&rig.ssh_socks, new, "none-such");
+    let env = Env::new(
+        old,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("hosts", &rig.ssh_hosts[0])],
+    );
+    let app = env.app("v1");
+    let yaml = std::fs::read_to_string(&app).unwrap()
+        + &format!("dependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\n");
+    std::fs::write(&app, yaml).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        old,
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "1s",
+    ]));
+    let marker = env.dir.path().join("marker.txt");
+    std::fs::write(&marker, "written on h1").unwrap();
+    let o = docker(
+        &rig.ssh_socks[0],
+        &[
+            "cp",
+            marker.to_str().unwrap(),
+            &format!("dm-{old}-cache:/data/marker.txt"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let (sent, out) = move_to_h2(&rig, &env, new, port);
+    let _cleanup = Env {
+        dir: tempfile::tempdir().unwrap(),
+        profile: new.into(),
+        port,
+        image: String::new(),
+        replicas: 0,
+    };
+    let said = text(&out);
+    eprintln!("moved h1 → h2 with data under load: {sent} requests, 0 failed; {said}");
+    assert!(said.contains("requests were held"), "{said}");
+    assert!(
+        said.contains("file(s) verified (size and SHA-256)"),
+        "{said}"
+    );
+    let copied = docker(
+        &rig.ssh_socks[1],
+        &["cp", &format!("dm-{new}-cache:/data/marker.txt"), "-"],
+    );
+    assert!(
+        String::from_utf8_lossy(&copied.stdout).contains("written on h1"),
+        "{}",
+        text(&copied)
+    );
+    for addr in &rig.ssh_addrs {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+    assert_eq!(running_roles(&rig.ssh_socks[0], old), ["proxy"], "{said}");
+}
+
 #[test]
 fn an_unreachable_host_fails_the_deploy_before_any_host_changes() {
     let Some(rig) = rig() else { return };

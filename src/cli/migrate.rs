@@ -8,7 +8,9 @@ use super::{Ctx, Failure, Res};
 use crate::analyse::cost::Strategy;
 use crate::analyse::plan;
 use crate::deploy::EngineKind;
+use crate::deploy::chain;
 use crate::deploy::docker_host::Engine;
+use crate::deploy::docker_host::status as dh_status;
 use crate::deploy::events::Progress;
 use crate::deploy::hand_over;
 use crate::deploy::migrate::{self, Move};
@@ -45,6 +47,11 @@ pub struct MigrateArgs {
     /// Secret values for the new deploy.
     #[arg(long)]
     pub env_file: Option<PathBuf>,
+    /// Docker hosts of the new profile (default: the old profile's). Other
+    /// machines than the old profile's: the old proxies forward to them
+    /// once the new profile serves, until DNS has moved.
+    #[arg(long, conflicts_with = "rollback")]
+    pub hosts: Option<String>,
 }
 
 fn confirmed(a: &MigrateArgs) -> Result<bool, Failure> {
@@ -66,10 +73,28 @@ fn confirmed(a: &MigrateArgs) -> Result<bool, Failure> {
 
 /// Deploys a profile as it stands, printing the outcome as `deploy` does.
 fn deploy_again(ctx: &Ctx, profile: &str, env_file: Option<&Path>) -> Res {
+    deploy_as(
+        ctx,
+        profile,
+        env_file,
+        &crate::session::DeployAsk::default(),
+    )
+}
+
+fn deploy_as(
+    ctx: &Ctx,
+    profile: &str,
+    env_file: Option<&Path>,
+    ask: &crate::session::DeployAsk,
+) -> Res {
     let progress = Progress::new(ctx.json);
-    let out =
-        ctx.session
-            .deploy_profile(profile, env_file, &progress, &super::deploy::command_line());
+    let out = ctx.session.deploy_profile_as(
+        profile,
+        env_file,
+        &progress,
+        &super::deploy::command_line(),
+        ask,
+    );
     progress.finish();
     super::deploy::answer(ctx, out)
 }
@@ -135,12 +160,43 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .map(String::from);
     let spec = ReleaseSpec::from_app(&app).map_err(Failure::input)?;
     let out_text = out.display().to_string();
+    let old_hosts = old.settings.hosts_or_local();
+    let new_hosts = match &a.hosts {
+        Some(text) => {
+            let mut checked = old.settings.clone();
+            checked
+                .set(&ctx.session.catalog, "hosts", text)
+                .map_err(Failure::input)?;
+            checked.hosts_or_local()
+        }
+        None => old_hosts.clone(),
+    };
     // One Docker engine under both profiles (the new one inherits the
     // hosts): the public port can change hands without closing.
     let docker =
         |p: Option<EngineKind>| matches!(p, Some(EngineKind::DockerHost | EngineKind::Swarm));
-    let hand_over =
-        docker(from_platform) && docker(to_platform) && old.settings.hosts_or_local().len() == 1;
+    let hand_over = docker(from_platform)
+        && docker(to_platform)
+        && old_hosts.len() == 1
+        && new_hosts == old_hosts;
+    // Other machines: the old proxies forward to the new hosts' addresses.
+    let chain = from_platform == Some(EngineKind::DockerHost)
+        && docker(to_platform)
+        && new_hosts.iter().all(|h| !old_hosts.contains(h));
+    let forward_to: Vec<String> = if chain {
+        new_hosts
+            .iter()
+            .map(|h| {
+                chain::public_address(h).ok_or_else(|| {
+                    Failure::input(format!(
+                        "{h} has no address the old hosts can forward to; name the new hosts as ssh://user@host or tcp://host:port"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
     let steps = migrate::plan(&Move {
         profile: &old.name,
         new_profile: &new_name,
@@ -154,6 +210,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         accessories: &spec.accessories,
         app: &app,
         hand_over,
+        forward_to: &forward_to,
     });
     let path_note = if on_path {
         format!("{} is on the growth path ({})", to, growth.join(" → "))
@@ -196,6 +253,9 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     new.settings = old.settings.clone();
     new.settings.target = Some(to.clone());
     new.settings.platform = None;
+    if a.hosts.is_some() {
+        new.settings.hosts = new_hosts.clone();
+    }
     new.settings.migrated_from = Some(old.name.clone());
     let new = store.update(new, &format!("migrate from {}", old.name))?;
     println!(
@@ -219,6 +279,16 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
             copy,
         };
         return cut_over_in_place(ctx, &moving, a.env_file.as_deref(), &to);
+    }
+    if chain {
+        let moving = Chain {
+            old: &old,
+            new: &new,
+            spec: &spec,
+            copy,
+            addresses: &forward_to,
+        };
+        return cut_over_elsewhere(ctx, &moving, a.env_file.as_deref(), &to);
     }
 
     // Cut-over: stop the old stack, copy data cold, deploy the new one.
@@ -413,6 +483,147 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
                 format!("proxy handed over: {}", ports.join(", "))
             },
             held_text.unwrap_or_default(),
+            m.old.name
+        );
+    }
+    Ok(())
+}
+
+/// A move from Docker hosts to other machines.
+struct Chain<'a> {
+    old: &'a Profile,
+    new: &'a Profile,
+    spec: &'a ReleaseSpec,
+    /// Dependencies' volumes are copied cold: requests are held meanwhile.
+    copy: bool,
+    /// The new hosts' public addresses.
+    addresses: &'a [String],
+}
+
+/// The cut-over to other machines (`deploy/chain.rs`): the new profile is
+/// deployed on its hosts, then the old proxies forward to them and the old
+/// app stops behind them. With data, the old proxies hold requests from
+/// before the old stack stops until they forward. A failure before the
+/// forward leaves (or starts) the old profile serving.
+fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -> Res {
+    let started = Instant::now();
+    let services: Vec<&ServiceSpec> = m.spec.services.iter().collect();
+    let old_hosts = m.old.settings.hosts_or_local();
+    if m.copy {
+        let progress = Progress::new(ctx.json);
+        let copied = ctx.session.block_on(async {
+            let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
+            let held = chain::hold(&e, &services, migrate::HOLD_LIMIT).await?;
+            let copy = migrate::stop_and_copy_keeping(
+                Some(EngineKind::DockerHost),
+                m.old,
+                m.new,
+                &m.spec.accessories,
+                true,
+                true,
+                &progress,
+            )
+            .await;
+            if copy.is_err() {
+                let _ = chain::restore(&e, &services, &held).await;
+            }
+            copy
+        });
+        progress.finish();
+        if let Err(why) = copied.and_then(|r| r) {
+            eprintln!("error: {why}; starting {} again", m.old.name);
+            let _ = deploy_again(ctx, &m.old.name, None);
+            return Err(Failure::explained(why));
+        }
+    }
+    // While requests are held, a bake would hold them longer: the release
+    // is health-gated and takes traffic as soon as it serves.
+    let ask = crate::session::DeployAsk {
+        bake: m.copy.then(|| "0s".to_string()),
+        ..Default::default()
+    };
+    if let Err(f) = deploy_as(ctx, &m.new.name, env_file, &ask) {
+        if m.copy {
+            eprintln!("the new deploy failed; starting {} again", m.old.name);
+            let _ = deploy_again(ctx, &m.old.name, None);
+        } else {
+            eprintln!(
+                "the new deploy failed; {} was not changed and serves as before",
+                m.old.name
+            );
+        }
+        return Err(f);
+    }
+    let progress = Progress::new(ctx.json);
+    let forwarded = ctx.session.block_on(async {
+        let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
+        let changed = chain::forward(&e, &services, m.addresses).await?;
+        progress.step(
+            "forward",
+            format!(
+                "{} proxy(ies) of {} forward to {}",
+                changed.len(),
+                m.old.name,
+                m.addresses.join(", ")
+            ),
+        );
+        // The longest time an old proxy held requests, as it measured.
+        let mut held: Option<u64> = None;
+        if m.copy {
+            for c in &changed {
+                if let Ok(st) = e.proxy_state(&e.hosts[c.host], &c.service).await {
+                    held = held.max(st.last_pause_ms);
+                }
+            }
+        } else {
+            dh_status::stop_behind_proxies(&e).await?;
+        }
+        Ok::<Option<u64>, String>(held)
+    });
+    progress.finish();
+    let held = forwarded.and_then(|r| r).map_err(|why| {
+        Failure::failed(format!(
+            "{} serves on {to}, but {}'s proxies could not forward to it: {why}; {} still serves its old addresses",
+            m.new.name, m.old.name, m.old.name
+        ))
+    })?;
+    let held_text = held.map(|ms| {
+        format!(
+            "requests were held {:.2}s (the data copy and the new stack's start); ",
+            ms as f64 / 1000.0
+        )
+    });
+    if let (Ok(store), Some(text)) = (ctx.store(), &held_text)
+        && let Ok(Some(live)) = store.live_release(&m.new.name)
+    {
+        let _ = store.release_event(
+            &m.new.name,
+            live.number,
+            "migrate",
+            &format!(
+                "moved from {} on other machines; {}",
+                m.old.name,
+                text.trim_end_matches("; ")
+            ),
+        );
+    }
+    if ctx.json {
+        super::output::json(&serde_json::json!({
+            "profile": m.new.name,
+            "target": to,
+            "forwarded_to": m.addresses,
+            "seconds": started.elapsed().as_secs_f64(),
+            "held_ms": held,
+        }));
+    } else {
+        println!(
+            "{} now runs on {to} at {} ({:.1}s); {}{}'s app is stopped and its proxies forward there: point DNS at {}, then `deployment-manager destroy {}`",
+            m.new.name,
+            m.addresses.join(", "),
+            started.elapsed().as_secs_f64(),
+            held_text.unwrap_or_default(),
+            m.old.name,
+            m.addresses.join(", "),
             m.old.name
         );
     }

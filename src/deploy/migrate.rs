@@ -47,6 +47,9 @@ pub struct Move<'a> {
     /// Both ends are ours on one Docker engine: the old proxy, and with it
     /// the public port, is handed to the new profile (`hand_over.rs`).
     pub hand_over: bool,
+    /// The new profile is on other machines, at these public addresses:
+    /// the old proxies forward there once it serves (`chain.rs`).
+    pub forward_to: &'a [String],
 }
 
 /// How long the handed proxy holds requests while data is copied cold;
@@ -206,6 +209,27 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             true,
         ));
     }
+    let chained = !m.forward_to.is_empty();
+    let public: Vec<String> = m
+        .app
+        .services
+        .iter()
+        .filter(|(_, s)| s.ports.iter().any(|p| p.public))
+        .map(|(n, _)| n.clone())
+        .collect();
+    if chained && copies {
+        steps.push(step(
+            "cut-over",
+            "hold",
+            format!(
+                "{}'s proxies of {} hold new requests (at most {} s) while its app and dependencies stop and the data is copied; their ports never close",
+                m.profile,
+                public.join(", "),
+                HOLD_LIMIT.as_secs()
+            ),
+            true,
+        ));
+    }
     for a in m.accessories {
         let Some((vol, path)) = &a.volume else {
             continue;
@@ -267,10 +291,24 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             from.is_some() && m.to_platform.is_some(),
         ),
     };
-    // Handed over without data to copy, the old stack serves until the new
-    // one has taken all traffic; otherwise it stops first.
-    let stop_after = m.hand_over && !copies;
-    if !stop_after {
+    // Handed over or chained without data to copy, the old stack serves
+    // until the new one has taken all traffic; otherwise it stops first.
+    // Chained, the old proxies stay to forward.
+    let stop = if chained {
+        step(
+            "cut-over",
+            "stop",
+            format!(
+                "stop {}'s app and dependencies on {} (containers and volumes stay for a way back); its proxies stay and forward",
+                m.profile, m.from
+            ),
+            true,
+        )
+    } else {
+        stop
+    };
+    let stop_after = (m.hand_over || chained) && !copies;
+    if !(stop_after || chained) {
         steps.push(stop.clone());
     }
     match m.to_platform {
@@ -287,6 +325,11 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
                     } else {
                         String::new()
                     }
+                )
+            } else if chained && !copies {
+                format!(
+                    "deployment-manager deploy {} on its own hosts, beside {} which goes on serving (health-gated; a failure leaves {} as it is)",
+                    m.new_profile, m.profile, m.profile
                 )
             } else {
                 format!(
@@ -306,8 +349,33 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
             false,
         )),
     }
+    if chained {
+        steps.push(step(
+            "cut-over",
+            "forward",
+            format!(
+                "{}'s proxies of {} forward to {} (port for port) and its replicas drain; clients of the old addresses keep being served",
+                m.profile,
+                public.join(", "),
+                m.forward_to.join(", ")
+            ),
+            true,
+        ));
+    }
     if stop_after {
         steps.push(stop);
+    }
+    if chained {
+        steps.push(step(
+            "cut-over",
+            "dns",
+            format!(
+                "point the app's DNS name at {}; once clients have moved (the record's TTL), `deployment-manager destroy {}` removes the forwarding proxies",
+                m.forward_to.join(", "),
+                m.profile
+            ),
+            false,
+        ));
     }
     if m.to_platform.is_none() || m.to_platform == Some(EngineKind::Kubernetes) {
         steps.push(step(
@@ -340,6 +408,20 @@ pub async fn stop_and_copy(
     copy: bool,
     progress: &Progress,
 ) -> Result<u64, String> {
+    stop_and_copy_keeping(from, old, new, accessories, copy, false, progress).await
+}
+
+/// [`stop_and_copy`], leaving a Docker host profile's proxies running
+/// when `keep_proxies` (they hold requests, then forward elsewhere).
+pub async fn stop_and_copy_keeping(
+    from: Option<EngineKind>,
+    old: &Profile,
+    new: &Profile,
+    accessories: &[AccessorySpec],
+    copy: bool,
+    keep_proxies: bool,
+    progress: &Progress,
+) -> Result<u64, String> {
     let hosts = old.settings.hosts_or_local();
     let Some(from) = from else {
         // A platform we do not run: its stack is the operator's to stop.
@@ -364,7 +446,11 @@ pub async fn stop_and_copy(
         EngineKind::Kubernetes => {}
         EngineKind::DockerHost => {
             let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
-            dh_status::stop(&e).await?;
+            if keep_proxies {
+                dh_status::stop_behind_proxies(&e).await?;
+            } else {
+                dh_status::stop(&e).await?;
+            }
             if copy {
                 let sources: Vec<(&AccessorySpec, String)> = accessories
                     .iter()
@@ -484,6 +570,7 @@ mod tests {
             accessories: &[db()],
             app: &App::default(),
             hand_over: false,
+            forward_to: &[],
         })
     }
 
@@ -537,6 +624,7 @@ mod tests {
                 accessories,
                 app: &app,
                 hand_over: true,
+                forward_to: &[],
             })
         };
         let stateless = mv(&[]);
@@ -615,6 +703,7 @@ mod tests {
             accessories: &[db(), redis],
             app,
             hand_over: false,
+            forward_to: &[],
         })
     }
 

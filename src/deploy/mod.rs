@@ -2,6 +2,7 @@
 //! lifecycle (`release.rs`), lock, spec and strategies are shared; each
 //! engine (`docker_host`, `swarm`, `kubernetes`) implements `Platform`.
 
+pub mod chain;
 pub mod docker_host;
 pub mod engines;
 pub mod events;

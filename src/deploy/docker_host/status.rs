@@ -116,10 +116,20 @@ pub async fn status(e: &Engine<'_>) -> Result<Status, String> {
 /// Stops every container of the profile (proxies and accessories too);
 /// `start` by deploying again.
 pub async fn stop(e: &Engine<'_>) -> Result<usize, String> {
+    stop_where(e, true).await
+}
+
+/// Stops the app and its dependencies, leaving the proxies running: after
+/// a move to other machines they forward there (`deploy/chain.rs`).
+pub async fn stop_behind_proxies(e: &Engine<'_>) -> Result<usize, String> {
+    stop_where(e, false).await
+}
+
+async fn stop_where(e: &Engine<'_>, proxies_too: bool) -> Result<usize, String> {
     let mut n = 0;
     for host in &e.hosts {
         for c in host.list(&e.profile).await? {
-            if c.running() {
+            if c.running() && (proxies_too || c.role != "proxy") {
                 host.stop(&c.name, 30).await?;
                 n += 1;
             }
