@@ -15,8 +15,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # Docker Engine for the end-to-end tests, Caddy to validate generated
 # Caddyfiles, Chromium and its WebDriver for the report and dashboard tests,
 # OpenSSH's server for the SSH hosts of the multi-host tests, the
-# distribution registry for the registry-mode tests (Debian packages; the
-# tests start their own registries). dockerd is started when not running.
+# distribution registry for the registry-mode tests (the tests start their
+# own registries), PostgreSQL and Redis for the data-move tests (Debian
+# packages). dockerd is started when not running.
 need=""
 command -v dockerd >/dev/null || need="$need docker.io"
 command -v caddy >/dev/null || need="$need caddy"
@@ -24,10 +25,24 @@ command -v chromium >/dev/null || need="$need chromium"
 command -v chromedriver >/dev/null || need="$need chromium-driver"
 command -v sshd >/dev/null || need="$need openssh-server"
 [ -x /usr/bin/docker-registry ] || need="$need docker-registry"
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need="$need postgresql-15"
+[ -x /usr/bin/redis-server ] || need="$need redis-server redis-tools"
 if [ -n "$need" ]; then
   apt-get update -qq
+  # The database servers are only copied into test images
+  # (testkit/db-images.sh): no cluster is made, no service started here.
+  mkdir -p /etc/postgresql-common
+  [ -f /etc/postgresql-common/createcluster.conf ] ||
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 if ! docker info >/dev/null 2>&1; then
   mkdir -p "$HOME/.cache"

@@ -566,13 +566,33 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
     assert!(running_roles(&rig.ssh_socks[1], new).contains(&"app".to_string()));
 }
 
-/// The same with a dependency's data: h1's proxy holds requests while the
-/// old stack stops and the volume is copied to h2 (verified), then
-/// forwards; the data is on h2 and no request failed.
+/// `psql` in a PostgreSQL container of a rig engine; its output.
+fn psql(sock: &str, container: &str, sql: &str) -> String {
+    let o = docker(sock, &["exec", container, "psql", "-XAtq", "-c", sql]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// `redis-cli` in a Redis container of a rig engine; its output.
+fn redis_cli(sock: &str, container: &str, args: &[&str]) -> String {
+    let mut all = vec!["exec", container, "redis-cli"];
+    all.extend_from_slice(args);
+    let o = docker(sock, &all);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The same with real PostgreSQL and Redis servers holding data: h1's
+/// proxy holds requests while the old stack stops and their volumes are
+/// copied to h2 (file by file, owners and modes included), both servers
+/// start there on the copies, their tables and keys are compared with
+/// what h1's servers reported before stopping, and only then does h1
+/// forward. No request fails and the data is on h2.
 #[test]
 fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     let Some(rig) = rig() else { return };
     let _turn = turn();
+    common::build_db_images();
     let (old, new, port) = ("mh-data", "mh-data-h2", 18518);
     purge(&rig.ssh_socks, old, "none-such");
     purge(&rig.ssh_socks, new, "none-such");
@@ -584,7 +604,11 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     );
     let app = env.app("v1");
     let yaml = std::fs::read_to_string(&app).unwrap()
-        + &format!("dependencies:\n  cache:\n    kind: redis\n    image: {IMAGE}\n");
+        + &format!(
+            "dependencies:\n  db:\n    kind: postgres\n    image: {}\n  cache:\n    kind: redis\n    image: {}\n",
+            common::POSTGRES_IMAGE,
+            common::REDIS_IMAGE
+        );
     std::fs::write(&app, yaml).unwrap();
     ok(env.dm(&[
         "deploy",
@@ -594,17 +618,36 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
         "--bake",
         "1s",
     ]));
-    let marker = env.dir.path().join("marker.txt");
-    std::fs::write(&marker, "written on h1").unwrap();
-    let o = docker(
-        &rig.ssh_socks[0],
-        &[
-            "cp",
-            marker.to_str().unwrap(),
-            &format!("dm-{old}-cache:/data/marker.txt"),
-        ],
+    let (h1, h2) = (&rig.ssh_socks[0], &rig.ssh_socks[1]);
+    let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
+    // The servers start beside the app; wait until they answer.
+    for _ in 0..60 {
+        let up = docker(h1, &["exec", &db, "pg_isready", "-q"])
+            .status
+            .success()
+            && docker(h1, &["exec", &cache, "redis-cli", "ping"])
+                .status
+                .success();
+        if up {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    psql(
+        h1,
+        &db,
+        "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, 5000) g",
     );
-    assert!(o.status.success(), "{}", text(&o));
+    let sum_sql =
+        "select count(*) || ' ' || md5(string_agg(o::text, ',' order by id)) from orders o";
+    let sum_before = psql(h1, &db, sum_sql);
+    for i in 0..200 {
+        redis_cli(
+            h1,
+            &cache,
+            &["set", &format!("session:{i}"), &format!("user-{i}")],
+        );
+    }
 
     let (sent, out) = move_to_h2(&rig, &env, new, port);
     let _cleanup = Env {
@@ -615,21 +658,27 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
         replicas: 0,
     };
     let said = text(&out);
-    eprintln!("moved h1 → h2 with data under load: {sent} requests, 0 failed; {said}");
+    eprintln!(
+        "moved h1 → h2 with PostgreSQL and Redis data under load: {sent} requests, 0 failed; {said}"
+    );
     assert!(said.contains("requests were held"), "{said}");
     assert!(
         said.contains("file(s) verified (size and SHA-256)"),
         "{said}"
     );
-    let copied = docker(
-        &rig.ssh_socks[1],
-        &["cp", &format!("dm-{new}-cache:/data/marker.txt"), "-"],
+    assert!(
+        said.contains("data check: db: 1 table(s), 5000 row(s) on both sides"),
+        "{said}"
     );
     assert!(
-        String::from_utf8_lossy(&copied.stdout).contains("written on h1"),
-        "{}",
-        text(&copied)
+        said.contains("data check: cache: 200 key(s) on both sides"),
+        "{said}"
     );
+    // Read on h2 by the test itself, not only by the move's own check.
+    let (db2, cache2) = (format!("dm-{new}-db"), format!("dm-{new}-cache"));
+    assert_eq!(psql(h2, &db2, sum_sql), sum_before);
+    assert_eq!(redis_cli(h2, &cache2, &["get", "session:199"]), "user-199");
+    assert_eq!(redis_cli(h2, &cache2, &["dbsize"]), "200");
     for addr in &rig.ssh_addrs {
         assert_eq!(
             common::load::get_from(addr, port, "/", None),
@@ -637,7 +686,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
             "{addr}"
         );
     }
-    assert_eq!(running_roles(&rig.ssh_socks[0], old), ["proxy"], "{said}");
+    assert_eq!(running_roles(h1, old), ["proxy"], "{said}");
 }
 
 #[test]

@@ -284,6 +284,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         let moving = Chain {
             old: &old,
             new: &new,
+            to: to_platform,
             spec: &spec,
             copy,
             addresses: &forward_to,
@@ -362,25 +363,33 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
         let hold = m.copy.then_some(migrate::HOLD_LIMIT);
         let handed = hand_over::hand_over(&e, &n, &e.hosts[0], &services, hold).await?;
+        let mut before = Vec::new();
         if m.copy {
-            let copied = migrate::stop_and_copy(
-                Some(m.from),
-                m.old,
-                m.new,
-                &m.spec.accessories,
-                true,
-                &progress,
-            )
-            .await;
+            let copied = match migrate::census(m.from, m.old, &m.spec.accessories, &progress).await
+            {
+                Ok(taken) => {
+                    before = taken;
+                    migrate::stop_and_copy(
+                        Some(m.from),
+                        m.old,
+                        m.new,
+                        &m.spec.accessories,
+                        true,
+                        &progress,
+                    )
+                    .await
+                }
+                Err(why) => Err(why),
+            };
             if let Err(why) = copied {
                 let _ = hand_over::hand_back(&e, &n, &e.hosts[0], &handed, &services).await;
                 return Err(why);
             }
         }
-        Ok(handed)
+        Ok((handed, before))
     });
     progress.finish();
-    let handed = match handed.and_then(|r| r) {
+    let (handed, before) = match handed.and_then(|r| r) {
         Ok(h) => h,
         Err(why) => {
             if m.copy {
@@ -398,7 +407,7 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
         if deployed.is_err() {
             hand_over::hand_back(&e, &n, &e.hosts[0], &handed, &services).await?;
-            return Ok(None);
+            return Ok((None, None));
         }
         // The longest time a handed proxy held requests, as it measured.
         let mut held: Option<u64> = None;
@@ -410,10 +419,24 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         if !m.copy {
             migrate::stop_and_copy(Some(m.from), m.old, m.new, &[], false, &progress).await?;
         }
-        Ok::<Option<u64>, String>(held)
+        // Read after the switch: a write in between shows as a difference.
+        let check = match before.is_empty() {
+            true => None,
+            false => Some(
+                migrate::census(m.to, m.new, &m.spec.accessories, &progress)
+                    .await
+                    .map(|after| migrate::verify(&before, &after)),
+            ),
+        };
+        Ok::<_, String>((held, check))
     });
     progress.finish();
-    let after = after.and_then(|r| r);
+    let after = after.and_then(|r| r).map(|(held, check)| {
+        if let Some(check) = check {
+            report_check(ctx, &m.new.name, check, false);
+        }
+        held
+    });
     if let Err(f) = deployed {
         eprintln!(
             "the new deploy failed; the proxy is back with {}{}",
@@ -489,10 +512,42 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
     Ok(())
 }
 
+/// Prints the data check of a move and records it on the new profile's
+/// live release; true when both sides agree. `gate`: a difference stops
+/// the move (said as an error), else it is a warning, as writes may have
+/// reached the new side between the switch and the check.
+fn report_check(
+    ctx: &Ctx,
+    new: &str,
+    check: Result<Result<Vec<String>, Vec<String>>, String>,
+    gate: bool,
+) -> bool {
+    let (ok, lines) = match check {
+        Ok(Ok(same)) => (true, same),
+        Ok(Err(differ)) => (false, differ),
+        Err(why) => (false, vec![format!("could not read the data: {why}")]),
+    };
+    let label = match (ok, gate) {
+        (true, _) => "data check",
+        (false, true) => "error: data check",
+        (false, false) => "warning: data check after the switch",
+    };
+    for l in &lines {
+        eprintln!("{label}: {l}");
+    }
+    if let Ok(store) = ctx.store()
+        && let Ok(Some(live)) = store.live_release(new)
+    {
+        let _ = store.release_event(new, live.number, "data-check", &lines.join("; "));
+    }
+    ok
+}
+
 /// A move from Docker hosts to other machines.
 struct Chain<'a> {
     old: &'a Profile,
     new: &'a Profile,
+    to: EngineKind,
     spec: &'a ReleaseSpec,
     /// Dependencies' volumes are copied cold: requests are held meanwhile.
     copy: bool,
@@ -509,31 +564,40 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
     let started = Instant::now();
     let services: Vec<&ServiceSpec> = m.spec.services.iter().collect();
     let old_hosts = m.old.settings.hosts_or_local();
+    let mut before = Vec::new();
     if m.copy {
         let progress = Progress::new(ctx.json);
         let copied = ctx.session.block_on(async {
             let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
             let held = chain::hold(&e, &services, migrate::HOLD_LIMIT).await?;
-            let copy = migrate::stop_and_copy_keeping(
-                Some(EngineKind::DockerHost),
-                m.old,
-                m.new,
-                &m.spec.accessories,
-                true,
-                true,
-                &progress,
-            )
-            .await;
+            let from = EngineKind::DockerHost;
+            let copy = match migrate::census(from, m.old, &m.spec.accessories, &progress).await {
+                Ok(taken) => migrate::stop_and_copy_keeping(
+                    Some(from),
+                    m.old,
+                    m.new,
+                    &m.spec.accessories,
+                    true,
+                    true,
+                    &progress,
+                )
+                .await
+                .map(|_| taken),
+                Err(why) => Err(why),
+            };
             if copy.is_err() {
                 let _ = chain::restore(&e, &services, &held).await;
             }
             copy
         });
         progress.finish();
-        if let Err(why) = copied.and_then(|r| r) {
-            eprintln!("error: {why}; starting {} again", m.old.name);
-            let _ = deploy_again(ctx, &m.old.name, None);
-            return Err(Failure::explained(why));
+        match copied.and_then(|r| r) {
+            Ok(taken) => before = taken,
+            Err(why) => {
+                eprintln!("error: {why}; starting {} again", m.old.name);
+                let _ = deploy_again(ctx, &m.old.name, None);
+                return Err(Failure::explained(why));
+            }
         }
     }
     // While requests are held, a bake would hold them longer: the release
@@ -553,6 +617,29 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             );
         }
         return Err(f);
+    }
+    // Nothing reaches the new hosts before the forward (requests are held
+    // on the old ones, DNS has not moved): the data must match exactly.
+    if !before.is_empty() {
+        let progress = Progress::new(ctx.json);
+        let after =
+            ctx.session
+                .block_on(migrate::census(m.to, m.new, &m.spec.accessories, &progress));
+        progress.finish();
+        let check = after
+            .and_then(|r| r)
+            .map(|after| migrate::verify(&before, &after));
+        if !report_check(ctx, &m.new.name, check, true) {
+            eprintln!(
+                "the data on {} differs from {}'s; starting {} again, nothing was forwarded",
+                m.new.name, m.old.name, m.old.name
+            );
+            let _ = deploy_again(ctx, &m.old.name, None);
+            return Err(Failure::explained(format!(
+                "the moved data did not match; {} serves again",
+                m.old.name
+            )));
+        }
     }
     let progress = Progress::new(ctx.json);
     let forwarded = ctx.session.block_on(async {

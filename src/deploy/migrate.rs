@@ -6,6 +6,7 @@
 //! platforms the plan gives the exact commands that remain.
 
 use super::EngineKind;
+use super::data_check::Census;
 use super::docker_host::client::Host;
 use super::docker_host::{Engine, proxy_image, status as dh_status};
 use super::events::Progress;
@@ -462,6 +463,86 @@ pub async fn stop_and_copy_keeping(
         }
     }
     Ok(0)
+}
+
+/// One dependency's data as its server reported it (`data_check.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Taken {
+    pub dependency: String,
+    pub census: Census,
+}
+
+/// The container a profile's dependency runs in: named after it on a
+/// Docker host, its running task on a swarm (on the manager).
+async fn dependency_container(
+    engine: EngineKind,
+    profile: &Profile,
+    name: &str,
+    progress: &Progress,
+) -> Result<(Host, String), String> {
+    let hosts = profile.settings.hosts_or_local();
+    match engine {
+        EngineKind::Swarm => {
+            let sw = Swarm::connect(&profile.name, &hosts, progress, Options::default()).await?;
+            let task = task_container(&sw, &sw.accessory_name(name)).await?;
+            Ok((sw.host().clone(), task))
+        }
+        EngineKind::DockerHost => {
+            let e = Engine::connect(&profile.name, &hosts, progress, Options::default()).await?;
+            Ok((e.hosts[0].clone(), format!("dm-{}-{name}", profile.name)))
+        }
+        EngineKind::Kubernetes => Err("a cluster's dependencies are not read here".into()),
+    }
+}
+
+/// What each dependency with data (of a kind `data_check` can read) holds,
+/// read from its running container; retried while a server starts.
+pub async fn census(
+    engine: EngineKind,
+    profile: &Profile,
+    accessories: &[AccessorySpec],
+    progress: &Progress,
+) -> Result<Vec<Taken>, String> {
+    let mut out = Vec::new();
+    for a in accessories.iter().filter(|a| a.volume.is_some()) {
+        if super::data_check::command(&a.kind).is_none() {
+            continue;
+        }
+        let (host, container) = dependency_container(engine, profile, &a.name, progress).await?;
+        let wait = std::time::Duration::from_secs(30);
+        if let Some(census) = super::data_check::take(&host, &container, &a.kind, wait).await? {
+            out.push(Taken {
+                dependency: a.name.clone(),
+                census,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Compares the census before and after a move: one line per dependency
+/// when they agree, else every difference.
+pub fn verify(before: &[Taken], after: &[Taken]) -> Result<Vec<String>, Vec<String>> {
+    let mut same = Vec::new();
+    let mut differ = Vec::new();
+    for b in before {
+        match after.iter().find(|a| a.dependency == b.dependency) {
+            None => differ.push(format!("{}: not read after the move", b.dependency)),
+            Some(a) => {
+                let d = super::data_check::differences(&b.census, &a.census);
+                if d.is_empty() {
+                    same.push(format!("{}: {} on both sides", b.dependency, b.census));
+                } else {
+                    differ.extend(d.into_iter().map(|x| format!("{}: {x}", b.dependency)));
+                }
+            }
+        }
+    }
+    if differ.is_empty() {
+        Ok(same)
+    } else {
+        Err(differ)
+    }
 }
 
 /// The container of the running task of a swarm service. On a single

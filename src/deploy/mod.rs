@@ -3,6 +3,7 @@
 //! engine (`docker_host`, `swarm`, `kubernetes`) implements `Platform`.
 
 pub mod chain;
+pub mod data_check;
 pub mod docker_host;
 pub mod engines;
 pub mod events;

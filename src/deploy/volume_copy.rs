@@ -85,18 +85,26 @@ pub async fn copy_volume(
     let archive = download(src, container, path).await?;
     let sent = manifest(&archive).map_err(|e| format!("read {path} of {container}: {e}"))?;
     let bytes = archive.len() as u64;
-    let up = dst
-        .docker
-        .upload_to_container(
-            &helper,
-            Some(UploadToContainerOptions {
-                path: "/target".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(archive.into()),
-        )
-        .await
-        .map_err(|e| format!("write into volume {volume}: {e}"));
+    // Without `copyUIDGID` the engine keeps the archive's owners (with it,
+    // everything would belong to the helper's user). It ignores the `./`
+    // entry of the extraction directory, so the volume's own owner and
+    // mode (a database server refuses a data directory not its own) only
+    // come through as the `target/` entry of an archive extracted at `/`.
+    let up = match under("target", &archive) {
+        Ok(rooted) => dst
+            .docker
+            .upload_to_container(
+                &helper,
+                Some(UploadToContainerOptions {
+                    path: "/".into(),
+                    ..Default::default()
+                }),
+                bollard::body_full(rooted.into()),
+            )
+            .await
+            .map_err(|e| format!("write into volume {volume}: {e}")),
+        Err(e) => Err(format!("read {path} of {container}: {e}")),
+    };
     // Verified by reading the volume back through the same helper.
     let checked = match up {
         Ok(()) => download(dst, &helper, "/target").await.and_then(|back| {
@@ -115,8 +123,45 @@ pub async fn copy_volume(
     }
     Ok(Copied {
         bytes,
-        files: sent.len(),
+        files: sent.keys().filter(|k| !k.ends_with('/')).count(),
     })
+}
+
+/// The same archive with every entry under `dir/` (`./x` → `dir/x`, the
+/// root `./` → `dir/`).
+fn under(dir: &str, archive: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().to_string();
+        let inside = if path == "." {
+            ""
+        } else {
+            path.trim_start_matches("./")
+        };
+        let name = format!("{dir}/{inside}");
+        let mut header = entry.header().clone();
+        match entry.header().entry_type() {
+            tar::EntryType::Link | tar::EntryType::Symlink => {
+                // Hard links name a path inside the archive; symlinks
+                // keep their target as it is.
+                let target = entry
+                    .link_name()?
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                let target = if header.entry_type() == tar::EntryType::Link {
+                    format!("{dir}/{}", target.trim_start_matches("./"))
+                } else {
+                    target
+                };
+                out.append_link(&mut header, &name, target)?;
+            }
+            _ => out.append_data(&mut header, &name, &mut entry)?,
+        }
+    }
+    out.into_inner()
 }
 
 /// What a volume copy moved, verified file by file.
@@ -149,15 +194,32 @@ pub fn manifest(archive: &[u8]) -> std::io::Result<BTreeMap<String, (u64, String
     let mut tar = tar::Archive::new(archive);
     for entry in tar.entries()? {
         let mut entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular && kind != tar::EntryType::Directory {
             continue;
         }
+        // Owner and mode count too: a server refuses files not its own.
+        let h = entry.header();
+        let num = |x: std::io::Result<u64>| x.unwrap_or_default();
+        let meta = format!(
+            "{}:{} {:o}",
+            num(h.uid()),
+            num(h.gid()),
+            h.mode().unwrap_or_default() & 0o7777
+        );
         // Both sides are read as `dir/.`, whose entries are `./x`.
         let path = entry.path()?.to_string_lossy().to_string();
-        let inside = path.trim_start_matches("./").to_string();
+        let inside = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if kind == tar::EntryType::Directory {
+            out.insert(format!("{inside}/"), (0, meta));
+            continue;
+        }
         let mut hasher = Sha256::new();
         let size = std::io::copy(&mut entry, &mut hasher)?;
-        out.insert(inside, (size, format!("{:x}", hasher.finalize())));
+        out.insert(inside, (size, format!("{:x} {meta}", hasher.finalize())));
     }
     Ok(out)
 }
@@ -186,10 +248,21 @@ mod tests {
     use super::*;
 
     fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+        owned_archive(files, 0)
+    }
+
+    fn owned_archive(files: &[(&str, &[u8])], uid: u64) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
+        let mut d = tar::Header::new_gnu();
+        d.set_entry_type(tar::EntryType::Directory);
+        d.set_mode(0o700);
+        d.set_uid(uid);
+        d.set_size(0);
+        b.append_data(&mut d, "./", std::io::empty()).unwrap();
         for (path, data) in files {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
+            h.set_uid(uid);
             h.set_mode(0o644);
             h.set_entry_type(tar::EntryType::Regular);
             b.append_data(&mut h, path, *data).unwrap();
@@ -201,13 +274,54 @@ mod tests {
     fn any_missing_extra_or_changed_file_is_named() {
         let sent = manifest(&archive(&[("./dump.rdb", b"abc"), ("./sub/a", b"1")])).unwrap();
         let same = manifest(&archive(&[("./dump.rdb", b"abc"), ("./sub/a", b"1")])).unwrap();
-        assert_eq!(sent.keys().collect::<Vec<_>>(), vec!["dump.rdb", "sub/a"]);
+        assert_eq!(
+            sent.keys().collect::<Vec<_>>(),
+            vec!["/", "dump.rdb", "sub/a"]
+        );
         assert!(differences(&sent, &same).is_empty());
         assert_eq!(sent["dump.rdb"].0, 3);
         let other = manifest(&archive(&[("./dump.rdb", b"abd"), ("./x", b"")])).unwrap();
         assert_eq!(
             differences(&sent, &other),
             vec!["dump.rdb changed", "sub/a missing", "x extra"]
+        );
+    }
+
+    #[test]
+    fn an_archive_moved_under_a_folder_keeps_its_entries_and_owners() {
+        let a = owned_archive(
+            &[
+                ("./PG_VERSION", b"15"),
+                ("./.s.lock", b""),
+                ("./base/1", b"x"),
+            ],
+            999,
+        );
+        let moved = under("target", &a).unwrap();
+        let m = manifest(&moved).unwrap();
+        let mut names: Vec<&String> = m.keys().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "target/",
+                "target/.s.lock",
+                "target/PG_VERSION",
+                "target/base/1"
+            ]
+        );
+        assert_eq!(m["target/"].1, "999:0 700");
+        assert_eq!(m["target/PG_VERSION"], manifest(&a).unwrap()["PG_VERSION"]);
+    }
+
+    #[test]
+    fn a_file_or_the_root_that_changed_owner_is_named() {
+        let sent = manifest(&owned_archive(&[("./PG_VERSION", b"15")], 999)).unwrap();
+        let as_root = manifest(&owned_archive(&[("./PG_VERSION", b"15")], 0)).unwrap();
+        assert_eq!(sent["/"].1, "999:0 700");
+        assert_eq!(
+            differences(&sent, &as_root),
+            vec!["/ changed", "PG_VERSION changed"]
         );
     }
 }

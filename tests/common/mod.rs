@@ -77,6 +77,26 @@ pub fn build_context(dir: &std::path::Path) {
     .unwrap();
 }
 
+/// Real database servers (Debian's PostgreSQL 15 and Redis 7 in images
+/// built FROM scratch by testkit/db-images.sh).
+#[allow(dead_code)]
+pub const POSTGRES_IMAGE: &str = "dm-e2e/postgres:15";
+#[allow(dead_code)]
+pub const REDIS_IMAGE: &str = "dm-e2e/redis:7";
+
+/// Builds [`POSTGRES_IMAGE`] and [`REDIS_IMAGE`] once per test binary.
+#[allow(dead_code)]
+pub fn build_db_images() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        sh(std::process::Command::new("bash").args([
+            "testkit/db-images.sh",
+            POSTGRES_IMAGE,
+            REDIS_IMAGE,
+        ]));
+    });
+}
+
 /// Builds the static test server (testkit/testserver) and a FROM-scratch
 /// image holding it. Images cannot be pulled on these machines.
 #[allow(dead_code)]

@@ -1,0 +1,218 @@
+//! What a dependency's data looks like from inside, to check a move by
+//! meaning as well as by bytes: the volume copy compares every file
+//! (`volume_copy.rs`), this compares what the database server itself
+//! reports on both sides — per table row counts and a checksum of the
+//! rows for PostgreSQL, key counts for Redis and Valkey — read with the
+//! dependency's own client inside its container. The command is decided
+//! and its output judged without IO; only [`take`] runs it.
+
+use super::docker_host::client::Host;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A dependency's data as its server reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Census {
+    /// Table → (rows, MD5 of the rows' text in order).
+    Tables(BTreeMap<String, (u64, String)>),
+    /// Keys over every Redis database.
+    Keys(u64),
+}
+
+impl std::fmt::Display for Census {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Census::Tables(t) => {
+                let rows: u64 = t.values().map(|(n, _)| n).sum();
+                write!(f, "{} table(s), {rows} row(s)", t.len())
+            }
+            Census::Keys(n) => write!(f, "{n} key(s)"),
+        }
+    }
+}
+
+/// Generates, per user table of the app's database, one query giving its
+/// name, row count and the MD5 of its rows in text order; the second
+/// `psql` runs them.
+const PG_TABLES_SQL: &str = "select format('select %L, count(*), md5(coalesce(string_agg(t::text, chr(10) order by t::text), '''')) from %I.%I t;', schemaname || '.' || tablename, schemaname, tablename) from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1";
+
+/// The command that reads the census of a dependency of `kind`, run in its
+/// container; `None` for kinds it cannot read (their volume copy is still
+/// checked file by file). PostgreSQL is read as `POSTGRES_USER` in
+/// `POSTGRES_DB` (the official image's settings; `postgres` otherwise)
+/// over the local socket.
+pub fn command(kind: &str) -> Option<Vec<String>> {
+    let script = match kind {
+        "postgres" => {
+            // No pipe: a failed first psql must fail the census, not
+            // read as a database without tables.
+            r#"U="${POSTGRES_USER:-postgres}"; D="${POSTGRES_DB:-$U}"; Q=$(psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "$D" -c "$1") || exit 3; printf '%s\n' "$Q" | psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "$D""#
+        }
+        "redis" | "valkey" => "redis-cli INFO keyspace",
+        _ => return None,
+    };
+    Some(
+        ["sh", "-c", script, "census", PG_TABLES_SQL]
+            .map(String::from)
+            .to_vec(),
+    )
+}
+
+/// Reads a census from the command's output.
+pub fn parse(kind: &str, out: &str) -> Result<Census, String> {
+    match kind {
+        "postgres" => {
+            let mut tables = BTreeMap::new();
+            for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let mut parts = line.rsplitn(3, '|');
+                let (Some(md5), Some(rows), Some(name)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(format!("unexpected line from psql: {line}"));
+                };
+                let rows = rows
+                    .parse()
+                    .map_err(|_| format!("unexpected line from psql: {line}"))?;
+                tables.insert(name.to_string(), (rows, md5.to_string()));
+            }
+            Ok(Census::Tables(tables))
+        }
+        _ => {
+            // `db0:keys=3,expires=0,avg_ttl=0` per database with keys.
+            let mut keys = 0;
+            for line in out.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let n = line
+                    .split_once(":keys=")
+                    .and_then(|(_, rest)| rest.split(',').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| format!("unexpected line from redis-cli: {line}"))?;
+                keys += n;
+            }
+            Ok(Census::Keys(keys))
+        }
+    }
+}
+
+/// The differences between the census before and after, or none.
+pub fn differences(before: &Census, after: &Census) -> Vec<String> {
+    match (before, after) {
+        (Census::Keys(a), Census::Keys(b)) if a != b => {
+            vec![format!("{a} key(s) before, {b} after")]
+        }
+        (Census::Tables(a), Census::Tables(b)) => {
+            let mut out = Vec::new();
+            for (name, (rows, sum)) in a {
+                match b.get(name) {
+                    None => out.push(format!("table {name} is missing")),
+                    Some((r, _)) if r != rows => {
+                        out.push(format!("table {name}: {rows} row(s) before, {r} after"))
+                    }
+                    Some((_, s)) if s != sum => {
+                        out.push(format!("table {name}: same row count, different content"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for name in b.keys().filter(|n| !a.contains_key(*n)) {
+                out.push(format!("table {name} was not there before"));
+            }
+            out
+        }
+        (Census::Keys(_), Census::Keys(_)) => Vec::new(),
+        _ => vec!["the two sides are different kinds of store".into()],
+    }
+}
+
+/// Reads the census of the dependency of `kind` in `container` on `host`,
+/// retrying while its server starts (up to `wait`). `Ok(None)` when the
+/// kind has no census.
+pub async fn take(
+    host: &Host,
+    container: &str,
+    kind: &str,
+    wait: Duration,
+) -> Result<Option<Census>, String> {
+    let Some(cmd) = command(kind) else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    loop {
+        let why = match host.exec(container, cmd.clone()).await {
+            Ok((0, out)) => return parse(kind, &out).map(Some),
+            Ok((code, out)) => format!("exit {code}: {}", out.trim()),
+            Err(e) => e.to_string(),
+        };
+        if started.elapsed() >= wait {
+            return Err(format!(
+                "cannot read the data of {container} on {}: {why}",
+                host.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_tables_are_read_with_counts_and_checksums() {
+        let out = "public.orders|1204|9e107d9d372bb6826bd81d3542a419d6\npublic.odd|name|0|d41d8cd98f00b204e9800998ecf8427e\n";
+        let Census::Tables(t) = parse("postgres", out).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t["public.orders"].0, 1204);
+        // A `|` in a table's name stays in the name.
+        assert_eq!(t["public.odd|name"].0, 0);
+        assert!(parse("postgres", "garbage").is_err());
+        assert_eq!(
+            parse("postgres", "").unwrap().to_string(),
+            "0 table(s), 0 row(s)"
+        );
+    }
+
+    #[test]
+    fn redis_keys_are_summed_over_databases() {
+        let out =
+            "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=100\r\ndb2:keys=4,expires=0,avg_ttl=0\r\n";
+        assert_eq!(parse("redis", out).unwrap(), Census::Keys(7));
+        assert_eq!(parse("valkey", "# Keyspace\n").unwrap(), Census::Keys(0));
+    }
+
+    #[test]
+    fn differences_name_each_table_and_count_that_changed() {
+        let t = |rows: &[(&str, u64, &str)]| {
+            Census::Tables(
+                rows.iter()
+                    .map(|(n, r, s)| (n.to_string(), (*r, s.to_string())))
+                    .collect(),
+            )
+        };
+        let before = t(&[("public.a", 3, "x"), ("public.b", 2, "y")]);
+        assert!(differences(&before, &before).is_empty());
+        let after = t(&[("public.a", 3, "z"), ("public.c", 1, "w")]);
+        assert_eq!(
+            differences(&before, &after),
+            [
+                "table public.a: same row count, different content",
+                "table public.b is missing",
+                "table public.c was not there before"
+            ]
+        );
+        assert_eq!(
+            differences(&Census::Keys(5), &Census::Keys(4)),
+            ["5 key(s) before, 4 after"]
+        );
+    }
+
+    #[test]
+    fn only_known_kinds_have_a_command() {
+        assert!(command("postgres").unwrap()[2].contains("psql"));
+        assert!(command("redis").is_some());
+        assert!(command("mysql").is_none());
+    }
+}
