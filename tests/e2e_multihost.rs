@@ -663,7 +663,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     );
     assert!(said.contains("requests were held"), "{said}");
     assert!(
-        said.contains("file(s) verified (size and SHA-256)"),
+        said.contains("file(s) verified (size, SHA-256, owner and mode)"),
         "{said}"
     );
     assert!(

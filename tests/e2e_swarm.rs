@@ -477,8 +477,14 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     // Env::new set the target to swarm; this profile starts on a plain
     // Docker host and has a dependency that keeps data in a volume.
     ok(env.dm(&["profile", "set", old, "platform", "docker"]));
+    // Real servers: Debian's Redis 7 and PostgreSQL 15.
+    common::build_db_images();
     let yaml = std::fs::read_to_string(env.app("v1", &[])).unwrap()
-        + "dependencies:\n  cache:\n    kind: redis\n    image: dm-e2e/server:1\n";
+        + &format!(
+            "dependencies:\n  cache:\n    kind: redis\n    image: {}\n  db:\n    kind: postgres\n    image: {}\n",
+            common::REDIS_IMAGE,
+            common::POSTGRES_IMAGE
+        );
     let app = env.dir.path().join("app-with-cache.yaml");
     std::fs::write(&app, yaml).unwrap();
     ok(env.dm(&[
@@ -490,6 +496,24 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         "1s",
     ]));
     assert_eq!(version(port), "v1");
+    let db = format!("dm-{old}-db");
+    for _ in 0..60 {
+        let o = Command::new("docker")
+            .args(["exec", &db, "pg_isready", "-q"])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    common::sh(Command::new("docker").args([
+        "exec",
+        &db,
+        "psql",
+        "-Xqc",
+        "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, 1000) g",
+    ]));
     let marker = env.dir.path().join("marker.txt");
     put_file(
         &marker,
@@ -512,6 +536,7 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
             "generate",
             "profile",
             "hand-over",
+            "copy",
             "copy",
             "stop",
             "deploy",
@@ -549,9 +574,16 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     assert!(said.contains("requests were held"), "{said}");
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(
-        progress.contains("cache: ") && progress.contains("file(s) verified (size and SHA-256)"),
+        progress.contains("cache: ")
+            && progress.contains("file(s) verified (size, SHA-256, owner and mode)"),
         "{progress}"
     );
+    // Read by the servers themselves on both sides of the move.
+    assert!(
+        progress.contains("data check: db: 1 table(s), 1000 row(s) on both sides"),
+        "{progress}"
+    );
+    assert!(progress.contains("data check: cache: "), "{progress}");
     eprintln!(
         "{} requests during the move, none failed; {said}",
         log.len()

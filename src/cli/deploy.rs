@@ -156,6 +156,21 @@ pub enum ProxyCmd {
     /// proxy image: a volume is cleared before a copy replaces it).
     #[command(hide = true)]
     EmptyDir { path: PathBuf },
+    /// Prints a directory's manifest (size, SHA-256, owner and mode of
+    /// every entry), one JSON array per line: a volume checked where it is.
+    #[command(hide = true)]
+    Manifest { path: PathBuf },
+    /// Removes paths under a directory (the final sync of a volume copy).
+    #[command(hide = true)]
+    RemovePaths { root: PathBuf, paths: Vec<String> },
+    /// Writes a tar of paths under a directory to a file (the changes a
+    /// final sync fetches in one piece).
+    #[command(hide = true)]
+    Pack {
+        root: PathBuf,
+        out: PathBuf,
+        paths: Vec<String>,
+    },
     /// One call to a running proxy's control API; prints its JSON answer.
     Ctl {
         #[arg(long, default_value = proxy::admin::DEFAULT_ADMIN)]
@@ -647,6 +662,16 @@ pub fn proxy_cmd(c: ProxyCmd) -> Res {
     match c {
         ProxyCmd::EmptyDir { path } => crate::deploy::volume_copy::empty_dir(&path)
             .map_err(|e| Failure::failed(format!("empty {}: {e}", path.display()))),
+        ProxyCmd::Manifest { path } => crate::deploy::volume_copy::print_manifest(&path)
+            .map_err(|e| Failure::failed(format!("manifest of {}: {e}", path.display()))),
+        ProxyCmd::Pack { root, out, paths } => {
+            crate::deploy::volume_copy::pack(&root, &out, &paths)
+                .map_err(|e| Failure::failed(format!("pack under {}: {e}", root.display())))
+        }
+        ProxyCmd::RemovePaths { root, paths } => {
+            crate::deploy::volume_copy::remove_paths(&root, &paths)
+                .map_err(|e| Failure::failed(format!("remove under {}: {e}", root.display())))
+        }
         ProxyCmd::Run {
             service,
             listen,

@@ -362,6 +362,11 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         let e = Engine::connect(&m.old.name, &hosts, &progress, Options::default()).await?;
         let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
         let hold = m.copy.then_some(migrate::HOLD_LIMIT);
+        // From a Docker host the bulk of the data moves before the hold.
+        let warm = m.copy && m.from == EngineKind::DockerHost;
+        if warm {
+            migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
+        }
         let handed = hand_over::hand_over(&e, &n, &e.hosts[0], &services, hold).await?;
         let mut before = Vec::new();
         if m.copy {
@@ -369,12 +374,14 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             {
                 Ok(taken) => {
                     before = taken;
-                    migrate::stop_and_copy(
+                    migrate::stop_and_sync(
                         Some(m.from),
                         m.old,
                         m.new,
                         &m.spec.accessories,
                         true,
+                        false,
+                        warm,
                         &progress,
                     )
                     .await
@@ -568,15 +575,19 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
     if m.copy {
         let progress = Progress::new(ctx.json);
         let copied = ctx.session.block_on(async {
+            // Images and the bulk of the data travel before requests are held.
+            migrate::preload_images(m.to, m.new, m.spec, &progress).await?;
+            migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
             let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
             let held = chain::hold(&e, &services, migrate::HOLD_LIMIT).await?;
             let from = EngineKind::DockerHost;
             let copy = match migrate::census(from, m.old, &m.spec.accessories, &progress).await {
-                Ok(taken) => migrate::stop_and_copy_keeping(
+                Ok(taken) => migrate::stop_and_sync(
                     Some(from),
                     m.old,
                     m.new,
                     &m.spec.accessories,
+                    true,
                     true,
                     true,
                     &progress,

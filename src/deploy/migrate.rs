@@ -423,6 +423,79 @@ pub async fn stop_and_copy_keeping(
     keep_proxies: bool,
     progress: &Progress,
 ) -> Result<u64, String> {
+    stop_and_sync(
+        from,
+        old,
+        new,
+        accessories,
+        copy,
+        keep_proxies,
+        false,
+        progress,
+    )
+    .await
+}
+
+/// Bulk copy while the old stack still runs (from Docker hosts): each
+/// dependency's directory goes to the new volume before any request is
+/// held, unchecked, since the files may change under it; the final sync
+/// after the stop ([`stop_and_sync`] with `warm`) then moves only what
+/// changed since, and checks everything. Returns the bytes sent.
+pub async fn pre_copy(
+    old: &Profile,
+    new: &Profile,
+    accessories: &[AccessorySpec],
+    progress: &Progress,
+) -> Result<u64, String> {
+    let hosts = old.settings.hosts_or_local();
+    let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
+    let dst_hosts = new.settings.hosts_or_local();
+    let dst = Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
+    let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
+    let mut n = 0;
+    for acc in accessories {
+        let Some((vol, path)) = &acc.volume else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        let copied = super::volume_copy::copy_volume(
+            &e.hosts[0],
+            &format!("dm-{}-{}", old.name, acc.name),
+            path,
+            &dst.hosts[0],
+            &format!("dm-{}-{vol}", new.name),
+            &new.name,
+            &helper,
+            false,
+        )
+        .await?;
+        progress.step(
+            "copy",
+            format!(
+                "{}: {} bytes of {path} copied while it runs ({:.1}s)",
+                acc.name,
+                copied.bytes,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        n += copied.bytes;
+    }
+    Ok(n)
+}
+
+/// [`stop_and_copy_keeping`]; with `warm` (after [`pre_copy`], from Docker
+/// hosts) only what changed since the bulk copy moves.
+#[allow(clippy::too_many_arguments)]
+pub async fn stop_and_sync(
+    from: Option<EngineKind>,
+    old: &Profile,
+    new: &Profile,
+    accessories: &[AccessorySpec],
+    copy: bool,
+    keep_proxies: bool,
+    warm: bool,
+    progress: &Progress,
+) -> Result<u64, String> {
     let hosts = old.settings.hosts_or_local();
     let Some(from) = from else {
         // A platform we do not run: its stack is the operator's to stop.
@@ -442,27 +515,71 @@ pub async fn stop_and_copy_keeping(
                 }
             }
             sw_status::stop(&sw).await?;
-            return copy_all(sw.host(), &sources, new, progress).await;
+            return copy_all(sw.host(), &sources, None, new, progress).await;
         }
         EngineKind::Kubernetes => {}
         EngineKind::DockerHost => {
             let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
-            if keep_proxies {
-                dh_status::stop_behind_proxies(&e).await?;
+            let started = std::time::Instant::now();
+            let stopped = if keep_proxies {
+                dh_status::stop_behind_proxies(&e).await?
             } else {
-                dh_status::stop(&e).await?;
-            }
+                dh_status::stop(&e).await?
+            };
+            progress.step(
+                "stop",
+                format!(
+                    "{stopped} container(s) of {} stopped ({:.1}s)",
+                    old.name,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
             if copy {
                 let sources: Vec<(&AccessorySpec, String)> = accessories
                     .iter()
                     .filter(|a| a.volume.is_some())
                     .map(|a| (a, format!("dm-{}-{}", old.name, a.name)))
                     .collect();
-                return copy_all(&e.hosts[0], &sources, new, progress).await;
+                let warm_from = warm.then_some(old.name.as_str());
+                return copy_all(&e.hosts[0], &sources, warm_from, new, progress).await;
             }
         }
     }
     Ok(0)
+}
+
+/// Puts the release's images on the new profile's hosts before a move
+/// holds any request, so that the pause does not include sending them.
+pub async fn preload_images(
+    to: EngineKind,
+    new: &Profile,
+    spec: &crate::deploy::spec::ReleaseSpec,
+    progress: &Progress,
+) -> Result<(), String> {
+    let hosts = new.settings.hosts_or_local();
+    let targets = match to {
+        EngineKind::DockerHost => {
+            Engine::connect(&new.name, &hosts, progress, Options::default())
+                .await?
+                .hosts
+        }
+        EngineKind::Swarm => {
+            Swarm::connect(&new.name, &hosts, progress, Options::default())
+                .await?
+                .dh
+                .hosts
+        }
+        EngineKind::Kubernetes => return Ok(()),
+    };
+    let mut spec = spec.clone();
+    let base = std::path::Path::new(&new.app_source)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    spec.resolve_contexts(base);
+    let registry = new.settings.registry.as_deref();
+    super::images::ensure(&targets, &mut spec, registry, progress, false)
+        .await
+        .map(|_| ())
 }
 
 /// One dependency's data as its server reported it (`data_check.rs`).
@@ -510,7 +627,17 @@ pub async fn census(
         }
         let (host, container) = dependency_container(engine, profile, &a.name, progress).await?;
         let wait = std::time::Duration::from_secs(30);
+        let started = std::time::Instant::now();
         if let Some(census) = super::data_check::take(&host, &container, &a.kind, wait).await? {
+            progress.step(
+                "check",
+                format!(
+                    "{} of {}: {census} ({:.1}s)",
+                    a.name,
+                    profile.name,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
             out.push(Taken {
                 dependency: a.name.clone(),
                 census,
@@ -563,9 +690,12 @@ async fn task_container(sw: &Swarm<'_>, service: &str) -> Result<String, String>
 
 /// Copies each dependency's data directory out of its (stopped)
 /// container on `src` into the new profile's volume of the same name.
+/// `warm_from`: the old profile's name when a [`pre_copy`] ran, so only
+/// the differences from its volumes move.
 async fn copy_all(
     src: &Host,
     sources: &[(&AccessorySpec, String)],
+    warm_from: Option<&str>,
     new: &Profile,
     progress: &Progress,
 ) -> Result<u64, String> {
@@ -575,26 +705,56 @@ async fn copy_all(
     let dst_hosts = new.settings.hosts_or_local();
     let dst = Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
     let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
+    let src_helper = match warm_from {
+        Some(_) => proxy_image::ensure_proxy_image(src).await?,
+        None => String::new(),
+    };
     let mut n = 0u64;
     for (acc, container) in sources {
         let Some((vol, path)) = &acc.volume else {
             continue;
         };
-        let copied = super::volume_copy::copy_volume(
-            src,
-            container,
-            path,
-            &dst.hosts[0],
-            &format!("dm-{}-{vol}", new.name),
-            &new.name,
-            &helper,
-        )
-        .await?;
+        let target = format!("dm-{}-{vol}", new.name);
+        let copied = match warm_from {
+            Some(old) => {
+                super::volume_copy::final_sync(
+                    src,
+                    container,
+                    &format!("dm-{old}-{vol}"),
+                    path,
+                    &dst.hosts[0],
+                    &target,
+                    &new.name,
+                    (&src_helper, &helper),
+                )
+                .await?
+            }
+            None => {
+                super::volume_copy::copy_volume(
+                    src,
+                    container,
+                    path,
+                    &dst.hosts[0],
+                    &target,
+                    &new.name,
+                    &helper,
+                    true,
+                )
+                .await?
+            }
+        };
         progress.step(
             "copy",
             format!(
-                "{}: {} bytes of {path} copied; {} file(s) verified (size and SHA-256)",
-                acc.name, copied.bytes, copied.files
+                "{}: {} bytes of {path} {}; {} file(s) verified (size, SHA-256, owner and mode)",
+                acc.name,
+                copied.bytes,
+                if warm_from.is_some() {
+                    "synced after the stop"
+                } else {
+                    "copied"
+                },
+                copied.files
             ),
         );
         n += copied.bytes;
