@@ -464,8 +464,9 @@ fn a_registry_profile_builds_once_pushes_and_every_other_host_pulls() {
 
 /// Runs `migrate P --to compose --hosts <h2> --yes` of a profile on h1
 /// under load through h1's public port (the address clients still use)
-/// and returns the load's requests and migrate's output.
-fn move_to_h2(rig: &Rig, env: &Env, new: &str, port: u16) -> (usize, Output) {
+/// and returns the load's requests, migrate's output and the new profile
+/// (destroyed when dropped).
+fn move_to_h2<'a>(rig: &Rig, env: &'a Env, new: &str, port: u16) -> (usize, Output, Moved<'a>) {
     let load = Load::start_at(&rig.ssh_addrs[0], port, 2);
     let out = ok(env.dm(&[
         "migrate",
@@ -480,7 +481,23 @@ fn move_to_h2(rig: &Rig, env: &Env, new: &str, port: u16) -> (usize, Output) {
         "--out",
         env.dir.path().join("configs").to_str().unwrap(),
     ]));
-    (none_failed(vec![load]), out)
+    let moved = Moved {
+        env,
+        profile: new.into(),
+    };
+    (none_failed(vec![load]), out, moved)
+}
+
+/// The profile a move made, destroyed (in the same state) when dropped.
+struct Moved<'a> {
+    env: &'a Env,
+    profile: String,
+}
+
+impl Drop for Moved<'_> {
+    fn drop(&mut self) {
+        let _ = self.env.dm(&["destroy", &self.profile, "--volumes"]);
+    }
 }
 
 /// Containers of `profile` running on an engine, by role label.
@@ -541,14 +558,7 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
         "{plan}"
     );
 
-    let (sent, out) = move_to_h2(&rig, &env, new, port);
-    let _cleanup = Env {
-        dir: tempfile::tempdir().unwrap(),
-        profile: new.into(),
-        port,
-        image: String::new(),
-        replicas: 0,
-    };
+    let (sent, out, _moved) = move_to_h2(&rig, &env, new, port);
     let said = text(&out);
     eprintln!("moved h1 → h2 under load: {sent} requests, 0 failed");
     assert!(
@@ -649,14 +659,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
         );
     }
 
-    let (sent, out) = move_to_h2(&rig, &env, new, port);
-    let _cleanup = Env {
-        dir: tempfile::tempdir().unwrap(),
-        profile: new.into(),
-        port,
-        image: String::new(),
-        replicas: 0,
-    };
+    let (sent, out, _moved) = move_to_h2(&rig, &env, new, port);
     let said = text(&out);
     eprintln!(
         "moved h1 → h2 with PostgreSQL and Redis data under load: {sent} requests, 0 failed; {said}"

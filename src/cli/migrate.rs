@@ -475,20 +475,9 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             }
         )
     });
-    // The pause belongs to the release that ended it.
-    if let (Ok(store), Some(text)) = (ctx.store(), &held_text)
-        && let Ok(Some(live)) = store.live_release(&m.new.name)
-    {
-        let _ = store.release_event(
-            &m.new.name,
-            live.number,
-            "migrate",
-            &format!(
-                "moved from {} with the proxy handed over; {}",
-                m.old.name,
-                text.trim_end_matches("; ")
-            ),
-        );
+    if let Some(text) = &held_text {
+        let how = format!("moved from {} with the proxy handed over", m.old.name);
+        record_move(ctx, &m.new.name, &how, text);
     }
     let ports: Vec<String> = handed
         .iter()
@@ -517,6 +506,17 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         );
     }
     Ok(())
+}
+
+/// Records how a move went (and how long requests were held) on the new
+/// profile's live release: the pause belongs to the release that ended it.
+fn record_move(ctx: &Ctx, new: &str, how: &str, held: &str) {
+    if let Ok(store) = ctx.store()
+        && let Ok(Some(live)) = store.live_release(new)
+    {
+        let what = format!("{how}; {}", held.trim_end_matches("; "));
+        let _ = store.release_event(new, live.number, "migrate", &what);
+    }
 }
 
 /// Prints the data check of a move and records it on the new profile's
@@ -691,19 +691,9 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             ms as f64 / 1000.0
         )
     });
-    if let (Ok(store), Some(text)) = (ctx.store(), &held_text)
-        && let Ok(Some(live)) = store.live_release(&m.new.name)
-    {
-        let _ = store.release_event(
-            &m.new.name,
-            live.number,
-            "migrate",
-            &format!(
-                "moved from {} on other machines; {}",
-                m.old.name,
-                text.trim_end_matches("; ")
-            ),
-        );
+    if let Some(text) = &held_text {
+        let how = format!("moved from {} on other machines", m.old.name);
+        record_move(ctx, &m.new.name, &how, text);
     }
     if ctx.json {
         super::output::json(&serde_json::json!({

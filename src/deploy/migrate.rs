@@ -179,14 +179,14 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
     // else is a dump and a restore by the operator.
     let copy = m.from_platform.is_some_and(ours) && m.to_platform.is_some_and(ours);
     let copies = copy && m.accessories.iter().any(|a| a.volume.is_some());
+    let public: Vec<String> = m
+        .app
+        .services
+        .iter()
+        .filter(|(_, s)| s.ports.iter().any(|p| p.public))
+        .map(|(n, _)| n.clone())
+        .collect();
     if m.hand_over {
-        let public: Vec<String> = m
-            .app
-            .services
-            .iter()
-            .filter(|(_, s)| s.ports.iter().any(|p| p.public))
-            .map(|(n, _)| n.clone())
-            .collect();
         let what = if public.is_empty() {
             "the public services".to_string()
         } else {
@@ -211,13 +211,6 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
         ));
     }
     let chained = !m.forward_to.is_empty();
-    let public: Vec<String> = m
-        .app
-        .services
-        .iter()
-        .filter(|(_, s)| s.ports.iter().any(|p| p.public))
-        .map(|(n, _)| n.clone())
-        .collect();
     if chained && copies {
         steps.push(step(
             "cut-over",
