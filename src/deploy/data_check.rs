@@ -31,10 +31,11 @@ impl std::fmt::Display for Census {
     }
 }
 
-/// Generates, per user table of the app's database, one query giving its
-/// name, row count and the MD5 of its rows in text order; the second
-/// `psql` runs them.
-const PG_TABLES_SQL: &str = "select format('select %L, count(*), md5(coalesce(string_agg(t::text, chr(10) order by t::text), '''')) from %I.%I t;', schemaname || '.' || tablename, schemaname, tablename) from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1";
+/// One statement giving, per user table of the database, its name, row
+/// count and the MD5 of its rows' text in order (`query_to_xml` runs the
+/// per-table query, so no second pass is needed). Also printed for moves
+/// done by hand, to run on both sides.
+pub const PG_CENSUS_SQL: &str = "select format('%s.%s', schemaname, tablename), x.c[1], x.c[2] from pg_tables, lateral (select xpath('/row/*/text()', query_to_xml(format('select count(*) as n, md5(coalesce(string_agg(t::text, chr(10) order by t::text), %L)) as s from %I.%I t', '', schemaname, tablename), false, true, ''))::text[] as c) x where schemaname not in ('pg_catalog', 'information_schema') order by 1";
 
 /// The command that reads the census of a dependency of `kind`, run in its
 /// container; `None` for kinds it cannot read (their volume copy is still
@@ -44,15 +45,13 @@ const PG_TABLES_SQL: &str = "select format('select %L, count(*), md5(coalesce(st
 pub fn command(kind: &str) -> Option<Vec<String>> {
     let script = match kind {
         "postgres" => {
-            // No pipe: a failed first psql must fail the census, not
-            // read as a database without tables.
-            r#"U="${POSTGRES_USER:-postgres}"; D="${POSTGRES_DB:-$U}"; Q=$(psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "$D" -c "$1") || exit 3; printf '%s\n' "$Q" | psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "$D""#
+            r#"U="${POSTGRES_USER:-postgres}"; psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "${POSTGRES_DB:-$U}" -c "$1""#
         }
         "redis" | "valkey" => "redis-cli INFO keyspace",
         _ => return None,
     };
     Some(
-        ["sh", "-c", script, "census", PG_TABLES_SQL]
+        ["sh", "-c", script, "census", PG_CENSUS_SQL]
             .map(String::from)
             .to_vec(),
     )

@@ -129,7 +129,30 @@ fn dump_restore(m: &Move, a: &AccessorySpec) -> String {
         }
         _ => format!("copy {n}-data into the new volume before the new dependency starts"),
     };
-    format!("{dump}; then {restore}")
+    // The same reading on both sides, compared before traffic moves.
+    let sql = super::data_check::PG_CENSUS_SQL;
+    let verify = match (a.kind.as_str(), m.from_platform) {
+        ("postgres" | "pgvector", from) => {
+            let old = match from {
+                None => format!("psql \"$OLD_DATABASE_URL\" -XAtc \"{sql}\""),
+                Some(_) => format!("{exec} psql -U postgres -XAtc \"{sql}\""),
+            };
+            format!(
+                "; verify: {old} > {n}.before && psql \"$NEW_DATABASE_URL\" -XAtc \"{sql}\" > {n}.after && diff {n}.before {n}.after (row count and checksum per table)"
+            )
+        }
+        ("redis" | "valkey", from) => {
+            let old = match from {
+                None => "redis-cli -u \"$OLD_REDIS_URL\"".to_string(),
+                Some(_) => format!("{exec} redis-cli"),
+            };
+            format!(
+                "; verify: {old} INFO keyspace and redis-cli -u \"$NEW_REDIS_URL\" INFO keyspace show the same keys= counts"
+            )
+        }
+        _ => String::new(),
+    };
+    format!("{dump}; then {restore}{verify}")
 }
 
 /// How a service's persistent volume leaves where it runs now.
@@ -906,6 +929,14 @@ mod tests {
             ]
         );
         assert!(steps[2].detail.contains("pg_dumpall") && steps[2].detail.contains("psql"));
+        // The check the operator runs on both sides before traffic moves.
+        assert!(
+            steps[2].detail.contains("; verify: ")
+                && steps[2].detail.contains("query_to_xml")
+                && steps[2].detail.contains("diff db.before db.after"),
+            "{}",
+            steps[2].detail
+        );
         assert!(steps[4].detail.contains("flyctl deploy -c fly.toml"));
     }
 
