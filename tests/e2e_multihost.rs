@@ -500,6 +500,19 @@ impl Drop for Moved<'_> {
     }
 }
 
+/// A profile `old` on h1 with nothing left of `old` or `new` (the profile
+/// a move to h2 makes) on either SSH host.
+fn on_h1(rig: &Rig, old: &str, new: &str, port: u16) -> Env {
+    purge(&rig.ssh_socks, old, "none-such");
+    purge(&rig.ssh_socks, new, "none-such");
+    Env::new(
+        old,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("hosts", &rig.ssh_hosts[0])],
+    )
+}
+
 /// Containers of `profile` running on an engine, by role label.
 fn running_roles(sock: &str, profile: &str) -> Vec<String> {
     lines(&docker(
@@ -522,14 +535,7 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
     let Some(rig) = rig() else { return };
     let _turn = turn();
     let (old, new, port) = ("mh-move", "mh-move-h2", 18517);
-    purge(&rig.ssh_socks, old, "none-such");
-    purge(&rig.ssh_socks, new, "none-such");
-    let env = Env::new(
-        old,
-        port,
-        &format!("image: {IMAGE}"),
-        &[("hosts", &rig.ssh_hosts[0])],
-    );
+    let env = on_h1(&rig, old, new, port);
     ok(env.deploy("v1", &[]));
     let plan = ok(env.dm(&[
         "migrate",
@@ -604,14 +610,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     let _turn = turn();
     common::build_db_images();
     let (old, new, port) = ("mh-data", "mh-data-h2", 18518);
-    purge(&rig.ssh_socks, old, "none-such");
-    purge(&rig.ssh_socks, new, "none-such");
-    let env = Env::new(
-        old,
-        port,
-        &format!("image: {IMAGE}"),
-        &[("hosts", &rig.ssh_hosts[0])],
-    );
+    let env = on_h1(&rig, old, new, port);
     let app = env.app("v1");
     let yaml = std::fs::read_to_string(&app).unwrap()
         + &format!(

@@ -425,31 +425,7 @@ pub async fn stop_and_copy(
     copy: bool,
     progress: &Progress,
 ) -> Result<u64, String> {
-    stop_and_copy_keeping(from, old, new, accessories, copy, false, progress).await
-}
-
-/// [`stop_and_copy`], leaving a Docker host profile's proxies running
-/// when `keep_proxies` (they hold requests, then forward elsewhere).
-pub async fn stop_and_copy_keeping(
-    from: Option<EngineKind>,
-    old: &Profile,
-    new: &Profile,
-    accessories: &[AccessorySpec],
-    copy: bool,
-    keep_proxies: bool,
-    progress: &Progress,
-) -> Result<u64, String> {
-    stop_and_sync(
-        from,
-        old,
-        new,
-        accessories,
-        copy,
-        keep_proxies,
-        false,
-        progress,
-    )
-    .await
+    stop_and_sync(from, old, new, accessories, copy, false, false, progress).await
 }
 
 /// Bulk copy while the old stack still runs (from Docker hosts): each
@@ -499,8 +475,10 @@ pub async fn pre_copy(
     Ok(n)
 }
 
-/// [`stop_and_copy_keeping`]; with `warm` (after [`pre_copy`], from Docker
-/// hosts) only what changed since the bulk copy moves.
+/// [`stop_and_copy`], leaving a Docker host profile's proxies running
+/// when `keep_proxies` (they hold requests, then forward elsewhere); with
+/// `warm` (after [`pre_copy`], from Docker hosts) only what changed since
+/// the bulk copy moves.
 #[allow(clippy::too_many_arguments)]
 pub async fn stop_and_sync(
     from: Option<EngineKind>,
