@@ -1036,13 +1036,15 @@ fn a_registry_profile_builds_pushes_and_runs_the_pushed_build() {
     };
     let env = Env::new("e2e-registry", 18319);
     let repo = "127.0.0.1:18340/dm/e2e-registry-web";
-    // A build left by an earlier run would be kept, not built.
+    // A build left by an earlier run would be kept, not built. Untagged by
+    // name, never removed by id: the same build is the id of IMAGE too,
+    // which the other tests are running.
     let old = Command::new("docker")
-        .args(["images", "-q", repo])
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}", repo])
         .output()
         .unwrap();
-    for id in String::from_utf8_lossy(&old.stdout).split_whitespace() {
-        let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+    for tag in String::from_utf8_lossy(&old.stdout).split_whitespace() {
+        let _ = Command::new("docker").args(["rmi", tag]).output();
     }
     ok(env.dm(&[
         "profile",
