@@ -468,7 +468,23 @@ fn a_registry_profile_builds_once_pushes_and_every_other_host_pulls() {
 /// (destroyed when dropped).
 fn move_to_h2<'a>(rig: &Rig, env: &'a Env, new: &str, port: u16) -> (usize, Output, Moved<'a>) {
     let load = Load::start_at(&rig.ssh_addrs[0], port, 2);
-    let out = ok(env.dm(&[
+    let configs = env.dir.path().join("configs");
+    let out = ok(migrate_to_h2(
+        rig,
+        env,
+        new,
+        &["--yes", "--out", configs.to_str().unwrap()],
+    ));
+    let moved = Moved {
+        env,
+        profile: new.into(),
+    };
+    (none_failed(vec![load]), out, moved)
+}
+
+/// `migrate P --to compose --name <new> --hosts <h2>` with `flags`.
+fn migrate_to_h2(rig: &Rig, env: &Env, new: &str, flags: &[&str]) -> Output {
+    let mut args = vec![
         "migrate",
         &env.profile,
         "--to",
@@ -477,15 +493,9 @@ fn move_to_h2<'a>(rig: &Rig, env: &'a Env, new: &str, port: u16) -> (usize, Outp
         new,
         "--hosts",
         &rig.ssh_hosts[1],
-        "--yes",
-        "--out",
-        env.dir.path().join("configs").to_str().unwrap(),
-    ]));
-    let moved = Moved {
-        env,
-        profile: new.into(),
-    };
-    (none_failed(vec![load]), out, moved)
+    ];
+    args.extend_from_slice(flags);
+    env.dm(&args)
 }
 
 /// The profile a move made, destroyed (in the same state) when dropped.
@@ -537,18 +547,7 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
     let (old, new, port) = ("mh-move", "mh-move-h2", 18517);
     let env = on_h1(&rig, old, new, port);
     ok(env.deploy("v1", &[]));
-    let plan = ok(env.dm(&[
-        "migrate",
-        old,
-        "--to",
-        "compose",
-        "--name",
-        new,
-        "--hosts",
-        &rig.ssh_hosts[1],
-        "--dry-run",
-        "--json",
-    ]));
+    let plan = ok(migrate_to_h2(&rig, &env, new, &["--dry-run", "--json"]));
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let actions: Vec<&str> = plan["steps"]
         .as_array()

@@ -583,24 +583,29 @@ pub struct Taken {
     pub census: Census,
 }
 
-/// The container a profile's dependency runs in: named after it on a
-/// Docker host, its running task on a swarm (on the manager).
-async fn dependency_container(
+/// The containers the profile's dependencies `names` run in (same order),
+/// on one engine reached once: named after them on a Docker host, their
+/// running tasks on a swarm (on the manager).
+async fn dependency_containers(
     engine: EngineKind,
     profile: &Profile,
-    name: &str,
+    names: &[&str],
     progress: &Progress,
-) -> Result<(Host, String), String> {
+) -> Result<(Host, Vec<String>), String> {
     let hosts = profile.settings.hosts_or_local();
     match engine {
         EngineKind::Swarm => {
             let sw = Swarm::connect(&profile.name, &hosts, progress, Options::default()).await?;
-            let task = task_container(&sw, &sw.accessory_name(name)).await?;
-            Ok((sw.host().clone(), task))
+            let mut tasks = Vec::new();
+            for name in names {
+                tasks.push(task_container(&sw, &sw.accessory_name(name)).await?);
+            }
+            Ok((sw.host().clone(), tasks))
         }
         EngineKind::DockerHost => {
             let e = Engine::connect(&profile.name, &hosts, progress, Options::default()).await?;
-            Ok((e.hosts[0].clone(), format!("dm-{}-{name}", profile.name)))
+            let named = names.iter().map(|n| format!("dm-{}-{n}", profile.name));
+            Ok((e.hosts[0].clone(), named.collect()))
         }
         EngineKind::Kubernetes => Err("a cluster's dependencies are not read here".into()),
     }
@@ -614,15 +619,20 @@ pub async fn census(
     accessories: &[AccessorySpec],
     progress: &Progress,
 ) -> Result<Vec<Taken>, String> {
+    let readable: Vec<&AccessorySpec> = accessories
+        .iter()
+        .filter(|a| a.volume.is_some() && super::data_check::command(&a.kind).is_some())
+        .collect();
+    if readable.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = readable.iter().map(|a| a.name.as_str()).collect();
+    let (host, containers) = dependency_containers(engine, profile, &names, progress).await?;
     let mut out = Vec::new();
-    for a in accessories.iter().filter(|a| a.volume.is_some()) {
-        if super::data_check::command(&a.kind).is_none() {
-            continue;
-        }
-        let (host, container) = dependency_container(engine, profile, &a.name, progress).await?;
+    for (a, container) in readable.into_iter().zip(&containers) {
         let wait = std::time::Duration::from_secs(30);
         let started = std::time::Instant::now();
-        if let Some(census) = super::data_check::take(&host, &container, &a.kind, wait).await? {
+        if let Some(census) = super::data_check::take(&host, container, &a.kind, wait).await? {
             progress.step(
                 "check",
                 format!(
