@@ -267,13 +267,10 @@ pub fn decide_builds(spec: &mut ReleaseSpec, registry: Option<&str>) -> Result<V
             ));
         }
         let context = context_tar(dir)?;
-        let repo = match s.image.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
-            _ => s.image.clone(),
-        };
+        let (repo, _) = split_tag(&s.image);
         let repo = match registry {
-            Some(r) => format!("{r}/{}", repo.rsplit('/').next().unwrap_or(&repo)),
-            None => repo,
+            Some(r) => format!("{r}/{}", repo.rsplit('/').next().unwrap_or(repo)),
+            None => repo.to_string(),
         };
         let tag = build_tag(&repo, &b, &context, git_revision(dir).as_deref());
         s.image = tag.clone();
