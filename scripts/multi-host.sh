@@ -112,11 +112,11 @@ up() {
       -o PasswordAuthentication=no -o PermitRootLogin=prohibit-password \
       -o SetEnv="DOCKER_HOST=unix://$(sock "$n")"
   done
-  # Containers of the SSH hosts reach the other hosts as on real machines
-  # (where dockerd's own masquerading does it; it is off here with
-  # --iptables=false): a proxy left on one host forwards to another after
-  # `migrate --hosts`.
-  for n in $SSH_HOSTS; do
+  # Containers of every node and host reach the other hosts as on real
+  # machines (where dockerd's own masquerading does it; it is off here with
+  # --iptables=false): a proxy left on one host or swarm node forwards to
+  # another host after `migrate --hosts`.
+  for n in $SWARM_NODES $SSH_HOSTS; do
     nsenter --net="/var/run/netns/dm-$n" iptables -t nat -A POSTROUTING -o "veth-$n" -j MASQUERADE
   done
   mkdir -p "$HOME/.ssh" && chmod 700 "$HOME/.ssh"

@@ -579,6 +579,105 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
     }
     assert_eq!(running_roles(&rig.ssh_socks[0], old), ["proxy"], "{said}");
     assert!(running_roles(&rig.ssh_socks[1], new).contains(&"app".to_string()));
+
+    let (sent, said) = return_to_h1(&rig, &env, new, port);
+    eprintln!("returned h2 → h1 under load through both: {sent} requests, 0 failed");
+    assert!(
+        said.contains(&format!("forward to {}", rig.ssh_addrs[0])),
+        "{said}"
+    );
+    assert!(running_roles(&rig.ssh_socks[0], old).contains(&"app".to_string()));
+    assert_eq!(running_roles(&rig.ssh_socks[1], new), ["proxy"], "{said}");
+}
+
+/// `migrate <new> --rollback --yes` under load through both hosts'
+/// addresses (clients of either may remain while DNS moves); the requests
+/// sent and what the command said. Both addresses answer v1 afterwards.
+fn return_to_h1(rig: &Rig, env: &Env, new: &str, port: u16) -> (usize, String) {
+    let loads = rig
+        .ssh_addrs
+        .iter()
+        .map(|a| Load::start_at(a, port, 2))
+        .collect();
+    let out = ok(env.dm(&["migrate", new, "--rollback", "--yes"]));
+    let sent = none_failed(loads);
+    for addr in &rig.ssh_addrs {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+    (sent, text(&out))
+}
+
+/// From the 3-node swarm to another machine: the new profile comes up on
+/// h2, the proxies on every node then forward to it and the swarm's
+/// services scale to zero behind them; no request through any node's
+/// address fails.
+#[test]
+fn a_swarm_moves_to_another_machine_and_fails_no_request() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    let (old, new, port) = ("mh-swmove", "mh-swmove-h2", 18519);
+    purge(&rig.swarm_nodes, old, "none-such");
+    purge(&rig.ssh_socks, new, "none-such");
+    let env = Env::new(
+        old,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
+    );
+    ok(env.deploy("v1", &[]));
+    let loads: Vec<Load> = rig
+        .swarm_addrs
+        .iter()
+        .map(|a| Load::start_at(a, port, 1))
+        .collect();
+    let configs = env.dir.path().join("configs");
+    let out = ok(migrate_to_h2(
+        &rig,
+        &env,
+        new,
+        &["--yes", "--out", configs.to_str().unwrap()],
+    ));
+    let _moved = Moved {
+        env: &env,
+        profile: new.into(),
+    };
+    let sent = none_failed(loads);
+    let said = text(&out);
+    eprintln!("moved the swarm → h2 under load through 3 nodes: {sent} requests, 0 failed");
+    assert!(
+        said.contains(&format!("forward to {}", rig.ssh_addrs[1])),
+        "{said}"
+    );
+    for addr in rig.swarm_addrs.iter().chain([&rig.ssh_addrs[1]]) {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+    let manager = &rig.swarm_nodes[0];
+    let replicas = lines(&docker(
+        manager,
+        &[
+            "service",
+            "ls",
+            "--filter",
+            &format!("label=dm.profile={old}"),
+            "--format",
+            "{{.Replicas}}",
+        ],
+    ));
+    assert!(
+        !replicas.is_empty() && replicas.iter().all(|r| r.starts_with("0/")),
+        "{replicas:?}"
+    );
+    for node in &rig.swarm_nodes {
+        assert_eq!(running_roles(node, old), ["proxy"], "{node}");
+    }
 }
 
 /// `psql` in a PostgreSQL container of a rig engine; its output.
@@ -688,6 +787,36 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
         );
     }
     assert_eq!(running_roles(h1, old), ["proxy"], "{said}");
+
+    // Written on h2 after the move, then back to h1: only what changed
+    // travels, and h1's servers hold it all.
+    psql(
+        h2,
+        &db2,
+        "insert into orders select g, md5(g::text) from generate_series(5001, 5100) g",
+    );
+    for i in 200..250 {
+        redis_cli(
+            h2,
+            &cache2,
+            &["set", &format!("session:{i}"), &format!("user-{i}")],
+        );
+    }
+    let sum_h2 = psql(h2, &db2, sum_sql);
+    let (sent, said) = return_to_h1(&rig, &env, new, port);
+    eprintln!("returned h2 → h1 with the data written on h2: {sent} requests, 0 failed; {said}");
+    assert!(
+        said.contains("data check: db: 1 table(s), 5100 row(s) on both sides"),
+        "{said}"
+    );
+    assert!(
+        said.contains("data check: cache: 250 key(s) on both sides"),
+        "{said}"
+    );
+    assert!(said.contains("synced after the stop"), "{said}");
+    assert_eq!(psql(h1, &db, sum_sql), sum_h2);
+    assert_eq!(redis_cli(h1, &cache, &["get", "session:249"]), "user-249");
+    assert_eq!(running_roles(h2, new), ["proxy"], "{said}");
 }
 
 #[test]

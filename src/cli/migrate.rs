@@ -10,7 +10,6 @@ use crate::analyse::plan;
 use crate::deploy::EngineKind;
 use crate::deploy::chain;
 use crate::deploy::docker_host::Engine;
-use crate::deploy::docker_host::status as dh_status;
 use crate::deploy::events::Progress;
 use crate::deploy::hand_over;
 use crate::deploy::migrate::{self, Move};
@@ -180,7 +179,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         && old_hosts.len() == 1
         && new_hosts == old_hosts;
     // Other machines: the old proxies forward to the new hosts' addresses.
-    let chain = from_platform == Some(EngineKind::DockerHost)
+    let chain = docker(from_platform)
         && docker(to_platform)
         && new_hosts.iter().all(|h| !old_hosts.contains(h));
     let forward_to: Vec<String> = if chain {
@@ -284,10 +283,12 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         let moving = Chain {
             old: &old,
             new: &new,
+            from: from_platform.unwrap_or(EngineKind::DockerHost),
             to: to_platform,
             spec: &spec,
             copy,
             addresses: &forward_to,
+            way_back: false,
         };
         return cut_over_elsewhere(ctx, &moving, a.env_file.as_deref(), &to);
     }
@@ -550,46 +551,93 @@ fn report_check(
     ok
 }
 
-/// A move from Docker hosts to other machines.
+/// A move from Docker hosts or a swarm to other machines.
 struct Chain<'a> {
     old: &'a Profile,
     new: &'a Profile,
+    from: EngineKind,
     to: EngineKind,
     spec: &'a ReleaseSpec,
     /// Dependencies' volumes are copied cold: requests are held meanwhile.
     copy: bool,
     /// The new hosts' public addresses.
     addresses: &'a [String],
+    /// A rollback: `new` is the profile moved from, whose stopped
+    /// dependencies' volumes still hold the data of the move (only what
+    /// changed since goes back) and whose proxies forward to `old`.
+    way_back: bool,
 }
 
-/// The cut-over to other machines (`deploy/chain.rs`): the new profile is
-/// deployed on its hosts, then the old proxies forward to them and the old
-/// app stops behind them. With data, the old proxies hold requests from
-/// before the old stack stops until they forward. A failure before the
-/// forward leaves (or starts) the old profile serving.
+/// The cut-over to other machines (`deploy/chain.rs`), from Docker hosts
+/// or a swarm: the new profile is deployed on its hosts, then the old
+/// proxies forward to them and the old app stops behind them. With data,
+/// the old proxies hold requests from before the old stack stops until
+/// they forward. A failure before the forward leaves (or starts) the old
+/// profile serving. The same runs a rollback (`way_back`).
 fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -> Res {
     let started = Instant::now();
     let services: Vec<&ServiceSpec> = m.spec.services.iter().collect();
     let old_hosts = m.old.settings.hosts_or_local();
     let mut before = Vec::new();
+    // On the way back the new profile's proxies forward to the old one's;
+    // they hold too while the data moves. If the return fails they
+    // forward to it again, and the new profile's app stops behind them.
+    let mut new_held: Vec<chain::Changed> = Vec::new();
+    let old_addresses: Vec<String> = old_hosts
+        .iter()
+        .filter_map(|h| chain::public_address(h))
+        .collect();
+    let put_back_new = |held: &[chain::Changed]| {
+        if !m.way_back {
+            return;
+        }
+        let progress = Progress::new(true);
+        let _ = ctx.session.block_on(async {
+            let e = migrate::proxies_of(m.to, m.new, &progress).await?;
+            if held.is_empty() {
+                chain::forward(&e, &services, &old_addresses).await?;
+            } else {
+                chain::restore(&e, &services, held).await?;
+            }
+            migrate::stop_behind_proxies(m.to, m.new, &progress)
+                .await
+                .map(|_| ())
+        });
+    };
     if m.copy {
         let progress = Progress::new(ctx.json);
         let copied = ctx.session.block_on(async {
-            // Images and the bulk of the data travel before requests are held.
+            // Images and the bulk of the data travel before requests are
+            // held; on the way back the bulk is there already. A swarm's
+            // volumes are read from its stopped tasks: copied cold.
             migrate::preload_images(m.to, m.new, m.spec, &progress).await?;
-            migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
-            let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
-            let held = chain::hold(&e, &services, migrate::HOLD_LIMIT).await?;
-            let from = EngineKind::DockerHost;
-            let copy = match migrate::census(from, m.old, &m.spec.accessories, &progress).await {
+            let warm = m.from == EngineKind::DockerHost;
+            if warm && !m.way_back {
+                migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
+            }
+            let e = migrate::proxies_of(m.from, m.old, &progress).await?;
+            // Proxies forwarding to the old ones hold first: a request
+            // they forward then never waits on a held proxy, so a later
+            // switch of theirs has nothing in flight to drain.
+            let held_new = if m.way_back {
+                let en = migrate::proxies_of(m.to, m.new, &progress).await?;
+                chain::hold(&en, &services, migrate::HOLD_LIMIT).await?
+            } else {
+                Vec::new()
+            };
+            let held = match chain::hold(&e, &services, migrate::HOLD_LIMIT).await {
+                Ok(h) => h,
+                Err(why) => return Ok(Err((why, held_new))),
+            };
+            let copy = match migrate::census(m.from, m.old, &m.spec.accessories, &progress).await {
                 Ok(taken) => migrate::stop_and_sync(
-                    Some(from),
+                    Some(m.from),
                     m.old,
                     m.new,
                     &m.spec.accessories,
                     true,
                     true,
-                    true,
+                    warm,
                     &progress,
                 )
                 .await
@@ -599,11 +647,23 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             if copy.is_err() {
                 let _ = chain::restore(&e, &services, &held).await;
             }
-            copy
+            Ok::<_, String>(
+                copy.map(|t| (t, held_new.clone()))
+                    .map_err(|w| (w, held_new)),
+            )
         });
         progress.finish();
         match copied.and_then(|r| r) {
-            Ok(taken) => before = taken,
+            Ok(Ok((taken, held_new))) => {
+                before = taken;
+                new_held = held_new;
+            }
+            Ok(Err((why, held_new))) => {
+                eprintln!("error: {why}; starting {} again", m.old.name);
+                let _ = deploy_again(ctx, &m.old.name, None);
+                put_back_new(&held_new);
+                return Err(Failure::explained(why));
+            }
             Err(why) => {
                 eprintln!("error: {why}; starting {} again", m.old.name);
                 let _ = deploy_again(ctx, &m.old.name, None);
@@ -621,6 +681,13 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
         if m.copy {
             eprintln!("the new deploy failed; starting {} again", m.old.name);
             let _ = deploy_again(ctx, &m.old.name, None);
+            put_back_new(&new_held);
+        } else if m.way_back {
+            eprintln!(
+                "the deploy of {} failed; {} was not changed and serves as before",
+                m.new.name, m.old.name
+            );
+            put_back_new(&[]);
         } else {
             eprintln!(
                 "the new deploy failed; {} was not changed and serves as before",
@@ -646,6 +713,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
                 m.new.name, m.old.name, m.old.name
             );
             let _ = deploy_again(ctx, &m.old.name, None);
+            put_back_new(&new_held);
             return Err(Failure::explained(format!(
                 "the moved data did not match; {} serves again",
                 m.old.name
@@ -654,7 +722,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
     }
     let progress = Progress::new(ctx.json);
     let forwarded = ctx.session.block_on(async {
-        let e = Engine::connect(&m.old.name, &old_hosts, &progress, Options::default()).await?;
+        let e = migrate::proxies_of(m.from, m.old, &progress).await?;
         let changed = chain::forward(&e, &services, m.addresses).await?;
         progress.step(
             "forward",
@@ -674,7 +742,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
                 }
             }
         } else {
-            dh_status::stop_behind_proxies(&e).await?;
+            migrate::stop_behind_proxies(m.from, m.old, &progress).await?;
         }
         Ok::<Option<u64>, String>(held)
     });
@@ -692,7 +760,11 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
         )
     });
     if let Some(text) = &held_text {
-        let how = format!("moved from {} on other machines", m.old.name);
+        let how = if m.way_back {
+            format!("returned from {} on other machines", m.old.name)
+        } else {
+            format!("moved from {} on other machines", m.old.name)
+        };
         record_move(ctx, &m.new.name, &how, text);
     }
     if ctx.json {
@@ -740,8 +812,20 @@ fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
     let from = ctx.session.engine_of(&now);
     let to = ctx.session.engine_of(&back);
     let ours = |e: EngineKind| matches!(e, EngineKind::DockerHost | EngineKind::Swarm);
-    let one_engine = now.settings.hosts_or_local() == back.settings.hosts_or_local()
-        && now.settings.hosts_or_local().len() == 1;
+    let (now_hosts, back_hosts) = (
+        now.settings.hosts_or_local(),
+        back.settings.hosts_or_local(),
+    );
+    let one_engine = now_hosts == back_hosts && now_hosts.len() == 1;
+    // After a move to other machines: the profile moved from still has its
+    // proxies (forwarding here); now's proxies forward back to its hosts.
+    let back_addresses: Option<Vec<String>> = back_hosts
+        .iter()
+        .map(|h| chain::public_address(h))
+        .collect();
+    let elsewhere = from == EngineKind::DockerHost
+        && back_hosts.iter().all(|h| !now_hosts.contains(h))
+        && back_addresses.is_some();
     let follows = |p: &Profile| {
         EngineKind::ours(
             &ctx.session.catalog,
@@ -749,9 +833,9 @@ fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
         )
         .is_some()
     };
-    if !(ours(from) && ours(to) && one_engine && follows(&now) && follows(&back)) {
+    if !(ours(from) && ours(to) && (one_engine || elsewhere) && follows(&now) && follows(&back)) {
         return Err(Failure::input(format!(
-            "a rollback is automatic between Docker host and Swarm profiles on one Docker engine; here deploy {origin} again (`deployment-manager deploy {origin}`), move its data back and point DNS at it"
+            "a rollback is automatic between Docker host and Swarm profiles on one Docker engine, and from Docker hosts back to hosts named as ssh:// or tcp:// addresses; here deploy {origin} again (`deployment-manager deploy {origin}`), move its data back and point DNS at it"
         )));
     }
     let app = crate::analyse::fitness::swaps::effective(&now).map_err(Failure::input)?;
@@ -761,10 +845,17 @@ fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
         .iter()
         .filter_map(|acc| {
             acc.volume.as_ref().map(|(vol, path)| {
-                format!(
-                    "{} ({}): what it wrote since the move, {path} of dm-{}-{}, is copied back into dm-{origin}-{vol} (which it replaces)",
-                    acc.name, acc.kind, now.name, acc.name
-                )
+                if one_engine {
+                    format!(
+                        "{} ({}): what it wrote since the move, {path} of dm-{}-{}, is copied back into dm-{origin}-{vol} (which it replaces)",
+                        acc.name, acc.kind, now.name, acc.name
+                    )
+                } else {
+                    format!(
+                        "{} ({}): the files of {path} in dm-{}-{} that changed since the move are synced back into dm-{origin}-{vol}, which kept the rest, and checked",
+                        acc.name, acc.kind, now.name, acc.name
+                    )
+                }
             })
         })
         .collect();
@@ -774,10 +865,18 @@ fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
     }
     if !ctx.json {
         println!("return from {} to {origin}:", now.name);
-        println!(
-            "  the proxy goes back to {origin}, whose next release rolls over {}'s replicas",
-            now.name
-        );
+        if one_engine {
+            println!(
+                "  the proxy goes back to {origin}, whose next release rolls over {}'s replicas",
+                now.name
+            );
+        } else {
+            println!(
+                "  {origin} is deployed again on {}; then {}'s proxies forward there and its app stops",
+                back_hosts.join(", "),
+                now.name
+            );
+        }
         for d in &data {
             println!("  data: {d}");
         }
@@ -796,6 +895,19 @@ fn rollback_cmd(ctx: &Ctx, a: &MigrateArgs) -> Res {
         EngineKind::Swarm => "swarm",
         _ => "a Docker host",
     };
+    if !one_engine {
+        let moving = Chain {
+            old: &now,
+            new: &back,
+            to,
+            spec: &spec,
+            copy: !data.is_empty(),
+            addresses: &back_addresses.unwrap_or_default(),
+            from,
+            way_back: true,
+        };
+        return cut_over_elsewhere(ctx, &moving, a.env_file.as_deref(), target);
+    }
     let moving = HandOver {
         old: &now,
         new: &back,

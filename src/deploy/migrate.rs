@@ -508,7 +508,11 @@ pub async fn stop_and_sync(
                     sources.push((acc, task));
                 }
             }
-            sw_status::stop(&sw).await?;
+            if keep_proxies {
+                sw_status::stop_behind_proxies(&sw).await?;
+            } else {
+                sw_status::stop(&sw).await?;
+            }
             return copy_all(sw.host(), &sources, None, new, progress).await;
         }
         EngineKind::Kubernetes => {}
@@ -540,6 +544,46 @@ pub async fn stop_and_sync(
         }
     }
     Ok(0)
+}
+
+/// The proxies of a profile on our engines, reached as a Docker host
+/// engine over the hosts they run on (a swarm's run on each named node).
+pub async fn proxies_of<'a>(
+    kind: EngineKind,
+    profile: &Profile,
+    progress: &'a Progress,
+) -> Result<Engine<'a>, String> {
+    let hosts = profile.settings.hosts_or_local();
+    match kind {
+        EngineKind::Swarm => {
+            Ok(
+                Swarm::connect(&profile.name, &hosts, progress, Options::default())
+                    .await?
+                    .dh,
+            )
+        }
+        _ => Engine::connect(&profile.name, &hosts, progress, Options::default()).await,
+    }
+}
+
+/// Stops a profile's app and dependencies on our engines, leaving its
+/// proxies serving (they forward elsewhere after a move).
+pub async fn stop_behind_proxies(
+    kind: EngineKind,
+    profile: &Profile,
+    progress: &Progress,
+) -> Result<usize, String> {
+    let hosts = profile.settings.hosts_or_local();
+    match kind {
+        EngineKind::Swarm => {
+            let sw = Swarm::connect(&profile.name, &hosts, progress, Options::default()).await?;
+            sw_status::stop_behind_proxies(&sw).await
+        }
+        _ => {
+            let e = Engine::connect(&profile.name, &hosts, progress, Options::default()).await?;
+            dh_status::stop_behind_proxies(&e).await
+        }
+    }
 }
 
 /// Puts the release's images on the new profile's hosts before a move

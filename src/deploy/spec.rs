@@ -53,6 +53,10 @@ pub struct ServiceSpec {
     /// Host port the proxy listens on; `None` for internal services.
     pub public_port: Option<u16>,
     pub websocket: bool,
+    /// The public port speaks gRPC: the proxy talks HTTP/2 (h2c) to the
+    /// replicas, which serve nothing else.
+    #[serde(default)]
+    pub grpc: bool,
     pub sticky: bool,
     pub health: HealthSpec,
     pub memory_limit: Option<u64>,
@@ -153,6 +157,7 @@ impl ReleaseSpec {
                 port,
                 public_port: public.map(|p| p.published.unwrap_or(p.port)),
                 websocket: s.ports.iter().any(|p| p.protocol == Protocol::Websocket),
+                grpc: public.is_some_and(|p| p.protocol == Protocol::Grpc),
                 sticky: s.traits.sticky_sessions,
                 health: HealthSpec {
                     http: h.http.clone(),

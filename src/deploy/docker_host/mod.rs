@@ -18,7 +18,7 @@ pub mod status;
 
 use crate::deploy::events::Progress;
 use crate::deploy::proxy::server::StateView;
-use crate::deploy::proxy::table::RouteTable;
+use crate::deploy::proxy::table::{RouteTable, UpstreamProtocol};
 use crate::deploy::release::Failure;
 use crate::deploy::spec::{ReleaseSpec, ReleaseStep, ServiceSpec};
 use crate::deploy::strategy::Options;
@@ -159,6 +159,9 @@ impl<'a> Engine<'a> {
         let mut t = RouteTable::new(&s.name);
         t.health_path = s.health.http.clone();
         t.sticky = s.sticky;
+        if s.grpc {
+            t.upstream = UpstreamProtocol::H2c;
+        }
         t.drain_timeout_ms = self.options.drain_timeout.as_millis() as u64;
         t
     }

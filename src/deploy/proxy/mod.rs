@@ -6,3 +6,4 @@ pub mod metrics;
 pub mod server;
 pub mod table;
 pub mod target;
+pub mod upstream;

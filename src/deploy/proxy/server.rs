@@ -6,13 +6,14 @@
 use super::metrics::{MetricsSnapshot, ReleaseMetrics};
 use super::table::{AFFINITY_COOKIE, COHORT_COOKIE, RouteTable, bucket_of};
 use super::target::{InFlight, Target, change, is_name};
+use super::upstream::{self, PooledBody, SendError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -121,30 +122,6 @@ fn random_u32() -> u32 {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     std::hash::RandomState::new().hash_one((n, Instant::now())) as u32
-}
-
-thread_local! {
-    /// One upstream pool per thread: with a runtime per core, a request,
-    /// its pooled connection and that connection's task stay on one
-    /// thread, with no wake-up crossing to another.
-    static CLIENT: Client<HttpConnector, Body> = upstream_client();
-}
-
-/// Keep-alive to the targets: idle connections are reused for up to 30 s,
-/// at most 256 idle per target (more are opened under a burst and closed
-/// when they come back to a full pool).
-fn upstream_client() -> Client<HttpConnector, Body> {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
-        .build(connector)
-}
-
-fn send(req: Request<Body>) -> hyper_util::client::legacy::ResponseFuture {
-    CLIENT.with(|c| c.request(req))
 }
 
 impl Proxy {
@@ -423,7 +400,7 @@ impl Proxy {
                 (b, Some(b))
             }
         };
-        let (allowlisted, canary_active) = {
+        let (allowlisted, canary_active, protocol) = {
             let t = self.table.read().unwrap();
             // While paused, outside load balancers still see a healthy host.
             if t.paused && t.health_path.as_deref() == Some(req.uri().path()) {
@@ -431,7 +408,8 @@ impl Proxy {
             }
             (
                 cohort.as_ref().is_some_and(|c| t.allowlist.contains(c)),
-                t.routed().len() > 1,
+                t.releases.iter().filter(|r| r.weight > 0).nth(1).is_some(),
+                t.upstream,
             )
         };
         let client_upgrade = req
@@ -464,30 +442,27 @@ impl Proxy {
             };
             let target = guard.0.clone();
             let metrics = self.metrics_for(&target.release);
-            let uri =
-                match &target.authority {
-                    Some(a) => {
-                        let mut u = hyper::http::uri::Parts::default();
-                        u.scheme = Some(hyper::http::uri::Scheme::HTTP);
-                        u.authority = Some(a.clone());
-                        u.path_and_query =
-                            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| {
-                                hyper::http::uri::PathAndQuery::from_static("/")
-                            }));
-                        hyper::Uri::from_parts(u).map_err(|e| e.to_string())
-                    }
-                    None => Err(format!("{} is not a host:port", target.addr)),
-                };
-            let uri = match uri {
-                Ok(u) => u,
-                Err(e) => return plain(StatusCode::BAD_GATEWAY, &e),
-            };
+            // Origin form on the kept-alive connection to the target.
+            let uri = parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
             let mut out = Request::builder()
                 .method(parts.method.clone())
-                .uri(uri)
+                .uri(hyper::Uri::from(uri))
                 .version(hyper::Version::HTTP_11);
             let headers = out.headers_mut().unwrap();
             copy_headers(&parts.headers, headers, client_upgrade.is_some());
+            // An HTTP/2 client names the host in `:authority`, not `host`.
+            if !headers.contains_key(header::HOST)
+                && let Some(v) = parts
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                headers.insert(header::HOST, v);
+            }
             let xff = match parts
                 .headers
                 .get("x-forwarded-for")
@@ -509,7 +484,7 @@ impl Proxy {
             tokio::pin!(lost);
             lost.as_mut().enable();
             let sent = tokio::select! {
-                r = send(out) => Some(r),
+                r = upstream::send(&target.addr, protocol, out) => Some(r),
                 _ = lost => None,
             };
             let Some(sent) = sent else {
@@ -548,6 +523,7 @@ impl Proxy {
                         }
                     }
                     if status == StatusCode::SWITCHING_PROTOCOLS {
+                        resp.body_mut().keep_out_of_pool();
                         if let Some(client_side) = client_upgrade {
                             let backend_side = hyper::upgrade::on(&mut resp);
                             tokio::spawn(tunnel(client_side, backend_side, guard));
@@ -568,7 +544,7 @@ impl Proxy {
                         .boxed(),
                     );
                 }
-                Err(e) if e.is_connect() && buffered.is_some() => {
+                Err(SendError::Connect(_)) if buffered.is_some() => {
                     // Nothing reached the target: take it out and try another.
                     target.mark_down();
                     avoid = target.addr.clone();
@@ -708,11 +684,15 @@ impl Proxy {
         let work = async {
             match path {
                 Some(p) => {
-                    let req = Request::get(format!("http://{addr}{p}"))
+                    let req = Request::get(p)
+                        .header(header::HOST, addr)
                         .header(header::USER_AGENT, "deployment-manager-proxy health check")
                         .body(full(Bytes::new()))
                         .map_err(|e| e.to_string())?;
-                    let resp = send(req).await.map_err(|e| e.to_string())?;
+                    let protocol = self.table.read().unwrap().upstream;
+                    let resp = upstream::send(addr, protocol, req)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let status = resp.status();
                     let _ = resp.into_body().collect().await;
                     if status.is_success() {
@@ -735,7 +715,9 @@ impl Proxy {
 }
 
 /// Hop-by-hop headers are per connection (RFC 9110 §7.6.1); an upgrade
-/// keeps `connection` and `upgrade` so the target sees the handshake.
+/// keeps `connection` and `upgrade` so the target sees the handshake, and
+/// `te: trailers` goes on, since the proxy passes trailers through (gRPC
+/// servers expect it).
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, upgrade: bool) {
     const HOP: [&str; 7] = [
         "connection",
@@ -748,7 +730,9 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, upgrade: bool) {
     ];
     for (k, v) in from {
         let hop = HOP.contains(&k.as_str());
-        if !hop || (upgrade && (k == header::CONNECTION || k == header::UPGRADE)) {
+        let kept = (upgrade && (k == header::CONNECTION || k == header::UPGRADE))
+            || (k == header::TE && v == "trailers");
+        if !hop || kept {
             to.append(k.clone(), v.clone());
         }
     }
@@ -774,7 +758,7 @@ async fn tunnel(
 
 /// A response body that keeps its request counted until fully sent.
 struct Guarded {
-    inner: Incoming,
+    inner: PooledBody,
     _guard: InFlight,
 }
 
@@ -817,12 +801,15 @@ pub async fn serve(
                 let proxy = proxy.clone();
                 async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
             });
-            // Pipelined requests are answered in order (hyper reads the
-            // next only after the response); their responses share a flush.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .pipeline_flush(true)
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
+            // HTTP/1.1 and HTTP/2 without TLS (prior knowledge, what gRPC
+            // clients and load balancers' h2c back ends send) share the
+            // port: the connection's first bytes tell which. Pipelined
+            // HTTP/1.1 requests are answered in order (hyper reads the next
+            // only after the response); their responses share a flush.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().pipeline_flush(true);
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await;
         });
     }
@@ -880,6 +867,10 @@ mod tests {
             weight: 100,
             targets,
         }];
+        start_with(table).await
+    }
+
+    async fn start_with(table: RouteTable) -> (Arc<Proxy>, SocketAddr) {
         let proxy = Proxy::new(table, None);
         let (every, timeout) = (Duration::from_millis(100), Duration::from_millis(200));
         tokio::spawn(proxy.clone().health_loop(every, timeout));
@@ -963,6 +954,132 @@ mod tests {
         assert_eq!(resolved.name, name);
         for _ in 0..5 {
             assert_eq!(request(addr, "GET").await, 200);
+        }
+    }
+
+    /// An upstream that answers 200 and counts the connections it accepts;
+    /// each connection is closed by the upstream after `close_after` idle.
+    async fn counting(close_after: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc);
+                    // Closing while idle, as a server's keep-alive timeout does.
+                    let _ = tokio::time::timeout(close_after, conn).await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_reuse_kept_alive_connections_to_the_target() {
+        let (up, accepted) = counting(Duration::from_secs(60)).await;
+        let (_proxy, addr) = start(vec![up.to_string()]).await;
+        for _ in 0..50 {
+            assert_eq!(request(addr, "GET").await, 200);
+        }
+        // One connection per serving thread and one for the health checks
+        // at most, instead of one per request.
+        let n = accepted.load(Ordering::SeqCst);
+        assert!(n <= 3, "{n} connections for 50 requests");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_the_target_closed_while_idle_fails_no_request() {
+        let (up, accepted) = counting(Duration::from_millis(100)).await;
+        let (_proxy, addr) = start(vec![up.to_string()]).await;
+        for _ in 0..5 {
+            // POST is not repeated after a failure: it must go on a live
+            // connection the first time.
+            assert_eq!(request(addr, "POST").await, 200);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(accepted.load(Ordering::SeqCst) >= 5);
+    }
+
+    /// An h2c-only upstream answering like a gRPC server: the request body
+    /// echoed, `grpc-status` in the trailers, and the `te` it received.
+    async fn grpc_like() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        let te = req.headers().get(header::TE).cloned();
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let mut trailers = HeaderMap::new();
+                        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
+                            vec![Ok(Frame::data(body)), Ok(Frame::trailers(trailers))];
+                        let mut resp = Response::new(http_body_util::StreamBody::new(
+                            futures_util::stream::iter(frames),
+                        ));
+                        if let Some(te) = te {
+                            resp.headers_mut().insert("x-te", te);
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_http2_client_reaches_a_grpc_target_with_its_trailers() {
+        let up = grpc_like().await;
+        let mut table = RouteTable::new("api");
+        table.upstream = crate::deploy::proxy::table::UpstreamProtocol::H2c;
+        table.releases = vec![ReleaseRoute {
+            release: "v1".into(),
+            weight: 100,
+            targets: vec![up.to_string()],
+        }];
+        let (_proxy, addr) = start_with(table).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Full<Bytes>>(
+            TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        // Several calls at once on the one client connection.
+        let calls = (0..8).map(|n| {
+            let req = Request::post(format!("http://{addr}/helloworld.Greeter/SayHello"))
+                .header(header::CONTENT_TYPE, "application/grpc")
+                .header(header::TE, "trailers")
+                .body(Full::new(Bytes::from(format!("call {n}"))))
+                .unwrap();
+            let call = sender.send_request(req);
+            async move {
+                let resp = call.await.unwrap();
+                let te = resp.headers().get("x-te").cloned();
+                let body = resp.into_body().collect().await.unwrap();
+                (te, body.trailers().cloned(), body.to_bytes(), n)
+            }
+        });
+        for (te, trailers, body, n) in futures_util::future::join_all(calls).await {
+            assert_eq!(body, Bytes::from(format!("call {n}")));
+            assert_eq!(te.as_ref().map(|v| v.as_bytes()), Some(&b"trailers"[..]));
+            let status = trailers.expect("trailers came through");
+            assert_eq!(status.get("grpc-status").unwrap(), "0");
         }
     }
 }

@@ -46,6 +46,20 @@ pub struct RouteTable {
     pub paused: bool,
     #[serde(default = "pause_default")]
     pub max_pause_ms: u64,
+    /// What the targets speak; clients may use HTTP/1.1 or HTTP/2 either way.
+    #[serde(default)]
+    pub upstream: UpstreamProtocol,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 with kept-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 without TLS, prior knowledge (what gRPC servers speak):
+    /// one connection per target carries many requests at once.
+    H2c,
 }
 
 fn drain_default() -> u64 {

@@ -16,8 +16,6 @@ pub struct Target {
     pub addr: String,
     /// The route table's address this one stands for.
     pub name: String,
-    /// `addr` parsed once, for the request URI on every forward.
-    pub(super) authority: Option<hyper::http::uri::Authority>,
     pub release: String,
     pub(super) healthy: AtomicBool,
     pub(super) failures: AtomicU32,
@@ -35,7 +33,6 @@ impl Target {
         Arc::new(Target {
             addr: addr.to_string(),
             name: name.to_string(),
-            authority: addr.parse().ok(),
             release: release.to_string(),
             healthy: AtomicBool::new(healthy),
             failures: AtomicU32::new(0),

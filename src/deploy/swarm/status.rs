@@ -181,6 +181,13 @@ pub async fn logs(
 /// Scales every service to zero and stops the proxies; `deploy` or
 /// `rollback` brings them back.
 pub async fn stop(sw: &Swarm<'_>) -> Result<usize, String> {
+    Ok(stop_behind_proxies(sw).await? + dh_status::stop(&sw.dh).await?)
+}
+
+/// Scales the app and its dependencies to zero, leaving the proxies on
+/// the nodes running: after a move to other machines they forward there
+/// (`deploy/chain.rs`).
+pub async fn stop_behind_proxies(sw: &Swarm<'_>) -> Result<usize, String> {
     let mut n = 0;
     for m in sw.services().await? {
         if m.replicas > 0 {
@@ -188,7 +195,7 @@ pub async fn stop(sw: &Swarm<'_>) -> Result<usize, String> {
             n += 1;
         }
     }
-    Ok(n + dh_status::stop(&sw.dh).await?)
+    Ok(n)
 }
 
 /// Removes services, proxies, secrets and the network; volumes only when
