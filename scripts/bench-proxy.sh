@@ -92,7 +92,9 @@ HOME=$WORK XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK "$CADDY" run --config "$WOR
 PIDS+=($!)
 DM_QUIET=1 "$DM" proxy run --service bench --listen "127.0.0.1:$OURS" --admin "127.0.0.1:$ADMIN" --state "$WORK/routes.json" > "$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
-PATHS=(direct ours nginx caddy)
+# `h2c`: our proxy again, its clients on HTTP/2 without TLS (prior
+# knowledge, as gRPC clients send); the upstream side is the same HTTP/1.1.
+PATHS=(direct ours nginx caddy h2c)
 if [ -n "${DM_BEFORE:-}" ]; then
   # An earlier build of the proxy, measured in the same rounds.
   DM_QUIET=1 "$DM_BEFORE" proxy run --service bench --listen "127.0.0.1:$BEFORE" --admin 127.0.0.1:18436 --state "$WORK/routes-before.json" > "$WORK/before.log" 2>&1 &
@@ -107,11 +109,16 @@ declare -A URL=(
   [nginx]=http://127.0.0.1:$NGX/
   [caddy]=http://127.0.0.1:$CDY/
   [before]=http://127.0.0.1:$BEFORE/
+  [h2c]=http://127.0.0.1:$OURS/
 )
+declare -A ARGS=([h2c]=--http2)
 for p in "${PATHS[@]}"; do
-  code=$(curl -s -o /dev/null -w "%{http_code}" "${URL[$p]}" || true)
-  [ "$code" = 200 ] || { echo "$p answered $code"; cat "$WORK"/*.log; exit 1; }
-  "$OHA" -z 2s -c 32 --no-tui "${URL[$p]}" > /dev/null 2>&1 # warm-up
+  # shellcheck disable=SC2086
+  "$OHA" -n 1 --no-tui --output-format json ${ARGS[$p]:-} "${URL[$p]}" > "$WORK/check-$p.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["statusCodeDistribution"].get("200") == 1 else 1)' "$WORK/check-$p.json" ||
+    { echo "$p did not answer 200: $(cat "$WORK/check-$p.json")"; cat "$WORK"/*.log; exit 1; }
+  # shellcheck disable=SC2086
+  "$OHA" -z 2s -c 32 --no-tui ${ARGS[$p]:-} "${URL[$p]}" > /dev/null 2>&1 # warm-up
 done
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -120,8 +127,10 @@ for round in $(seq 1 "$ROUNDS"); do
   order=("${PATHS[@]:$shift_by}" "${PATHS[@]:0:$shift_by}")
   for p in "${order[@]}"; do
     echo "round $round/$ROUNDS: $p" >&2
-    "$OHA" -z "${DURATION}s" -c 32 --no-tui --output-format json "${URL[$p]}" > "$WORK/t-$p-$round.json"
-    "$OHA" -z "${DURATION}s" -q 1000 -c 16 --no-tui --output-format json "${URL[$p]}" > "$WORK/l-$p-$round.json"
+    # shellcheck disable=SC2086
+    "$OHA" -z "${DURATION}s" -c 32 --no-tui --output-format json ${ARGS[$p]:-} "${URL[$p]}" > "$WORK/t-$p-$round.json"
+    # shellcheck disable=SC2086
+    "$OHA" -z "${DURATION}s" -q 1000 -c 16 --no-tui --output-format json ${ARGS[$p]:-} "${URL[$p]}" > "$WORK/l-$p-$round.json"
   done
 done
 

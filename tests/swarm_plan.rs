@@ -63,6 +63,7 @@ fn live_on_1() -> SwarmState {
         manager: "local".into(),
         network: true,
         services: vec![svc("db"), svc("web"), svc("worker")],
+        stopped: vec![],
         routed: BTreeMap::from([("web".into(), vec![(1, svc("web"), 100)])]),
         proxies: vec!["web".into()],
     }
@@ -95,6 +96,7 @@ fn show(actions: &[Action]) -> Vec<String> {
             Some(match a {
                 Action::CreateNetwork => "network".into(),
                 Action::CreateAccessory { accessory } => format!("accessory {accessory}"),
+                Action::StartAccessory { accessory } => format!("start {accessory}"),
                 Action::EnsureProxy { service } => format!("proxy {service}"),
                 Action::UpdateInPlace {
                     swarm_service,
@@ -187,6 +189,20 @@ fn first_deploy_creates_network_dependency_proxy_and_services() {
             "{first}\nstart web-r1\ncanary web-r1 over\ncreate worker r1 start-first"
         ))
     );
+}
+
+/// Stopped (`stop`, or behind its proxies after a move to other
+/// machines): the next deploy brings the dependency's task back before
+/// anything else, the service as it is (created once, never replaced).
+#[test]
+fn a_dependency_scaled_to_zero_is_started_again_first() {
+    let mut stopped = live_on_1();
+    stopped.stopped = vec![svc("db"), svc("web"), svc("worker")];
+    assert_eq!(
+        planned(Strategy::Rolling, 2, stopped)[0],
+        "start db".to_string()
+    );
+    assert!(!planned(Strategy::Rolling, 2, live_on_1()).contains(&"start db".to_string()));
 }
 
 #[test]

@@ -10,9 +10,14 @@ use crate::state::releases::Release;
 
 /// Brings `release` up on every host (starting its stopped containers, or
 /// recreating missing ones), routes all traffic to it and stops the rest.
+/// Its dependencies start first: a profile stopped behind its proxies
+/// (after a move elsewhere) or by `stop` comes back whole.
 pub async fn converge(e: &Engine<'_>, spec: &ReleaseSpec, release: u32) -> Result<(), Failure> {
     for host in &e.hosts {
         host.ensure_network(&e.network(), &e.profile).await?;
+        for acc in &spec.accessories {
+            super::rollout::ensure_accessory(e, host, acc).await?;
+        }
     }
     for s in &spec.services {
         for host in &e.hosts {
@@ -43,6 +48,14 @@ pub async fn is_serving(e: &Engine<'_>, live: &Release) -> Result<bool, String> 
     let spec: ReleaseSpec = serde_json::from_str(&live.spec).map_err(|x| x.to_string())?;
     for host in &e.hosts {
         let containers = host.list(&e.profile).await?;
+        let running = |n: &str| containers.iter().any(|c| c.name == n && c.running());
+        if !spec
+            .accessories
+            .iter()
+            .all(|a| running(&super::plan::accessory_name(&e.profile, &a.name)))
+        {
+            return Ok(false);
+        }
         for s in &spec.services {
             let up = (0..s.replicas).all(|r| {
                 let n = super::app_container(&e.profile, &s.name, live.runs, r);

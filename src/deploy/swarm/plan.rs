@@ -18,6 +18,9 @@ pub struct SwarmState {
     pub network: bool,
     /// Names of the profile's swarm services.
     pub services: Vec<String>,
+    /// Those of them scaled to zero (by `stop`, or behind the proxies
+    /// after a move to other machines).
+    pub stopped: Vec<String>,
     /// Per public service: what its proxy routes to, as (release, swarm
     /// service, weight), weights above zero only.
     pub routed: BTreeMap<String, Vec<(u32, String, u32)>>,
@@ -32,6 +35,10 @@ pub enum Action {
     CreateNetwork,
     /// A dependency's service, created once and never replaced.
     CreateAccessory {
+        accessory: String,
+    },
+    /// A dependency's service scaled to zero, back to its one task.
+    StartAccessory {
         accessory: String,
     },
     /// The proxy of a public service on each node, created or started.
@@ -116,8 +123,13 @@ pub fn roll_out(d: &Desired, now: &SwarmState) -> Vec<Action> {
         out.push(Action::CreateNetwork);
     }
     for a in &d.spec.accessories {
-        if !now.services.contains(&stable_name(d.profile, &a.name)) {
+        let name = stable_name(d.profile, &a.name);
+        if !now.services.contains(&name) {
             out.push(Action::CreateAccessory {
+                accessory: a.name.clone(),
+            });
+        } else if now.stopped.contains(&name) {
+            out.push(Action::StartAccessory {
                 accessory: a.name.clone(),
             });
         }
@@ -293,6 +305,12 @@ pub fn describe(a: &Action, d: &Desired, manager: &str, proxy_hosts: &[String]) 
                 }),
             )]
         }
+        Action::StartAccessory { accessory } => vec![line(
+            "scale",
+            "service",
+            stable_name(d.profile, accessory),
+            "0 → 1 task".into(),
+        )],
         Action::EnsureProxy { service } => {
             let port = service_port(service);
             on_proxies("create", service, format!("listens on :{port}"))

@@ -38,7 +38,13 @@ pub async fn observe(sw: &Swarm<'_>, spec: &ReleaseSpec) -> Result<SwarmState, S
         )
         .await
         .is_ok();
-    let services = sw.services().await?.into_iter().map(|m| m.name).collect();
+    let managed = sw.services().await?;
+    let stopped = managed
+        .iter()
+        .filter(|m| m.replicas == 0)
+        .map(|m| m.name.clone())
+        .collect();
+    let services = managed.into_iter().map(|m| m.name).collect();
     let mut routed = std::collections::BTreeMap::new();
     let mut proxies = Vec::new();
     for s in spec.services.iter().filter(|s| s.public_port.is_some()) {
@@ -56,6 +62,7 @@ pub async fn observe(sw: &Swarm<'_>, spec: &ReleaseSpec) -> Result<SwarmState, S
         manager: sw.host().name.clone(),
         network,
         services,
+        stopped,
         routed,
         proxies,
     })
@@ -105,6 +112,12 @@ pub async fn execute(
                         a.kind
                     ),
                 );
+            }
+            Action::StartAccessory { accessory } => {
+                let name = sw.accessory_name(accessory);
+                sw.scale(&name, 1).await?;
+                sw.progress()
+                    .step("accessory", format!("scaled service {name} back to 1 task"));
             }
             Action::EnsureProxy { service: s } => {
                 for host in sw.proxy_hosts() {
@@ -201,6 +214,15 @@ async fn serving_service(sw: &Swarm<'_>, s: &ServiceSpec, runs: u32) -> Result<S
 /// every service of it has its replicas.
 pub async fn is_serving(sw: &Swarm<'_>, live: &Release) -> Result<bool, String> {
     let spec: ReleaseSpec = serde_json::from_str(&live.spec).map_err(|x| x.to_string())?;
+    for a in &spec.accessories {
+        if sw
+            .service(&sw.accessory_name(&a.name))
+            .await?
+            .is_none_or(|m| m.replicas == 0)
+        {
+            return Ok(false);
+        }
+    }
     for s in &spec.services {
         let name = serving_service(sw, s, live.runs).await?;
         let Some(m) = sw.service(&name).await? else {
@@ -224,6 +246,14 @@ pub async fn is_serving(sw: &Swarm<'_>, live: &Release) -> Result<bool, String> 
 /// every other service of the app scaled to zero.
 pub async fn converge(sw: &Swarm<'_>, spec: &ReleaseSpec, runs: u32) -> Result<(), Failure> {
     objects::ensure_network(sw).await?;
+    // Dependencies first: a profile stopped (or stopped behind its proxies
+    // after a move elsewhere) comes back whole.
+    for a in &spec.accessories {
+        let name = sw.accessory_name(&a.name);
+        if sw.service(&name).await?.is_some_and(|m| m.replicas == 0) {
+            sw.scale(&name, 1).await?;
+        }
+    }
     for s in &spec.services {
         let own = sw.release_name(&s.name, runs);
         let stable = sw.stable_name(&s.name);
