@@ -690,6 +690,149 @@ fn a_swarm_moves_to_another_machine_and_fails_no_request() {
     }
 }
 
+/// The container of a swarm service's running task on one node's engine.
+fn task_on(sock: &str, service: &str) -> String {
+    for _ in 0..120 {
+        let found = lines(&docker(
+            sock,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ],
+        ));
+        if let Some(id) = found.first() {
+            return id.clone();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("no task of {service} runs on {sock}");
+}
+
+/// From the swarm with real PostgreSQL and Redis servers whose tasks run
+/// on two other nodes than the manager (the data is read through the
+/// engine of the node that runs each): the proxies on every node hold,
+/// the services scale to zero, both volumes are copied to h2 and checked,
+/// the census matches, then the proxies forward. No request fails.
+#[test]
+fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    common::build_db_images();
+    let (old, new, port) = ("mh-swdata", "mh-swdata-h2", 18509);
+    purge(&rig.swarm_nodes, old, "none-such");
+    purge(&rig.ssh_socks, new, "none-such");
+    let env = Env::new(
+        old,
+        port,
+        &format!("image: {IMAGE}"),
+        &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
+    );
+    let app = env.app("v1");
+    let yaml = std::fs::read_to_string(&app).unwrap()
+        + &format!(
+            "dependencies:\n  db:\n    kind: postgres\n    image: {}\n    placement:\n      constraints: [node.hostname==dm-n2]\n  cache:\n    kind: redis\n    image: {}\n    placement:\n      constraints: [node.hostname==dm-n3]\n",
+            common::POSTGRES_IMAGE,
+            common::REDIS_IMAGE
+        );
+    std::fs::write(&app, yaml).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        old,
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "1s",
+    ]));
+    let (n2, n3) = (&rig.swarm_nodes[1], &rig.swarm_nodes[2]);
+    let db = task_on(n2, &format!("dm-{old}-db"));
+    let cache = task_on(n3, &format!("dm-{old}-cache"));
+    let sum_before = seed((n2, &db), (n3, &cache), 1000, 50);
+
+    let loads: Vec<Load> = rig
+        .swarm_addrs
+        .iter()
+        .map(|a| Load::start_at(a, port, 1))
+        .collect();
+    let configs = env.dir.path().join("configs");
+    let out = ok(migrate_to_h2(
+        &rig,
+        &env,
+        new,
+        &["--yes", "--out", configs.to_str().unwrap()],
+    ));
+    let _moved = Moved {
+        env: &env,
+        profile: new.into(),
+    };
+    let sent = none_failed(loads);
+    let said = text(&out);
+    eprintln!(
+        "moved the swarm's data (db on n2, cache on n3) → h2: {sent} requests, 0 failed; {said}"
+    );
+    assert!(
+        said.contains("data check: db: 1 table(s), 1000 row(s) on both sides"),
+        "{said}"
+    );
+    assert!(
+        said.contains("data check: cache: 50 key(s) on both sides"),
+        "{said}"
+    );
+    assert!(said.contains("requests were held"), "{said}");
+    let h2 = &rig.ssh_socks[1];
+    assert_eq!(psql(h2, &format!("dm-{new}-db"), ORDERS_SUM), sum_before);
+    assert_eq!(
+        redis_cli(h2, &format!("dm-{new}-cache"), &["get", "session:49"]),
+        "user-49"
+    );
+    for addr in rig.swarm_addrs.iter().chain([&rig.ssh_addrs[1]]) {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+}
+
+/// Every order's row, counted and checksummed in one line.
+const ORDERS_SUM: &str =
+    "select count(*) || ' ' || md5(string_agg(o::text, ',' order by id)) from orders o";
+
+/// Waits until both servers answer (they start beside the app), then
+/// writes `rows` orders into PostgreSQL and `keys` keys `session:N` =
+/// `user-N` into Redis; the orders' [`ORDERS_SUM`]. Each server is given
+/// as (engine socket, container).
+fn seed(db: (&str, &str), cache: (&str, &str), rows: u32, keys: u32) -> String {
+    for _ in 0..60 {
+        let up = docker(db.0, &["exec", db.1, "pg_isready", "-q"])
+            .status
+            .success()
+            && docker(cache.0, &["exec", cache.1, "redis-cli", "ping"])
+                .status
+                .success();
+        if up {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    psql(
+        db.0,
+        db.1,
+        &format!(
+            "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, {rows}) g"
+        ),
+    );
+    for i in 0..keys {
+        redis_cli(
+            cache.0,
+            cache.1,
+            &["set", &format!("session:{i}"), &format!("user-{i}")],
+        );
+    }
+    psql(db.0, db.1, ORDERS_SUM)
+}
+
 /// `psql` in a PostgreSQL container of a rig engine; its output.
 fn psql(sock: &str, container: &str, sql: &str) -> String {
     let o = docker(sock, &["exec", container, "psql", "-XAtq", "-c", sql]);
@@ -737,34 +880,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     ]));
     let (h1, h2) = (&rig.ssh_socks[0], &rig.ssh_socks[1]);
     let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
-    // The servers start beside the app; wait until they answer.
-    for _ in 0..60 {
-        let up = docker(h1, &["exec", &db, "pg_isready", "-q"])
-            .status
-            .success()
-            && docker(h1, &["exec", &cache, "redis-cli", "ping"])
-                .status
-                .success();
-        if up {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    psql(
-        h1,
-        &db,
-        "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, 5000) g",
-    );
-    let sum_sql =
-        "select count(*) || ' ' || md5(string_agg(o::text, ',' order by id)) from orders o";
-    let sum_before = psql(h1, &db, sum_sql);
-    for i in 0..200 {
-        redis_cli(
-            h1,
-            &cache,
-            &["set", &format!("session:{i}"), &format!("user-{i}")],
-        );
-    }
+    let sum_before = seed((h1, &db), (h1, &cache), 5000, 200);
 
     let (sent, out, _moved) = move_to_h2(&rig, &env, new, port);
     let said = text(&out);
@@ -786,7 +902,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     );
     // Read on h2 by the test itself, not only by the move's own check.
     let (db2, cache2) = (format!("dm-{new}-db"), format!("dm-{new}-cache"));
-    assert_eq!(psql(h2, &db2, sum_sql), sum_before);
+    assert_eq!(psql(h2, &db2, ORDERS_SUM), sum_before);
     assert_eq!(redis_cli(h2, &cache2, &["get", "session:199"]), "user-199");
     assert_eq!(redis_cli(h2, &cache2, &["dbsize"]), "200");
     for addr in &rig.ssh_addrs {
@@ -812,7 +928,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
             &["set", &format!("session:{i}"), &format!("user-{i}")],
         );
     }
-    let sum_h2 = psql(h2, &db2, sum_sql);
+    let sum_h2 = psql(h2, &db2, ORDERS_SUM);
     let (sent, said) = return_to_h1(&rig, &env, new, port);
     eprintln!("returned h2 → h1 with the data written on h2: {sent} requests, 0 failed; {said}");
     assert!(
@@ -824,7 +940,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
         "{said}"
     );
     assert!(said.contains("synced after the stop"), "{said}");
-    assert_eq!(psql(h1, &db, sum_sql), sum_h2);
+    assert_eq!(psql(h1, &db, ORDERS_SUM), sum_h2);
     assert_eq!(redis_cli(h1, &cache, &["get", "session:249"]), "user-249");
     assert_eq!(running_roles(h2, new), ["proxy"], "{said}");
 }

@@ -498,14 +498,14 @@ pub async fn stop_and_sync(
     match from {
         EngineKind::Swarm => {
             let sw = Swarm::connect(&old.name, &hosts, progress, Options::default()).await?;
-            // A dependency's data is read from its task's container, which
-            // stays (exited) after the service is scaled to zero; on a
-            // single engine it runs on the manager.
+            // A dependency's data is read from its volume on the node that
+            // ran its task (any node the placement allows), found before
+            // the stop while the task still runs.
             let mut sources = Vec::new();
             if copy {
                 for acc in accessories.iter().filter(|a| a.volume.is_some()) {
-                    let task = task_container(&sw, &sw.accessory_name(&acc.name)).await?;
-                    sources.push((acc, task));
+                    let (host, task) = task_container(&sw, &sw.accessory_name(&acc.name)).await?;
+                    sources.push((acc, host, task));
                 }
             }
             if keep_proxies {
@@ -513,7 +513,7 @@ pub async fn stop_and_sync(
             } else {
                 sw_status::stop(&sw).await?;
             }
-            return copy_all(sw.host(), &sources, None, new, progress).await;
+            return copy_all(&sources, &old.name, ReadFrom::Volume, new, progress).await;
         }
         EngineKind::Kubernetes => {}
         EngineKind::DockerHost => {
@@ -533,13 +533,17 @@ pub async fn stop_and_sync(
                 ),
             );
             if copy {
-                let sources: Vec<(&AccessorySpec, String)> = accessories
+                let sources: Vec<(&AccessorySpec, Host, String)> = accessories
                     .iter()
                     .filter(|a| a.volume.is_some())
-                    .map(|a| (a, format!("dm-{}-{}", old.name, a.name)))
+                    .map(|a| (a, e.hosts[0].clone(), format!("dm-{}-{}", old.name, a.name)))
                     .collect();
-                let warm_from = warm.then_some(old.name.as_str());
-                return copy_all(&e.hosts[0], &sources, warm_from, new, progress).await;
+                let read = if warm {
+                    ReadFrom::Changes
+                } else {
+                    ReadFrom::Container
+                };
+                return copy_all(&sources, &old.name, read, new, progress).await;
             }
         }
     }
@@ -627,15 +631,16 @@ pub struct Taken {
     pub census: Census,
 }
 
-/// The containers the profile's dependencies `names` run in (same order),
-/// on one engine reached once: named after them on a Docker host, their
-/// running tasks on a swarm (on the manager).
+/// The containers the profile's dependencies `names` run in (same order)
+/// with the engine each runs on, the profile's engines reached once:
+/// named after them on a Docker host's first host, their running tasks on
+/// whichever swarm node runs them.
 async fn dependency_containers(
     engine: EngineKind,
     profile: &Profile,
     names: &[&str],
     progress: &Progress,
-) -> Result<(Host, Vec<String>), String> {
+) -> Result<Vec<(Host, String)>, String> {
     let hosts = profile.settings.hosts_or_local();
     match engine {
         EngineKind::Swarm => {
@@ -644,12 +649,14 @@ async fn dependency_containers(
             for name in names {
                 tasks.push(task_container(&sw, &sw.accessory_name(name)).await?);
             }
-            Ok((sw.host().clone(), tasks))
+            Ok(tasks)
         }
         EngineKind::DockerHost => {
             let e = Engine::connect(&profile.name, &hosts, progress, Options::default()).await?;
-            let named = names.iter().map(|n| format!("dm-{}-{n}", profile.name));
-            Ok((e.hosts[0].clone(), named.collect()))
+            let named = names
+                .iter()
+                .map(|n| (e.hosts[0].clone(), format!("dm-{}-{n}", profile.name)));
+            Ok(named.collect())
         }
         EngineKind::Kubernetes => Err("a cluster's dependencies are not read here".into()),
     }
@@ -671,12 +678,12 @@ pub async fn census(
         return Ok(Vec::new());
     }
     let names: Vec<&str> = readable.iter().map(|a| a.name.as_str()).collect();
-    let (host, containers) = dependency_containers(engine, profile, &names, progress).await?;
+    let containers = dependency_containers(engine, profile, &names, progress).await?;
     let mut out = Vec::new();
-    for (a, container) in readable.into_iter().zip(&containers) {
+    for (a, (host, container)) in readable.into_iter().zip(&containers) {
         let wait = std::time::Duration::from_secs(30);
         let started = std::time::Instant::now();
-        if let Some(census) = super::data_check::take(&host, container, &a.kind, wait).await? {
+        if let Some(census) = super::data_check::take(host, container, &a.kind, wait).await? {
             progress.step(
                 "check",
                 format!(
@@ -720,30 +727,52 @@ pub fn verify(before: &[Taken], after: &[Taken]) -> Result<Vec<String>, Vec<Stri
     }
 }
 
-/// The container of the running task of a swarm service. On a single
-/// engine it is on the manager; elsewhere the copy names the problem.
-async fn task_container(sw: &Swarm<'_>, service: &str) -> Result<String, String> {
-    sw.tasks(service)
+/// The container of the running task of a swarm service and the engine
+/// of the node it runs on (a dependency may be placed on any node).
+async fn task_container(sw: &Swarm<'_>, service: &str) -> Result<(Host, String), String> {
+    let (node, container) = sw
+        .tasks(service)
         .await?
         .iter()
         .filter(|t| super::swarm::task_state(t) == Some(bollard::models::TaskState::RUNNING))
-        .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.container_id.clone())
-        .ok_or_else(|| {
-            format!(
-                "no running task of {service} on {}: its data can only be copied from the node that runs it",
-                sw.host().name
-            )
+        .find_map(|t| {
+            let id = t
+                .status
+                .as_ref()?
+                .container_status
+                .as_ref()?
+                .container_id
+                .clone()?;
+            Some((t.node_id.clone().unwrap_or_default(), id))
         })
+        .ok_or_else(|| format!("no running task of {service}: there is no data to read"))?;
+    match sw.host_of_node(&node) {
+        Some(host) => Ok((host.clone(), container)),
+        None => Err(format!(
+            "the task of {service} runs on swarm node {node}, which the profile does not name: its data can only be read through that node's engine; add it to the profile's hosts"
+        )),
+    }
 }
 
-/// Copies each dependency's data directory out of its (stopped)
-/// container on `src` into the new profile's volume of the same name.
-/// `warm_from`: the old profile's name when a [`pre_copy`] ran, so only
-/// the differences from its volumes move.
+/// Where a dependency's data is read once its server has stopped.
+#[derive(Clone, Copy, PartialEq)]
+enum ReadFrom {
+    /// The stopped container's data directory (a Docker host's).
+    Container,
+    /// The old profile's volume, through a helper: a swarm removes a task's
+    /// container soon after its service scales to zero, the volume stays.
+    Volume,
+    /// Only what differs from the new volume, after a [`pre_copy`].
+    Changes,
+}
+
+/// Copies each dependency's data, read on the engine that ran it (`Host`,
+/// container), into the new profile's volume of the same name on its first
+/// host, checked entry for entry. `old`: the profile the volumes are of.
 async fn copy_all(
-    src: &Host,
-    sources: &[(&AccessorySpec, String)],
-    warm_from: Option<&str>,
+    sources: &[(&AccessorySpec, Host, String)],
+    old: &str,
+    read: ReadFrom,
     new: &Profile,
     progress: &Progress,
 ) -> Result<u64, String> {
@@ -753,22 +782,20 @@ async fn copy_all(
     let dst_hosts = new.settings.hosts_or_local();
     let dst = Engine::connect(&new.name, &dst_hosts, progress, Options::default()).await?;
     let helper = proxy_image::ensure_proxy_image(&dst.hosts[0]).await?;
-    let src_helper = match warm_from {
-        Some(_) => proxy_image::ensure_proxy_image(src).await?,
-        None => String::new(),
-    };
     let mut n = 0u64;
-    for (acc, container) in sources {
+    for (acc, src, container) in sources {
         let Some((vol, path)) = &acc.volume else {
             continue;
         };
         let target = format!("dm-{}-{vol}", new.name);
-        let copied = match warm_from {
-            Some(old) => {
+        let src_volume = format!("dm-{old}-{vol}");
+        let copied = match read {
+            ReadFrom::Changes => {
+                let src_helper = proxy_image::ensure_proxy_image(src).await?;
                 super::volume_copy::final_sync(
                     src,
                     container,
-                    &format!("dm-{old}-{vol}"),
+                    &src_volume,
                     path,
                     &dst.hosts[0],
                     &target,
@@ -777,7 +804,19 @@ async fn copy_all(
                 )
                 .await?
             }
-            None => {
+            ReadFrom::Volume => {
+                let src_helper = proxy_image::ensure_proxy_image(src).await?;
+                super::volume_copy::copy_from_volume(
+                    src,
+                    &src_volume,
+                    &dst.hosts[0],
+                    &target,
+                    &new.name,
+                    (&src_helper, &helper),
+                )
+                .await?
+            }
+            ReadFrom::Container => {
                 super::volume_copy::copy_volume(
                     src,
                     container,
@@ -797,7 +836,7 @@ async fn copy_all(
                 "{}: {} bytes of {path} {}; {} file(s) verified (size, SHA-256, owner and mode)",
                 acc.name,
                 copied.bytes,
-                if warm_from.is_some() {
+                if read == ReadFrom::Changes {
                     "synced after the stop"
                 } else {
                     "copied"

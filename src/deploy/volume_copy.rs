@@ -287,6 +287,38 @@ pub async fn copy_volume(
     })
 }
 
+/// [`copy_volume`] out of a volume rather than a container: a helper that
+/// is created, never started, mounts it read-only, so the copy needs no
+/// container of the source's own (a swarm removes a task's container soon
+/// after its service scales to zero; the volume stays on the node).
+pub async fn copy_from_volume(
+    src: &Host,
+    src_volume: &str,
+    dst: &Host,
+    volume: &str,
+    profile: &str,
+    helpers: (&str, &str),
+) -> Result<Copied, String> {
+    let reader = format!("{src_volume}-read");
+    let _ = src.remove(&reader).await;
+    let plan = ContainerPlan {
+        name: &reader,
+        image: helpers.0,
+        labels: Default::default(),
+        command: vec!["version".into()],
+        network: "none",
+        binds: vec![format!("{src_volume}:/source:ro")],
+        ..Default::default()
+    };
+    src.create(&plan).await?;
+    let copied = copy_volume(
+        src, &reader, "/source", dst, volume, profile, helpers.1, true,
+    )
+    .await;
+    let _ = src.remove(&reader).await;
+    copied
+}
+
 fn check(
     sent: &Manifest,
     found: &Manifest,

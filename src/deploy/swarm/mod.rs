@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 pub struct Swarm<'a> {
     /// The manager as a Docker host: proxy, lock and images live there.
     pub dh: Engine<'a>,
+    /// The swarm node id of each of `dh.hosts`, in the same order.
+    node_ids: Vec<String>,
 }
 
 /// One of the profile's swarm services, from its labels.
@@ -113,6 +115,7 @@ impl<'a> Swarm<'a> {
             .await
             .map_err(|e| format!("{}: {e}", dh.hosts[0].name))?;
         let sw = info.swarm.unwrap_or_default();
+        let mut node_ids = vec![sw.node_id.clone().unwrap_or_default()];
         if sw.control_available != Some(true) {
             let state = sw
                 .local_node_state
@@ -150,10 +153,19 @@ impl<'a> Swarm<'a> {
                     node.name, dh.hosts[0].name
                 ));
             }
+            node_ids.push(id);
         }
         let mut dh = dh;
         dh.proxy_home = Some("bridge".into());
-        Ok(Swarm { dh })
+        Ok(Swarm { dh, node_ids })
+    }
+
+    /// The engine of swarm node `node_id`, when the profile names it.
+    pub fn host_of_node(&self, node_id: &str) -> Option<&Host> {
+        self.node_ids
+            .iter()
+            .position(|id| id == node_id)
+            .map(|i| &self.dh.hosts[i])
     }
 
     pub fn host(&self) -> &Host {
