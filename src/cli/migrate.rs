@@ -609,7 +609,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
         let copied = ctx.session.block_on(async {
             // Images and the bulk of the data travel before requests are
             // held; on the way back the bulk is there already. A swarm's
-            // volumes are read from its stopped tasks: copied cold.
+            // volumes are read once its services have stopped: copied cold.
             migrate::preload_images(m.to, m.new, m.spec, &progress).await?;
             let warm = m.from == EngineKind::DockerHost;
             if warm && !m.way_back {
@@ -647,10 +647,10 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             if copy.is_err() {
                 let _ = chain::restore(&e, &services, &held).await;
             }
-            Ok::<_, String>(
-                copy.map(|t| (t, held_new.clone()))
-                    .map_err(|w| (w, held_new)),
-            )
+            Ok::<_, String>(match copy {
+                Ok(taken) => Ok((taken, held_new)),
+                Err(why) => Err((why, held_new)),
+            })
         });
         progress.finish();
         match copied.and_then(|r| r) {

@@ -958,7 +958,7 @@ mod tests {
     }
 
     /// An upstream that answers 200 and counts the connections it accepts;
-    /// each connection is closed by the upstream after `close_after` idle.
+    /// it closes each connection `close_after` after accepting it.
     async fn counting(close_after: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
