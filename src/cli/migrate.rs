@@ -239,6 +239,16 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         }
         println!("{t}");
     }
+    let copy = steps.iter().any(|s| s.action == "copy");
+    if copy && to_platform == Some(EngineKind::Swarm) {
+        let progress = Progress::new(true);
+        ctx.session
+            .block_on(migrate::check_data_destination(
+                &new_name, &new_hosts, &spec, &progress,
+            ))
+            .and_then(|r| r)
+            .map_err(|why| Failure::input(format!("{why}; nothing was changed")))?;
+    }
     if a.dry_run {
         println!("dry run: nothing was changed");
         return Ok(());
@@ -267,7 +277,6 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         return Ok(());
     };
     drop(store);
-    let copy = steps.iter().any(|s| s.action == "copy");
     if hand_over {
         let moving = HandOver {
             old: &old,

@@ -570,6 +570,20 @@ pub async fn proxies_of<'a>(
     }
 }
 
+/// Refuses, before anything changes, a data move into a swarm whose
+/// dependencies could start on another node than the manager, where their
+/// data is copied (`swarm/node_fit.rs`).
+pub async fn check_data_destination(
+    name: &str,
+    hosts: &[String],
+    spec: &crate::deploy::spec::ReleaseSpec,
+    progress: &Progress,
+) -> Result<(), String> {
+    let sw = Swarm::connect(name, hosts, progress, Options::default()).await?;
+    let nodes = super::swarm::node_fit::read_nodes(&sw.host().docker).await?;
+    super::swarm::node_fit::data_lands_on_manager(spec, &nodes, sw.manager_node_id())
+}
+
 /// Stops a profile's app and dependencies on our engines, leaving its
 /// proxies serving (they forward elsewhere after a move).
 pub async fn stop_behind_proxies(

@@ -160,6 +160,11 @@ impl<'a> Swarm<'a> {
         Ok(Swarm { dh, node_ids })
     }
 
+    /// The manager's swarm node id.
+    pub fn manager_node_id(&self) -> &str {
+        &self.node_ids[0]
+    }
+
     /// The engine of swarm node `node_id`, when the profile names it.
     pub fn host_of_node(&self, node_id: &str) -> Option<&Host> {
         self.node_ids

@@ -183,6 +183,40 @@ pub fn judge(
     Ok(lines)
 }
 
+/// A move into a swarm copies each dependency's data into a volume on the
+/// manager (`manager`: its node id): refused, before anything changes,
+/// when the dependency's task could start on another node, where it would
+/// find an empty volume. The error names the pin that fixes it.
+pub fn data_lands_on_manager(
+    spec: &ReleaseSpec,
+    nodes: &[SwarmNode],
+    manager: &str,
+) -> Result<(), String> {
+    let Some(home) = nodes.iter().find(|n| n.facts.id == manager) else {
+        return Ok(());
+    };
+    let mut loose = Vec::new();
+    for a in spec.accessories.iter().filter(|a| a.volume.is_some()) {
+        let elsewhere: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.facts.id != manager && refusal(n, &a.placement).is_none())
+            .map(|n| n.facts.hostname.as_str())
+            .collect();
+        if !elsewhere.is_empty() {
+            loose.push(format!("{} could run on {}", a.name, elsewhere.join(", ")));
+        }
+    }
+    if loose.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the moved data is copied to the manager {}, but {}: pin each with `placement: {{constraints: [node.hostname=={}]}}` in app.yaml, then move again",
+        home.facts.hostname,
+        loose.join("; "),
+        home.facts.hostname
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +298,21 @@ mod tests {
         // Pinned: fine.
         let lines = judge(&spec(&["node.hostname==n2"], 2, None), &nodes, "m").unwrap();
         assert!(lines.iter().all(|l| l.action == "ok"), "{lines:?}");
+    }
+
+    #[test]
+    fn moved_data_needs_its_dependency_pinned_to_the_manager() {
+        let nodes = vec![
+            node("n1", "ready", "active", &[]),
+            node("n2", "ready", "active", &[]),
+            node("n3", "down", "active", &[]),
+        ];
+        let err = data_lands_on_manager(&spec(&[], 1, None), &nodes, "n1").unwrap_err();
+        assert!(err.contains("db could run on n2"), "{err}");
+        assert!(err.contains("node.hostname==n1"), "{err}");
+        assert!(
+            data_lands_on_manager(&spec(&["node.hostname==n1"], 1, None), &nodes, "n1").is_ok()
+        );
     }
 
     #[test]
