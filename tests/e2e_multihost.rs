@@ -467,7 +467,22 @@ fn a_registry_profile_builds_once_pushes_and_every_other_host_pulls() {
 /// and returns the load's requests, migrate's output and the new profile
 /// (destroyed when dropped).
 fn move_to_h2<'a>(rig: &Rig, env: &'a Env, new: &str, port: u16) -> (usize, Output, Moved<'a>) {
-    let load = Load::start_at(&rig.ssh_addrs[0], port, 2);
+    move_to_h2_through(rig, env, new, port, &rig.ssh_addrs[..1], 2)
+}
+
+/// [`move_to_h2`] under load through each of `addrs` (`clients` each).
+fn move_to_h2_through<'a>(
+    rig: &Rig,
+    env: &'a Env,
+    new: &str,
+    port: u16,
+    addrs: &[String],
+    clients: usize,
+) -> (usize, Output, Moved<'a>) {
+    let loads = addrs
+        .iter()
+        .map(|a| Load::start_at(a, port, clients))
+        .collect();
     let configs = env.dir.path().join("configs");
     let out = ok(migrate_to_h2(
         rig,
@@ -479,7 +494,7 @@ fn move_to_h2<'a>(rig: &Rig, env: &'a Env, new: &str, port: u16) -> (usize, Outp
         env,
         profile: new.into(),
     };
-    (none_failed(vec![load]), out, moved)
+    (none_failed(loads), out, moved)
 }
 
 /// `migrate P --to compose --name <new> --hosts <h2>` with `flags`.
@@ -629,23 +644,7 @@ fn a_swarm_moves_to_another_machine_and_fails_no_request() {
         &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
     );
     ok(env.deploy("v1", &[]));
-    let loads: Vec<Load> = rig
-        .swarm_addrs
-        .iter()
-        .map(|a| Load::start_at(a, port, 1))
-        .collect();
-    let configs = env.dir.path().join("configs");
-    let out = ok(migrate_to_h2(
-        &rig,
-        &env,
-        new,
-        &["--yes", "--out", configs.to_str().unwrap()],
-    ));
-    let _moved = Moved {
-        env: &env,
-        profile: new.into(),
-    };
-    let sent = none_failed(loads);
+    let (sent, out, _moved) = move_to_h2_through(&rig, &env, new, port, &rig.swarm_addrs, 1);
     let said = text(&out);
     eprintln!("moved the swarm → h2 under load through 3 nodes: {sent} requests, 0 failed");
     assert!(
@@ -750,23 +749,7 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
     let cache = task_on(n3, &format!("dm-{old}-cache"));
     let sum_before = seed((n2, &db), (n3, &cache), 1000, 50);
 
-    let loads: Vec<Load> = rig
-        .swarm_addrs
-        .iter()
-        .map(|a| Load::start_at(a, port, 1))
-        .collect();
-    let configs = env.dir.path().join("configs");
-    let out = ok(migrate_to_h2(
-        &rig,
-        &env,
-        new,
-        &["--yes", "--out", configs.to_str().unwrap()],
-    ));
-    let _moved = Moved {
-        env: &env,
-        profile: new.into(),
-    };
-    let sent = none_failed(loads);
+    let (sent, out, _moved) = move_to_h2_through(&rig, &env, new, port, &rig.swarm_addrs, 1);
     let said = text(&out);
     eprintln!(
         "moved the swarm's data (db on n2, cache on n3) → h2: {sent} requests, 0 failed; {said}"
