@@ -728,22 +728,11 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
         &format!("image: {IMAGE}"),
         &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
     );
-    let app = env.app("v1");
-    let yaml = std::fs::read_to_string(&app).unwrap()
-        + &format!(
-            "dependencies:\n  db:\n    kind: postgres\n    image: {}\n    placement:\n      constraints: [node.hostname==dm-n2]\n  cache:\n    kind: redis\n    image: {}\n    placement:\n      constraints: [node.hostname==dm-n3]\n",
-            common::POSTGRES_IMAGE,
-            common::REDIS_IMAGE
-        );
-    std::fs::write(&app, yaml).unwrap();
-    ok(env.dm(&[
-        "deploy",
-        old,
-        "--app",
-        app.to_str().unwrap(),
-        "--bake",
-        "1s",
-    ]));
+    deploy_with_data(
+        &env,
+        "    placement:\n      constraints: [node.hostname==dm-n2]\n",
+        "    placement:\n      constraints: [node.hostname==dm-n3]\n",
+    );
     let (n2, n3) = (&rig.swarm_nodes[1], &rig.swarm_nodes[2]);
     let db = task_on(n2, &format!("dm-{old}-db"));
     let cache = task_on(n3, &format!("dm-{old}-cache"));
@@ -776,6 +765,28 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
             "{addr}"
         );
     }
+}
+
+/// Deploys v1 of `env`'s app with a PostgreSQL `db` and a Redis `cache`
+/// (real servers, `common::build_db_images`), each followed by its own
+/// extra YAML lines (a placement, say).
+fn deploy_with_data(env: &Env, db_extra: &str, cache_extra: &str) {
+    let app = env.app("v1");
+    let yaml = std::fs::read_to_string(&app).unwrap()
+        + &format!(
+            "dependencies:\n  db:\n    kind: postgres\n    image: {}\n{db_extra}  cache:\n    kind: redis\n    image: {}\n{cache_extra}",
+            common::POSTGRES_IMAGE,
+            common::REDIS_IMAGE
+        );
+    std::fs::write(&app, yaml).unwrap();
+    ok(env.dm(&[
+        "deploy",
+        &env.profile,
+        "--app",
+        app.to_str().unwrap(),
+        "--bake",
+        "1s",
+    ]));
 }
 
 /// Every order's row, counted and checksummed in one line.
@@ -845,22 +856,7 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     common::build_db_images();
     let (old, new, port) = ("mh-data", "mh-data-h2", 18518);
     let env = on_h1(&rig, old, new, port);
-    let app = env.app("v1");
-    let yaml = std::fs::read_to_string(&app).unwrap()
-        + &format!(
-            "dependencies:\n  db:\n    kind: postgres\n    image: {}\n  cache:\n    kind: redis\n    image: {}\n",
-            common::POSTGRES_IMAGE,
-            common::REDIS_IMAGE
-        );
-    std::fs::write(&app, yaml).unwrap();
-    ok(env.dm(&[
-        "deploy",
-        old,
-        "--app",
-        app.to_str().unwrap(),
-        "--bake",
-        "1s",
-    ]));
+    deploy_with_data(&env, "", "");
     let (h1, h2) = (&rig.ssh_socks[0], &rig.ssh_socks[1]);
     let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
     let sum_before = seed((h1, &db), (h1, &cache), 5000, 200);

@@ -300,23 +300,30 @@ pub async fn copy_from_volume(
     helpers: (&str, &str),
 ) -> Result<Copied, String> {
     let reader = format!("{src_volume}-read");
-    let _ = src.remove(&reader).await;
-    let plan = ContainerPlan {
-        name: &reader,
-        image: helpers.0,
-        labels: Default::default(),
-        command: vec!["version".into()],
-        network: "none",
-        binds: vec![format!("{src_volume}:/source:ro")],
-        ..Default::default()
-    };
-    src.create(&plan).await?;
+    idle_helper(src, &reader, helpers.0, format!("{src_volume}:/source:ro")).await?;
     let copied = copy_volume(
         src, &reader, "/source", dst, volume, profile, helpers.1, true,
     )
     .await;
     let _ = src.remove(&reader).await;
     copied
+}
+
+/// A helper container that is created, never started, with one volume
+/// `bind`: the engine's archive calls read and write the volume through it.
+/// One left by an interrupted run of the same name is replaced.
+async fn idle_helper(host: &Host, name: &str, image: &str, bind: String) -> Result<(), String> {
+    let _ = host.remove(name).await;
+    let plan = ContainerPlan {
+        name,
+        image,
+        labels: Default::default(),
+        command: vec!["version".into()],
+        network: "none",
+        binds: vec![bind],
+        ..Default::default()
+    };
+    host.create(&plan).await.map(|_| ())
 }
 
 fn check(
@@ -344,17 +351,7 @@ async fn unpack(
     archive: Vec<u8>,
 ) -> Result<(), String> {
     let helper = format!("{volume}-copy");
-    let _ = dst.remove(&helper).await;
-    let plan = ContainerPlan {
-        name: &helper,
-        image: helper_image,
-        labels: Default::default(),
-        command: vec!["version".into()],
-        network: "none",
-        binds: vec![format!("{volume}:/target")],
-        ..Default::default()
-    };
-    dst.create(&plan).await?;
+    idle_helper(dst, &helper, helper_image, format!("{volume}:/target")).await?;
     let up = dst
         .docker
         .upload_to_container(
