@@ -1107,3 +1107,71 @@ fn a_registry_profile_builds_pushes_and_runs_the_pushed_build() {
         "{pushed} not in {images}"
     );
 }
+
+/// A service whose public port speaks gRPC (h2c), checked by the standard
+/// gRPC health service as a Kubernetes `grpc` probe would: a rolling
+/// update under gRPC calls over one kept HTTP/2 connection fails none, and
+/// a release whose server answers `NOT_SERVING` (its port open, so a port
+/// check would pass it) never takes traffic.
+#[test]
+fn a_grpc_service_rolls_over_h2c_and_its_grpc_health_check_gates_the_release() {
+    let port = 18330;
+    let env = Env::new("e2e-grpc", port);
+    let app = |version: &str, fail_health: bool| {
+        let yaml = format!(
+            "apiVersion: deployment-manager/v1\nkind: App\nname: e2e-grpc\nservices:\n  web:\n    image: {IMAGE}\n    ports:\n      - port: 9090\n        protocol: grpc\n        public: true\n        published: {port}\n    env:\n      VERSION: {version}\n      GRPC_PORT: \"9090\"\n      FAIL_HEALTH: \"{}\"\n    replicas: 2\n    health:\n      grpc:\n        port: 9090\n",
+            u8::from(fail_health)
+        );
+        let path = env.dir.path().join(format!("grpc-{version}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    };
+    let deploy = |version: &str, fail_health: bool, flags: &[&str]| {
+        let path = app(version, fail_health);
+        let mut args = vec!["deploy", "e2e-grpc", "--app", path.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        env.dm(&args)
+    };
+    ok(deploy("v1", false, &["--bake", "1s"]));
+    assert_eq!(common::grpc::version(port), Ok("v1".to_string()));
+
+    let load = common::grpc::GrpcLoad::start(port, 8);
+    let out = ok(deploy(
+        "v2",
+        false,
+        &["--drain-timeout", "3s", "--bake", "1s"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let calls = load.finish();
+    let failed: Vec<&String> = calls.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+    eprintln!(
+        "gRPC calls during the rolling update: {} ({} failed)",
+        calls.len(),
+        failed.len()
+    );
+    assert!(calls.len() > 50, "too few calls to tell: {}", calls.len());
+    assert!(
+        failed.is_empty(),
+        "failed calls: {failed:?}\n{}",
+        text(&out)
+    );
+    let last = calls.last().unwrap().1.clone();
+    assert_eq!(last, Ok("v2".to_string()));
+
+    // The port is open and the server answers calls, but says NOT_SERVING.
+    let load = common::grpc::GrpcLoad::start(port, 4);
+    let out = deploy("v3", true, &["--deploy-timeout", "4s", "--bake", "1s"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let calls = load.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NOT_SERVING"), "{err}");
+    assert!(
+        calls.iter().all(|(_, r)| r.as_deref() == Ok("v2")),
+        "only v2 answered while v3 failed its check: {:?}",
+        calls.iter().find(|(_, r)| r.as_deref() != Ok("v2"))
+    );
+    let rel = env.releases();
+    assert_eq!(rel[0]["status"], "failed");
+    assert_eq!(rel[1]["status"], "succeeded");
+}

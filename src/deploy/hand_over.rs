@@ -206,6 +206,7 @@ async fn rename(
         let check = serde_json::json!({
             "targets": targets,
             "path": table.health_path,
+            "grpc": table.health_grpc,
             "timeout_ms": 30_000,
             "interval_ms": 100,
         });

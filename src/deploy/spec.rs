@@ -96,6 +96,10 @@ fn yes() -> bool {
 pub struct HealthSpec {
     /// HTTP path probed by the proxy.
     pub http: Option<String>,
+    /// The gRPC service the proxy asks `grpc.health.v1.Health/Check`
+    /// about (empty: the server), when the check is on the service port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<String>,
     /// Port for the health check when it is not the service port.
     pub port: Option<u16>,
     /// Command run in the container by the engine (Docker HEALTHCHECK).
@@ -161,6 +165,13 @@ impl ReleaseSpec {
                 sticky: s.traits.sticky_sessions,
                 health: HealthSpec {
                     http: h.http.clone(),
+                    // The proxy reaches replicas on the service port only;
+                    // a gRPC check on another port stays a port check.
+                    grpc: h
+                        .grpc
+                        .as_ref()
+                        .filter(|g| Some(g.port) == port)
+                        .map(|g| g.service.clone().unwrap_or_default()),
                     port: h.port.or(h.tcp_port()),
                     command: h.command.clone(),
                     interval_s: h.interval.map_or(1, |d| d.0.max(1)),

@@ -245,8 +245,9 @@ pub struct HealthCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<u16>,
     /// The standard gRPC health service (`grpc.health.v1.Health/Check`).
-    /// Kubernetes and Cloud Run call it natively; Compose, Swarm, VMs and our
-    /// deploys check that its port accepts connections.
+    /// Kubernetes and Cloud Run call it natively, and so does our proxy on
+    /// Docker hosts and Swarm when it is on the service's port; Compose and
+    /// VMs check that its port accepts connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcHealth>,
     /// Command run inside the container; exit 0 means healthy.

@@ -687,7 +687,7 @@ fn import_workload(
         match probe_to_health(p, &named_ports) {
             Ok(h) if svc.health.is_none() => {
                 if let Some(g) = &h.grpc {
-                    f.add(d.at(), Info, format!("`{probe}` of `{}` is a gRPC health probe on port {}: kept as health.grpc; Kubernetes and Cloud Run call it natively, other targets check that the port accepts connections", d.name(), g.port));
+                    f.add(d.at(), Info, format!("`{probe}` of `{}` is a gRPC health probe on port {}: kept as health.grpc; Kubernetes and Cloud Run call it natively, our Docker-host and Swarm deploys call it from the proxy, Compose and VMs check that the port accepts connections", d.name(), g.port));
                 }
                 svc.health = Some(h);
             }

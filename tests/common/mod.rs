@@ -1,5 +1,6 @@
 //! Shared by the integration tests that call external validators.
 
+pub mod grpc;
 pub mod load;
 pub mod registry;
 pub mod server;

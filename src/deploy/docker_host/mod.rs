@@ -158,6 +158,7 @@ impl<'a> Engine<'a> {
     pub fn base_table(&self, s: &ServiceSpec) -> RouteTable {
         let mut t = RouteTable::new(&s.name);
         t.health_path = s.health.http.clone();
+        t.health_grpc = s.health.grpc.clone();
         t.sticky = s.sticky;
         if s.grpc {
             t.upstream = UpstreamProtocol::H2c;
@@ -458,6 +459,7 @@ impl<'a> Engine<'a> {
                 let body = serde_json::json!({
                     "targets": targets,
                     "path": s.health.http,
+                    "grpc": s.health.grpc,
                     "timeout_ms": timeout.as_millis() as u64,
                     "interval_ms": 250,
                 });

@@ -4,7 +4,7 @@
 //! hosts and never exposes the API on a network.
 
 use super::server::{Body, Proxy};
-use super::table::RouteTable;
+use super::table::{Check, RouteTable};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -21,6 +21,9 @@ pub struct CheckRequest {
     pub targets: Vec<String>,
     #[serde(default)]
     pub path: Option<String>,
+    /// A gRPC health check of this service instead (empty: the server).
+    #[serde(default)]
+    pub grpc: Option<String>,
     #[serde(default = "deploy_timeout")]
     pub timeout_ms: u64,
     #[serde(default = "interval")]
@@ -55,12 +58,13 @@ pub async fn wait_healthy(proxy: &Proxy, req: &CheckRequest) -> Result<u64, Stri
     let start = Instant::now();
     let timeout = Duration::from_millis(req.timeout_ms);
     let per_check = Duration::from_millis(super::table::DEFAULT_HEALTH_TIMEOUT_MS);
+    let check = Check::of(req.path.as_deref(), req.grpc.as_deref());
     let mut pending: Vec<&String> = req.targets.iter().collect();
     let mut last = String::new();
     loop {
         let mut still = Vec::new();
         for t in pending {
-            if let Err(e) = proxy.probe(t, req.path.as_deref(), per_check).await {
+            if let Err(e) = proxy.probe(t, &check, per_check).await {
                 last = format!("{t}: {e}");
                 still.push(t);
             }

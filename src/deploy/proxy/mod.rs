@@ -2,6 +2,7 @@
 //! per service, built from this same binary).
 
 pub mod admin;
+pub mod grpc_health;
 pub mod metrics;
 pub mod server;
 pub mod table;

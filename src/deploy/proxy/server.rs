@@ -3,8 +3,11 @@
 //! during switches and pauses, WebSocket pass-through, per-release metrics.
 //! HTTP is parsed by hyper; this file only decides where requests go.
 
+use super::grpc_health;
 use super::metrics::{MetricsSnapshot, ReleaseMetrics};
-use super::table::{AFFINITY_COOKIE, COHORT_COOKIE, RouteTable, bucket_of};
+use super::table::{
+    AFFINITY_COOKIE, COHORT_COOKIE, Check, RouteTable, UpstreamProtocol, bucket_of,
+};
 use super::target::{InFlight, Target, change, is_name};
 use super::upstream::{self, PooledBody, SendError};
 use bytes::Bytes;
@@ -575,8 +578,8 @@ impl Proxy {
     /// seeing a task leave (swarm takes it out of DNS before stopping it).
     pub async fn resolve_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
-            let path = self.table.read().unwrap().health_path.clone();
-            if self.resolve_names(path.as_deref(), timeout).await {
+            let check = self.table.read().unwrap().check();
+            if self.resolve_names(&check, timeout).await {
                 self.changed.notify_waiters();
             }
             tokio::time::sleep(interval).await;
@@ -587,7 +590,7 @@ impl Proxy {
     /// two failures in a row and returns after one success.
     pub async fn health_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
-            let path = self.table.read().unwrap().health_path.clone();
+            let check = self.table.read().unwrap().check();
             let targets: Vec<Arc<Target>> = self
                 .targets
                 .read()
@@ -597,10 +600,10 @@ impl Proxy {
                 .cloned()
                 .collect();
             let checks = targets.iter().map(|t| {
-                let path = path.clone();
+                let check = &check;
                 let this = self.clone();
                 async move {
-                    let ok = this.probe(&t.addr, path.as_deref(), timeout).await.is_ok();
+                    let ok = this.probe(&t.addr, check, timeout).await.is_ok();
                     t.record_check(ok, UNHEALTHY_AFTER)
                 }
             });
@@ -619,7 +622,7 @@ impl Proxy {
     /// stands for: new addresses are checked once before they join (so a
     /// task that is still starting gets no traffic), addresses that left
     /// stop getting new requests and finish the ones they have.
-    async fn resolve_names(&self, path: Option<&str>, timeout: Duration) -> bool {
+    async fn resolve_names(&self, check: &Check, timeout: Duration) -> bool {
         let names: Vec<(String, Vec<String>)> = self
             .targets
             .read()
@@ -642,7 +645,7 @@ impl Proxy {
             let Some(c) = change(&current, &found) else {
                 continue;
             };
-            let checks = c.added.iter().map(|a| self.probe(a, path, timeout));
+            let checks = c.added.iter().map(|a| self.probe(a, check, timeout));
             let ok: Vec<bool> = futures_util::future::join_all(checks)
                 .await
                 .into_iter()
@@ -674,17 +677,17 @@ impl Proxy {
         changed
     }
 
-    /// One health probe: HTTP 2xx on the path, or a TCP connect.
-    pub async fn probe(
-        &self,
-        addr: &str,
-        path: Option<&str>,
-        timeout: Duration,
-    ) -> Result<(), String> {
+    /// One health probe: a TCP connect, HTTP 2xx on a path, or gRPC
+    /// `SERVING` (always over h2c, whatever the table's protocol).
+    pub async fn probe(&self, addr: &str, check: &Check, timeout: Duration) -> Result<(), String> {
         let work = async {
-            match path {
-                Some(p) => {
-                    let req = Request::get(p)
+            match check {
+                Check::Connect => tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Check::Http(p) => {
+                    let req = Request::get(p.as_str())
                         .header(header::HOST, addr)
                         .header(header::USER_AGENT, "deployment-manager-proxy health check")
                         .body(full(Bytes::new()))
@@ -701,10 +704,18 @@ impl Proxy {
                         Err(format!("{p} answered {status}"))
                     }
                 }
-                None => tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                Check::Grpc(service) => {
+                    let body = full(grpc_health::request_body(service));
+                    let req = grpc_health::request(addr, body);
+                    let resp = upstream::send(addr, UpstreamProtocol::H2c, req)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let (parts, body) = resp.into_parts();
+                    let got = body.collect().await.map_err(|e| e.to_string())?;
+                    let trailers = got.trailers().cloned();
+                    grpc_health::verdict(&parts.headers, &got.to_bytes(), trailers.as_ref())
+                        .into_result()
+                }
             }
         };
         match tokio::time::timeout(timeout, work).await {

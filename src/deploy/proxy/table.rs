@@ -27,6 +27,10 @@ pub struct RouteTable {
     /// HTTP path probed on each target; `None` means a TCP connect check.
     #[serde(default)]
     pub health_path: Option<String>,
+    /// The gRPC service asked about by the standard health check (empty:
+    /// the server as a whole); takes the place of `health_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_grpc: Option<String>,
     /// Cookie affinity to one target (sticky sessions).
     #[serde(default)]
     pub sticky: bool,
@@ -49,6 +53,29 @@ pub struct RouteTable {
     /// What the targets speak; clients may use HTTP/1.1 or HTTP/2 either way.
     #[serde(default)]
     pub upstream: UpstreamProtocol,
+}
+
+/// What a health check asks of a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The port accepts a connection.
+    Connect,
+    /// A 2xx answer to a GET of this path.
+    Http(String),
+    /// `SERVING` from `grpc.health.v1.Health/Check` for this service.
+    Grpc(String),
+}
+
+impl Check {
+    /// From the two optional settings a table or a check request carries;
+    /// gRPC wins, as only a gRPC server is given one.
+    pub fn of(path: Option<&str>, grpc: Option<&str>) -> Check {
+        match (grpc, path) {
+            (Some(service), _) => Check::Grpc(service.to_string()),
+            (None, Some(p)) => Check::Http(p.to_string()),
+            (None, None) => Check::Connect,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -90,6 +117,11 @@ impl RouteTable {
             max_pause_ms: DEFAULT_MAX_PAUSE_MS,
             ..Default::default()
         }
+    }
+
+    /// The check the health loop runs on every target.
+    pub fn check(&self) -> Check {
+        Check::of(self.health_path.as_deref(), self.health_grpc.as_deref())
     }
 
     /// Every target of every release.

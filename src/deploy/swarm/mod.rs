@@ -489,6 +489,7 @@ impl<'a> Swarm<'a> {
         let check = serde_json::json!({
             "targets": [self.target(swarm_service, s)],
             "path": s.health.http,
+            "grpc": s.health.grpc,
             "timeout_ms": self.dh.options.deploy_timeout.as_millis() as u64,
             "interval_ms": 250,
         });

@@ -13,7 +13,8 @@
 //! - anything else: `VERSION` (500 for `ERROR_PERCENT` % of requests).
 //!
 //! It listens on `PORT` and on every port of `LISTEN` (comma-separated),
-//! standing in for a service or a database of any port.
+//! standing in for a service or a database of any port, and speaks gRPC
+//! on `GRPC_PORT` when set (see [`grpc`]).
 //!
 //! `STARTUP_DELAY_MS` delays listening, `CRASH=1` exits at once (a crash
 //! loop under a restart policy), SIGTERM exits promptly (PID 1 in a
@@ -21,6 +22,8 @@
 //! fixed-rate client for benchmarks inside a network (see [`load`]).
 //! `healthcheck` probes a port and exits
 //! 0 or 1, standing in for curl in images without a shell.
+
+mod grpc;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -267,6 +270,11 @@ fn main() {
         }
     }
     eprintln!("listening on {} as {version}", ports.join(", "));
+    if let Ok(port) = std::env::var("GRPC_PORT") {
+        eprintln!("gRPC on {port}");
+        let v = version.clone();
+        std::thread::spawn(move || grpc::serve(port, v));
+    }
     let (first, rest) = listeners.split_first().expect("one port at least");
     for (_, listener) in rest {
         let listener = listener.try_clone().expect("listener");
