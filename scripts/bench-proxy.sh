@@ -90,8 +90,10 @@ cp "$WORK/routes.json" "$WORK/routes-before.json"
 "$NGINX" -c "$WORK/nginx.conf"
 HOME=$WORK XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK "$CADDY" run --config "$WORK/Caddyfile" --adapter caddyfile > "$WORK/caddy.log" 2>&1 &
 PIDS+=($!)
+CADDY_PID=$!
 DM_QUIET=1 "$DM" proxy run --service bench --listen "127.0.0.1:$OURS" --admin "127.0.0.1:$ADMIN" --state "$WORK/routes.json" > "$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
+OURS_PID=$!
 # `h2c`: our proxy again, its clients on HTTP/2 without TLS (prior
 # knowledge, as gRPC clients send); the upstream side is the same HTTP/1.1.
 PATHS=(direct ours nginx caddy h2c)
@@ -99,9 +101,33 @@ if [ -n "${DM_BEFORE:-}" ]; then
   # An earlier build of the proxy, measured in the same rounds.
   DM_QUIET=1 "$DM_BEFORE" proxy run --service bench --listen "127.0.0.1:$BEFORE" --admin 127.0.0.1:18436 --state "$WORK/routes-before.json" > "$WORK/before.log" 2>&1 &
   PIDS+=($!)
+  BEFORE_PID=$!
   PATHS+=(before)
 fi
 sleep 2
+
+# CPU time (user + system, all threads) of the processes that serve a
+# path, in clock ticks: per request, it is the cost of the path with the
+# machine's noise (other processes taking turns) left out, which a
+# throughput on two shared cores is not.
+servers_of() {
+  case $1 in
+    direct) pgrep -P "$(cat "$WORK/upstream.pid")" ;;
+    nginx) pgrep -P "$(cat "$WORK/nginx.pid")" ;;
+    caddy) echo "$CADDY_PID" ;;
+    ours | h2c) echo "$OURS_PID" ;;
+    before) echo "$BEFORE_PID" ;;
+  esac
+}
+ticks() {
+  local total=0 pid task
+  for pid in $(servers_of "$1"); do
+    for task in /proc/"$pid"/task/*; do
+      total=$((total + $(awk '{print $14 + $15}' "$task/stat")))
+    done
+  done
+  echo "$total"
+}
 
 declare -A URL=(
   [direct]=http://127.0.0.1:$UP/
@@ -127,8 +153,10 @@ for round in $(seq 1 "$ROUNDS"); do
   order=("${PATHS[@]:$shift_by}" "${PATHS[@]:0:$shift_by}")
   for p in "${order[@]}"; do
     echo "round $round/$ROUNDS: $p" >&2
+    before_ticks=$(ticks "$p")
     # shellcheck disable=SC2086
     "$OHA" -z "${DURATION}s" -c 32 --no-tui --output-format json ${ARGS[$p]:-} "${URL[$p]}" > "$WORK/t-$p-$round.json"
+    echo $(( $(ticks "$p") - before_ticks )) > "$WORK/cpu-$p-$round"
     # shellcheck disable=SC2086
     "$OHA" -z "${DURATION}s" -q 1000 -c 16 --no-tui --output-format json ${ARGS[$p]:-} "${URL[$p]}" > "$WORK/l-$p-$round.json"
   done
@@ -149,13 +177,18 @@ for p in paths:
     ok = [load("t", p, r)["summary"]["successRate"] for r in range(1, rounds + 1)]
     ok += [load("l", p, r)["summary"]["successRate"] for r in range(1, rounds + 1)]
     ms = lambda k: [l[k] * 1000 for l in lat]
-    rows[p] = dict(rps=rps, p50=ms("p50"), p99=ms("p99"), p999=ms("p99.9"), ok=min(ok))
+    # Clock ticks are 10 ms (USER_HZ 100) on Linux.
+    cpu = [int(open(f"{work}/cpu-{p}-{r}").read()) * 10_000 / sum(load("t", p, r)["statusCodeDistribution"].values())
+           for r in range(1, rounds + 1)]
+    rows[p] = dict(rps=rps, p50=ms("p50"), p99=ms("p99"), p999=ms("p99.9"), ok=min(ok), cpu=cpu)
 nginx_rps = statistics.median(rows["nginx"]["rps"])
 direct_p99 = statistics.median(rows["direct"]["p99"])
 print(f"Proxy benchmark: {rounds} interleaved rounds, {duration} s each; throughput at 32 connections, latency at a fixed 1,000 req/s over 16 connections (oha); upstream = nginx `return 200`, keep-alive; median (min–max)")
-print("| path   | req/s at 32 conns       | × nginx | p50 ms              | p99 ms              | p99.9 ms            | p99 added ms | success |")
-print("|--------|-------------------------|---------|---------------------|---------------------|---------------------|--------------|---------|")
+nginx_cpu = statistics.median(rows["nginx"]["cpu"])
+print("| path   | req/s at 32 conns       | × nginx | CPU µs/req       | × nginx | p50 ms              | p99 ms              | p99.9 ms            | p99 added ms | success |")
+print("|--------|-------------------------|---------|------------------|---------|---------------------|---------------------|---------------------|--------------|---------|")
 for p in paths:
     r = rows[p]
-    print(f"| {p:<6} | {cell(r['rps'], '{:,.0f}'):<23} | {statistics.median(r['rps']) / nginx_rps:7.2f} | {cell(r['p50'], '{:.3f}'):<19} | {cell(r['p99'], '{:.3f}'):<19} | {cell(r['p999'], '{:.3f}'):<19} | {statistics.median(r['p99']) - direct_p99:12.3f} | {r['ok']:7.4f} |")
+    print(f"| {p:<6} | {cell(r['rps'], '{:,.0f}'):<23} | {statistics.median(r['rps']) / nginx_rps:7.2f} | {cell(r['cpu'], '{:.1f}'):<16} | {statistics.median(r['cpu']) / nginx_cpu:7.2f} | {cell(r['p50'], '{:.3f}'):<19} | {cell(r['p99'], '{:.3f}'):<19} | {cell(r['p999'], '{:.3f}'):<19} | {statistics.median(r['p99']) - direct_p99:12.3f} | {r['ok']:7.4f} |")
+print("CPU µs/req: user + system time of the serving processes during the 32-connection run, per request (direct: the upstream alone; the other paths exclude it).")
 EOF

@@ -27,6 +27,7 @@ command -v sshd >/dev/null || need="$need openssh-server"
 [ -x /usr/bin/docker-registry ] || need="$need docker-registry"
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need="$need postgresql-15"
 [ -x /usr/bin/redis-server ] || need="$need redis-server redis-tools"
+[ -x /usr/sbin/mariadbd ] || need="$need mariadb-server-core mariadb-client-core"
 if [ -n "$need" ]; then
   apt-get update -qq
   # The database servers are only copied into test images

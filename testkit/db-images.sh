@@ -6,7 +6,14 @@
 # them, dash as /bin/sh for the entry script, and a passwd file with the
 # unprivileged user they run as (uid 999, as in the official images).
 #
-#   bash testkit/db-images.sh [postgres-tag] [redis-tag]
+#   bash testkit/db-images.sh [postgres-tag] [redis-tag] [mariadb-tag]
+#
+# MariaDB 10.11 (mariadb-server-core, mariadb-client-core) is built when a
+# third tag is given: its data directory is made on this machine by
+# mariadb-install-db and copied in; root logs in over the local socket,
+# with the password of MARIADB_ROOT_PASSWORD (or of the file that
+# MARIADB_ROOT_PASSWORD_FILE names) once one is given, as in the official
+# image.
 #
 # Entry points behave like the official images' for what the tests use:
 # PostgreSQL initialises an empty data directory (/var/lib/postgresql/data,
@@ -15,6 +22,7 @@
 set -euo pipefail
 PG_TAG="${1:-dm-e2e/postgres:15}"
 REDIS_TAG="${2:-dm-e2e/redis:7}"
+MARIADB_TAG="${3:-}"
 PG=/usr/lib/postgresql/15
 for f in "$PG/bin/postgres" /usr/bin/redis-server /usr/bin/redis-cli; do
   [ -x "$f" ] || { echo "$f missing: apt-get install postgresql-15 redis-server redis-tools" >&2; exit 2; }
@@ -113,3 +121,44 @@ ENTRYPOINT ["/usr/bin/redis-server", "--dir", "/data", "--appendonly", "yes", "-
 EOF
 docker build -q -t "$REDIS_TAG" "$work/redis" > /dev/null
 echo "built $PG_TAG and $REDIS_TAG"
+[ -n "$MARIADB_TAG" ] || exit 0
+
+# MariaDB
+[ -x /usr/sbin/mariadbd ] || { echo "/usr/sbin/mariadbd missing: apt-get install --no-install-recommends mariadb-server-core mariadb-client-core" >&2; exit 2; }
+root="$work/maria/rootfs"
+base "$root" mysql /var/lib/mysql
+add "$root" /usr/sbin/mariadbd /usr/bin/mariadb
+mkdir -p "$root/usr/share"
+cp -rL /usr/share/mysql "$root/usr/share/"
+owned="$work/maria/owned"
+mkdir -p "$owned/var/lib" "$owned/run/mysqld"
+# A small redo log: the data-move tests copy this volume.
+mariadb-install-db --no-defaults --datadir="$owned/var/lib/mysql" --user=root \
+  --auth-root-authentication-method=normal --skip-test-db --innodb-log-file-size=8M > "$work/maria/install.log" 2>&1 ||
+  { cat "$work/maria/install.log" >&2; exit 1; }
+cat > "$root/entrypoint" <<'EOF'
+#!/bin/sh
+set -e
+P="${MARIADB_ROOT_PASSWORD:-}"
+F="${MARIADB_ROOT_PASSWORD_FILE:-}"
+if [ -z "$P" ] && [ -n "$F" ]; then read -r P < "$F" || true; fi
+if [ -n "$P" ]; then
+  printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "$P" > /tmp/init.sql
+  set -- --init-file=/tmp/init.sql
+fi
+exec /usr/sbin/mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
+  --bind-address=0.0.0.0 --port=3306 --skip-name-resolve --innodb-log-file-size=8M \
+  --lc-messages-dir=/usr/share/mysql --character-sets-dir=/usr/share/mysql/charsets "$@"
+EOF
+chmod 755 "$root/entrypoint"
+cat > "$work/maria/Dockerfile" <<'EOF'
+FROM scratch
+COPY rootfs/ /
+COPY --chown=999:999 owned/ /
+ENV PATH=/bin:/usr/bin:/usr/sbin TZ=UTC
+USER 999:999
+EXPOSE 3306
+ENTRYPOINT ["/entrypoint"]
+EOF
+docker build -q -t "$MARIADB_TAG" "$work/maria" > /dev/null
+echo "built $MARIADB_TAG"

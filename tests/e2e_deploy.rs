@@ -1175,3 +1175,80 @@ fn a_grpc_service_rolls_over_h2c_and_its_grpc_health_check_gates_the_release() {
     assert_eq!(rel[0]["status"], "failed");
     assert_eq!(rel[1]["status"], "succeeded");
 }
+
+/// The data check of a move reads MySQL and MariaDB as their official
+/// images are set up: here root's password reaches the dependency only as
+/// a secret file (`MARIADB_ROOT_PASSWORD_FILE`), and the census logs in
+/// with it, counts the rows and checksums their values; a changed value
+/// changes the checksum, not the count.
+#[test]
+fn the_mariadb_census_logs_in_with_the_secret_file_and_sees_a_changed_value() {
+    use deployment_manager::deploy::data_check::{self, Census};
+    let port = 18332;
+    let env = Env::new("e2e-census", port);
+    common::build_db_images();
+    let app = env.app("v1", &[]);
+    let yaml = std::fs::read_to_string(&app).unwrap()
+        + &format!(
+            "dependencies:\n  shop:\n    kind: mariadb\n    image: {}\n    secrets: [MARIADB_ROOT_PASSWORD]\n",
+            common::MARIADB_IMAGE
+        );
+    std::fs::write(&app, yaml).unwrap();
+    let secrets = env.dir.path().join("secrets.env");
+    std::fs::write(&secrets, "MARIADB_ROOT_PASSWORD=census-pw-31\n").unwrap();
+    ok(env.dm(&[
+        "deploy",
+        "e2e-census",
+        "--app",
+        app.to_str().unwrap(),
+        "--env-file",
+        secrets.to_str().unwrap(),
+        "--bake",
+        "0s",
+    ]));
+    let container = "dm-e2e-census-shop";
+    let sql = |sql: &str| {
+        Command::new("docker")
+            .args(["exec", "-e", "MYSQL_PWD=census-pw-31", container])
+            .args(["mariadb", "-uroot", "-e", sql])
+            .output()
+            .unwrap()
+    };
+    for _ in 0..60 {
+        if sql("select 1").status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let o = sql(
+        "create database shop; create table shop.orders(id int primary key, item varchar(40)); insert into shop.orders values (1, 'tea'), (2, null), (3, ''); create table shop.`odd``name`(x int)",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let census = || {
+        let out = Command::new("docker")
+            .args(["exec", container])
+            .args(data_check::command("mariadb").unwrap())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        data_check::parse("mariadb", &text).unwrap()
+    };
+    let before = census();
+    let Census::Tables(tables) = &before else {
+        panic!("{before:?}")
+    };
+    assert_eq!(tables["shop.orders"].0, 3, "{tables:?}");
+    assert_eq!(tables["shop.odd`name"].0, 0, "{tables:?}");
+    assert_eq!(before.to_string(), "2 table(s), 3 row(s)");
+    // NULL and '' are told apart: the same rows with them swapped differ.
+    ok(sql(
+        "update shop.orders set item = if(id = 2, '', null) where id in (2, 3)",
+    ));
+    let after = census();
+    assert_eq!(
+        data_check::differences(&before, &after),
+        ["table shop.orders: same row count, different content"]
+    );
+}

@@ -477,13 +477,14 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
     // Env::new set the target to swarm; this profile starts on a plain
     // Docker host and has a dependency that keeps data in a volume.
     ok(env.dm(&["profile", "set", old, "platform", "docker"]));
-    // Real servers: Debian's Redis 7 and PostgreSQL 15.
+    // Real servers: Debian's Redis 7, PostgreSQL 15 and MariaDB 10.11.
     common::build_db_images();
     let yaml = std::fs::read_to_string(env.app("v1", &[])).unwrap()
         + &format!(
-            "dependencies:\n  cache:\n    kind: redis\n    image: {}\n  db:\n    kind: postgres\n    image: {}\n",
+            "dependencies:\n  cache:\n    kind: redis\n    image: {}\n  db:\n    kind: postgres\n    image: {}\n  shop:\n    kind: mariadb\n    image: {}\n",
             common::REDIS_IMAGE,
-            common::POSTGRES_IMAGE
+            common::POSTGRES_IMAGE,
+            common::MARIADB_IMAGE
         );
     let app = env.dir.path().join("app-with-cache.yaml");
     std::fs::write(&app, yaml).unwrap();
@@ -514,6 +515,23 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         "-Xqc",
         "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, 1000) g",
     ]));
+    let shop = format!("dm-{old}-shop");
+    let mariadb = |sql: &str| {
+        Command::new("docker")
+            .args(["exec", &shop, "mariadb", "-uroot", "-N", "-B", "-e", sql])
+            .output()
+            .unwrap()
+    };
+    for _ in 0..60 {
+        if mariadb("select 1").status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let o = mariadb(
+        "create database shop; create table shop.orders(id int primary key, item varchar(40), note text); insert into shop.orders with recursive g(n) as (select 1 union all select n + 1 from g where n < 500) select n, md5(n), if(n % 7 = 0, null, '') from g",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let marker = env.dir.path().join("marker.txt");
     put_file(
         &marker,
@@ -536,6 +554,7 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
             "generate",
             "profile",
             "hand-over",
+            "copy",
             "copy",
             "copy",
             "stop",
@@ -584,6 +603,11 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         "{progress}"
     );
     assert!(progress.contains("data check: cache: "), "{progress}");
+    // MariaDB's rows, NULLs among them, by count and checksum.
+    assert!(
+        progress.contains("data check: shop: 1 table(s), 500 row(s) on both sides"),
+        "{progress}"
+    );
     eprintln!(
         "{} requests during the move, none failed; {said}",
         log.len()

@@ -2,7 +2,8 @@
 //! meaning as well as by bytes: the volume copy compares every file
 //! (`volume_copy.rs`), this compares what the database server itself
 //! reports on both sides — per table row counts and a checksum of the
-//! rows for PostgreSQL, key counts for Redis and Valkey — read with the
+//! rows for PostgreSQL, MySQL and MariaDB, key counts for Redis and
+//! Valkey — read with the
 //! dependency's own client inside its container. The command is decided
 //! and its output judged without IO; only [`take`] runs it.
 
@@ -37,21 +38,46 @@ impl std::fmt::Display for Census {
 /// done by hand, to run on both sides.
 pub const PG_CENSUS_SQL: &str = "select format('%s.%s', schemaname, tablename), x.c[1], x.c[2] from pg_tables, lateral (select xpath('/row/*/text()', query_to_xml(format('select count(*) as n, md5(coalesce(string_agg(t::text, chr(10) order by t::text), %L)) as s from %I.%I t', '', schemaname, tablename), false, true, ''))::text[] as c) x where schemaname not in ('pg_catalog', 'information_schema') order by 1";
 
+/// MySQL and MariaDB have no `query_to_xml`: this statement writes the
+/// census query, one `SELECT` per user table giving `census`, its name,
+/// row count and the sum of each row's CRC32 over its values in column
+/// order (`ISNULL` flags tell a NULL from an empty string, as
+/// pt-table-checksum does). A sum, not a XOR, so two equal rows do not
+/// cancel out; values, not `CHECKSUM TABLE`, whose result changes with the
+/// row format. NULL when there are no tables.
+pub const MYSQL_CENSUS_GENERATOR_SQL: &str = "SET SESSION group_concat_max_len = 4294967295; SELECT GROUP_CONCAT(q ORDER BY t SEPARATOR ' UNION ALL ') FROM (SELECT CONCAT(c.table_schema, '.', c.table_name) AS t, CONCAT('SELECT ''census'', ', QUOTE(CONCAT(c.table_schema, '.', c.table_name)), ', COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS(''#'', ', GROUP_CONCAT(CONCAT('`', REPLACE(c.column_name, '`', '``'), '`') ORDER BY c.ordinal_position), ', CONCAT(', GROUP_CONCAT(CONCAT('ISNULL(`', REPLACE(c.column_name, '`', '``'), '`)') ORDER BY c.ordinal_position), ')))), 0) FROM `', REPLACE(c.table_schema, '`', '``'), '`.`', REPLACE(c.table_name, '`', '``'), '`') AS q FROM information_schema.columns c JOIN information_schema.tables b ON b.table_schema = c.table_schema AND b.table_name = c.table_name WHERE b.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') GROUP BY c.table_schema, c.table_name) x";
+
+/// Who the MySQL census logs in as, with the official images' settings
+/// (`MARIADB_*` or `MYSQL_*`, each also as a `_FILE`): root with its
+/// password; else the app's user, who sees the app's database; else root
+/// without a password. The password goes in `MYSQL_PWD`, never in the
+/// arguments (which `ps` shows).
+const MYSQL_CENSUS_SCRIPT: &str = r#"v() { eval "x=\${MARIADB_$1:-\${MYSQL_$1:-}}; f=\${MARIADB_$1_FILE:-\${MYSQL_$1_FILE:-}}"; if [ -z "$x" ] && [ -n "$f" ]; then read -r x < "$f" || true; fi; printf '%s' "$x"; }
+U=root; P=$(v ROOT_PASSWORD)
+if [ -z "$P" ] && [ -n "$(v USER)" ]; then U=$(v USER); P=$(v PASSWORD); fi
+C=$(command -v mariadb || command -v mysql) || { echo "no mariadb or mysql client in the container"; exit 127; }
+q() { MYSQL_PWD="$P" "$C" -u"$U" -N -B -r -e "$1"; }
+G=$(q "$1") || exit
+if [ -n "$G" ] && [ "$G" != NULL ]; then q "$G"; fi"#;
+
 /// The command that reads the census of a dependency of `kind`, run in its
 /// container; `None` for kinds it cannot read (their volume copy is still
 /// checked file by file). PostgreSQL is read as `POSTGRES_USER` in
 /// `POSTGRES_DB` (the official image's settings; `postgres` otherwise)
-/// over the local socket.
+/// over the local socket; MySQL and MariaDB over theirs (see
+/// [`MYSQL_CENSUS_SCRIPT`]).
 pub fn command(kind: &str) -> Option<Vec<String>> {
-    let script = match kind {
-        "postgres" => {
-            r#"U="${POSTGRES_USER:-postgres}"; psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "${POSTGRES_DB:-$U}" -c "$1""#
-        }
-        "redis" | "valkey" => "redis-cli INFO keyspace",
+    let (script, sql) = match kind {
+        "postgres" => (
+            r#"U="${POSTGRES_USER:-postgres}"; psql -XAtq -v ON_ERROR_STOP=1 -U "$U" -d "${POSTGRES_DB:-$U}" -c "$1""#,
+            PG_CENSUS_SQL,
+        ),
+        "mysql" | "mariadb" => (MYSQL_CENSUS_SCRIPT, MYSQL_CENSUS_GENERATOR_SQL),
+        "redis" | "valkey" => ("redis-cli INFO keyspace", ""),
         _ => return None,
     };
     Some(
-        ["sh", "-c", script, "census", PG_CENSUS_SQL]
+        ["sh", "-c", script, "census", sql]
             .map(String::from)
             .to_vec(),
     )
@@ -73,6 +99,24 @@ pub fn parse(kind: &str, out: &str) -> Result<Census, String> {
                     .parse()
                     .map_err(|_| format!("unexpected line from psql: {line}"))?;
                 tables.insert(name.to_string(), (rows, md5.to_string()));
+            }
+            Ok(Census::Tables(tables))
+        }
+        // `census<TAB>schema.table<TAB>rows<TAB>sum` per table; other
+        // lines are the client's warnings (stderr comes along).
+        "mysql" | "mariadb" => {
+            let mut tables = BTreeMap::new();
+            for line in out.lines().filter_map(|l| l.strip_prefix("census\t")) {
+                let mut parts = line.trim_end().rsplitn(3, '\t');
+                let (Some(sum), Some(rows), Some(name)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(format!("unexpected line from the census: {line}"));
+                };
+                let rows = rows
+                    .parse()
+                    .map_err(|_| format!("unexpected line from the census: {line}"))?;
+                tables.insert(name.to_string(), (rows, sum.to_string()));
             }
             Ok(Census::Tables(tables))
         }
@@ -209,9 +253,25 @@ mod tests {
     }
 
     #[test]
+    fn mysql_tables_are_read_from_census_lines_only() {
+        let out = "mysql: [Warning] Using a password on the command line interface can be insecure.\ncensus\tshop.orders\t3\t6410337321\ncensus\tshop.odd`na\tme\t0\t0\n";
+        let Census::Tables(t) = parse("mariadb", out).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t["shop.orders"], (3, "6410337321".to_string()));
+        // A tab in a name stays in the name.
+        assert_eq!(t["shop.odd`na\tme"].0, 0);
+        assert_eq!(parse("mysql", "").unwrap(), Census::Tables(BTreeMap::new()));
+        assert!(parse("mysql", "census\tshop.x\tmany\t1").is_err());
+    }
+
+    #[test]
     fn only_known_kinds_have_a_command() {
         assert!(command("postgres").unwrap()[2].contains("psql"));
         assert!(command("redis").is_some());
-        assert!(command("mysql").is_none());
+        let mysql = command("mysql").unwrap();
+        assert!(mysql[2].contains("MYSQL_PWD"));
+        assert_eq!(mysql[4], MYSQL_CENSUS_GENERATOR_SQL);
+        assert!(command("mongodb").is_none());
     }
 }

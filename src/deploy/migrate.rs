@@ -141,6 +141,19 @@ fn dump_restore(m: &Move, a: &AccessorySpec) -> String {
                 "; verify: {old} > {n}.before && psql \"$NEW_DATABASE_URL\" -XAtc \"{sql}\" > {n}.after && diff {n}.before {n}.after (row count and checksum per table)"
             )
         }
+        ("mysql" | "mariadb", from) => {
+            // The census query is written by the server (one SELECT per
+            // table), then run on both sides.
+            let generator = super::preflight::quoted(super::data_check::MYSQL_CENSUS_GENERATOR_SQL);
+            let old = match from {
+                None => "mysql -h OLD_HOST -uroot -p".to_string(),
+                Some(_) => format!("{exec} mysql -uroot -p\"$MYSQL_ROOT_PASSWORD\""),
+            };
+            let new = "mysql -h NEW_HOST -uroot -p";
+            format!(
+                "; verify: {old} -NBr -e {generator} > {n}.census.sql && {old} -NBr -e \"$(cat {n}.census.sql)\" > {n}.before && {new} -NBr -e \"$(cat {n}.census.sql)\" > {n}.after && diff {n}.before {n}.after (row count and checksum per table)"
+            )
+        }
         ("redis" | "valkey", from) => {
             let old = match from {
                 None => "redis-cli -u \"$OLD_REDIS_URL\"".to_string(),
@@ -1063,6 +1076,57 @@ mod tests {
             .filter(|s| s.phase == "data")
             .map(|s| s.detail.clone())
             .collect()
+    }
+
+    #[test]
+    fn a_mysql_move_by_hand_prints_a_census_a_shell_reads_back_intact() {
+        let app: App = crate::describe::load::parse_app(
+            "app.yaml",
+            "apiVersion: deployment-manager/v1\nkind: App\nname: shop\nservices:\n  web:\n    image: web:1\n",
+        )
+        .unwrap();
+        let mut orders = db();
+        orders.name = "orders".into();
+        orders.kind = "mariadb".into();
+        let files = vec!["fly.toml".to_string()];
+        let steps = plan(&Move {
+            profile: "shop",
+            new_profile: "shop-next",
+            from: "compose",
+            from_platform: Some(EngineKind::DockerHost),
+            to: "fly",
+            to_platform: None,
+            out_dir: "migrate-shop-next",
+            files: &files,
+            deploy_hint: None,
+            accessories: &[orders],
+            app: &app,
+            hand_over: false,
+            forward_to: &[],
+        });
+        let detail = &data(&steps)[0];
+        let old = "docker exec dm-shop-orders mysql -uroot -p\"$MYSQL_ROOT_PASSWORD\" -NBr -e ";
+        assert!(
+            detail.contains("mysqldump --single-transaction"),
+            "{detail}"
+        );
+        assert!(detail.contains(old), "{detail}");
+        assert!(
+            detail.contains("diff orders.before orders.after"),
+            "{detail}"
+        );
+        // The query, full of quotes and backticks, reaches mysql as it is.
+        let start = detail.find(old).unwrap() + old.len();
+        let end = detail[start..].find(" > orders.census.sql").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", &detail[start..start + end]))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            crate::deploy::data_check::MYSQL_CENSUS_GENERATOR_SQL
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ fn parse_df(out: &str) -> Option<u64> {
 }
 
 /// `'…'` for a POSIX shell.
-fn quoted(s: &str) -> String {
+pub(super) fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

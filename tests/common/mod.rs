@@ -84,8 +84,12 @@ pub fn build_context(dir: &std::path::Path) {
 pub const POSTGRES_IMAGE: &str = "dm-e2e/postgres:15";
 #[allow(dead_code)]
 pub const REDIS_IMAGE: &str = "dm-e2e/redis:7";
+/// Debian's MariaDB 10.11, built the same way.
+#[allow(dead_code)]
+pub const MARIADB_IMAGE: &str = "dm-e2e/mariadb:10.11";
 
-/// Builds [`POSTGRES_IMAGE`] and [`REDIS_IMAGE`] once per test binary.
+/// Builds [`POSTGRES_IMAGE`], [`REDIS_IMAGE`] and [`MARIADB_IMAGE`] once
+/// per test binary.
 #[allow(dead_code)]
 pub fn build_db_images() {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
@@ -94,6 +98,7 @@ pub fn build_db_images() {
             "testkit/db-images.sh",
             POSTGRES_IMAGE,
             REDIS_IMAGE,
+            MARIADB_IMAGE,
         ]));
     });
 }

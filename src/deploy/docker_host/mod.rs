@@ -541,7 +541,7 @@ impl<'a> Engine<'a> {
 }
 
 /// `uid[:gid]` from an image's USER, when numeric.
-fn parse_owner(user: &str) -> Option<(u64, u64)> {
+pub(super) fn parse_owner(user: &str) -> Option<(u64, u64)> {
     let (u, g) = user.split_once(':').unwrap_or((user, user));
     Some((u.parse().ok()?, g.parse().ok()?))
 }

@@ -402,7 +402,14 @@ pub(super) async fn ensure_accessory(
                 .ok_or_else(|| format!("secret {n} is needed by {}", a.name))?;
             files.push((n.clone(), v.as_bytes().to_vec()));
         }
-        host.put_files(&name, "/run/secrets", &files, None).await?;
+        // Owned by the image's user: a dependency image that runs as a
+        // user of its own must read them (official database images start
+        // as root and drop privileges, so root-owned files did for them).
+        let owner = host
+            .image_user(&a.image)
+            .await
+            .and_then(|u| super::parse_owner(&u));
+        host.put_files(&name, "/run/secrets", &files, owner).await?;
     }
     host.start(&name).await?;
     e.progress

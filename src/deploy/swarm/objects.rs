@@ -206,12 +206,12 @@ pub fn app_service(
 pub fn accessory_service(
     sw: &Swarm<'_>,
     a: &AccessorySpec,
-    secrets: &[SecretRef],
+    secrets: &SecretFiles,
 ) -> Result<SwarmSpec, String> {
     let profile = &sw.dh.profile;
     let name = sw.accessory_name(&a.name);
     let mut env: Vec<String> = a.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    for r in secrets {
+    for r in &secrets.refs {
         env.push(format!("{}_FILE=/run/secrets/{}", r.file, r.file));
     }
     let volumes: Vec<String> = a
@@ -231,7 +231,7 @@ pub fn accessory_service(
                 "Env": env,
                 "StopGracePeriod": 60 * SECOND,
                 "Mounts": mounts(profile, &volumes),
-                "Secrets": secret_refs(secrets, ("0".into(), "0".into())),
+                "Secrets": secret_refs(&secrets.refs, secrets.owner.clone()),
             },
             "RestartPolicy": {"Condition": "any", "Delay": 2 * SECOND},
             "Networks": [{"Target": sw.network(), "Aliases": [a.name]}],
@@ -347,11 +347,23 @@ pub async fn release_secrets(
     s: &ServiceSpec,
     release: u32,
 ) -> Result<SecretFiles, String> {
+    secret_files(sw, &s.secrets, &s.image, release).await
+}
+
+/// The secrets `names` as files owned by the user `image` runs as: a
+/// dependency image that runs as a user of its own (not root that drops
+/// privileges, as the official database images do) must read them too.
+pub async fn secret_files(
+    sw: &Swarm<'_>,
+    names: &[String],
+    image: &str,
+    release: u32,
+) -> Result<SecretFiles, String> {
     let mut refs = Vec::new();
-    for n in &s.secrets {
+    for n in names {
         refs.push(ensure_secret(sw, n, release).await?);
     }
-    let user = sw.host().image_user(&s.image).await.unwrap_or_default();
+    let user = sw.host().image_user(image).await.unwrap_or_default();
     let (u, g) = user.split_once(':').unwrap_or((&user, &user));
     let numeric = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
     let owner = if numeric(u) && numeric(g) {

@@ -25,11 +25,8 @@ pub async fn run(
     for a in &spec.accessories {
         let name = sw.accessory_name(&a.name);
         if sw.service(&name).await?.is_none() {
-            let mut refs = Vec::new();
-            for n in &a.secrets {
-                refs.push(objects::ensure_secret(sw, n, number).await?);
-            }
-            sw.apply(objects::accessory_service(sw, a, &refs)?).await?;
+            let files = objects::secret_files(sw, &a.secrets, &a.image, number).await?;
+            sw.apply(objects::accessory_service(sw, a, &files)?).await?;
         }
         // A migration needs its database up: a service just created has
         // no running task (nor a name on the network) for a moment.

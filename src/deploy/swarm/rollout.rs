@@ -99,11 +99,8 @@ pub async fn execute(
                     .iter()
                     .find(|x| &x.name == accessory)
                     .ok_or_else(|| format!("no dependency {accessory} in this release"))?;
-                let mut refs = Vec::new();
-                for n in &a.secrets {
-                    refs.push(objects::ensure_secret(sw, n, number).await?);
-                }
-                sw.apply(objects::accessory_service(sw, a, &refs)?).await?;
+                let files = objects::secret_files(sw, &a.secrets, &a.image, number).await?;
+                sw.apply(objects::accessory_service(sw, a, &files)?).await?;
                 sw.progress().step(
                     "accessory",
                     format!(
