@@ -1207,19 +1207,7 @@ fn the_mariadb_census_logs_in_with_the_secret_file_and_sees_a_changed_value() {
         "0s",
     ]));
     let container = "dm-e2e-census-shop";
-    let sql = |sql: &str| {
-        Command::new("docker")
-            .args(["exec", "-e", "MYSQL_PWD=census-pw-31", container])
-            .args(["mariadb", "-uroot", "-e", sql])
-            .output()
-            .unwrap()
-    };
-    for _ in 0..60 {
-        if sql("select 1").status.success() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let sql = common::mariadb_sql(container, "census-pw-31");
     let o = sql(
         "create database shop; create table shop.orders(id int primary key, item varchar(40)); insert into shop.orders values (1, 'tea'), (2, null), (3, ''); create table shop.`odd``name`(x int)",
     );

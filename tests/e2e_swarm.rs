@@ -515,19 +515,8 @@ fn migrate_moves_a_docker_host_app_and_its_data_to_the_swarm() {
         "-Xqc",
         "create table orders(id int primary key, item text); insert into orders select g, md5(g::text) from generate_series(1, 1000) g",
     ]));
-    let shop = format!("dm-{old}-shop");
-    let mariadb = |sql: &str| {
-        Command::new("docker")
-            .args(["exec", &shop, "mariadb", "-uroot", "-N", "-B", "-e", sql])
-            .output()
-            .unwrap()
-    };
-    for _ in 0..60 {
-        if mariadb("select 1").status.success() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    // The image's root has no password until one is given.
+    let mariadb = common::mariadb_sql(&format!("dm-{old}-shop"), "");
     let o = mariadb(
         "create database shop; create table shop.orders(id int primary key, item varchar(40), note text); insert into shop.orders with recursive g(n) as (select 1 union all select n + 1 from g where n < 500) select n, md5(n), if(n % 7 = 0, null, '') from g",
     );

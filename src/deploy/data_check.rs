@@ -86,40 +86,20 @@ pub fn command(kind: &str) -> Option<Vec<String>> {
 /// Reads a census from the command's output.
 pub fn parse(kind: &str, out: &str) -> Result<Census, String> {
     match kind {
-        "postgres" => {
-            let mut tables = BTreeMap::new();
-            for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                let mut parts = line.rsplitn(3, '|');
-                let (Some(md5), Some(rows), Some(name)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(format!("unexpected line from psql: {line}"));
-                };
-                let rows = rows
-                    .parse()
-                    .map_err(|_| format!("unexpected line from psql: {line}"))?;
-                tables.insert(name.to_string(), (rows, md5.to_string()));
-            }
-            Ok(Census::Tables(tables))
-        }
+        "postgres" => tables(
+            out.lines().map(str::trim).filter(|l| !l.is_empty()),
+            '|',
+            "psql",
+        ),
         // `census<TAB>schema.table<TAB>rows<TAB>sum` per table; other
         // lines are the client's warnings (stderr comes along).
-        "mysql" | "mariadb" => {
-            let mut tables = BTreeMap::new();
-            for line in out.lines().filter_map(|l| l.strip_prefix("census\t")) {
-                let mut parts = line.trim_end().rsplitn(3, '\t');
-                let (Some(sum), Some(rows), Some(name)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(format!("unexpected line from the census: {line}"));
-                };
-                let rows = rows
-                    .parse()
-                    .map_err(|_| format!("unexpected line from the census: {line}"))?;
-                tables.insert(name.to_string(), (rows, sum.to_string()));
-            }
-            Ok(Census::Tables(tables))
-        }
+        "mysql" | "mariadb" => tables(
+            out.lines()
+                .filter_map(|l| l.strip_prefix("census\t"))
+                .map(str::trim_end),
+            '\t',
+            "the census",
+        ),
         _ => {
             // `db0:keys=3,expires=0,avg_ttl=0` per database with keys.
             let mut keys = 0;
@@ -137,6 +117,26 @@ pub fn parse(kind: &str, out: &str) -> Result<Census, String> {
             Ok(Census::Keys(keys))
         }
     }
+}
+
+/// Tables from lines of `name`, rows and checksum split by `sep`, taken
+/// from the right so the separator may appear in a name.
+fn tables<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    sep: char,
+    from: &str,
+) -> Result<Census, String> {
+    let mut tables = BTreeMap::new();
+    for line in lines {
+        let bad = || format!("unexpected line from {from}: {line}");
+        let mut parts = line.rsplitn(3, sep);
+        let (Some(sum), Some(rows), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let rows = rows.parse().map_err(|_| bad())?;
+        tables.insert(name.to_string(), (rows, sum.to_string()));
+    }
+    Ok(Census::Tables(tables))
 }
 
 /// The differences between the census before and after, or none.

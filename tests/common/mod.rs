@@ -88,6 +88,30 @@ pub const REDIS_IMAGE: &str = "dm-e2e/redis:7";
 #[allow(dead_code)]
 pub const MARIADB_IMAGE: &str = "dm-e2e/mariadb:10.11";
 
+/// SQL run as root in a MariaDB container (the password, if any, in
+/// `MYSQL_PWD`), once its server answers (up to 30 s).
+#[allow(dead_code)]
+pub fn mariadb_sql(
+    container: &str,
+    password: &str,
+) -> impl Fn(&str) -> std::process::Output + use<> {
+    let (container, password) = (container.to_string(), password.to_string());
+    let sql = move |sql: &str| {
+        std::process::Command::new("docker")
+            .args(["exec", "-e", &format!("MYSQL_PWD={password}"), &container])
+            .args(["mariadb", "-uroot", "-N", "-B", "-e", sql])
+            .output()
+            .unwrap()
+    };
+    for _ in 0..60 {
+        if sql("select 1").status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    sql
+}
+
 /// Builds [`POSTGRES_IMAGE`], [`REDIS_IMAGE`] and [`MARIADB_IMAGE`] once
 /// per test binary.
 #[allow(dead_code)]

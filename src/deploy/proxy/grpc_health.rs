@@ -33,8 +33,9 @@ pub fn request_body(service: &str) -> Bytes {
     framed.freeze()
 }
 
-/// A `Check` request for `addr` with any body type.
-pub fn request<B>(addr: &str, body: B) -> Request<B> {
+/// A `Check` request with any body type; HTTP/2 names the target in
+/// `:authority`, set where the request is sent.
+pub fn request<B>(body: B) -> Request<B> {
     let mut req = Request::new(body);
     *req.method_mut() = Method::POST;
     *req.uri_mut() = hyper::Uri::from_static(PATH);
@@ -48,9 +49,6 @@ pub fn request<B>(addr: &str, body: B) -> Request<B> {
         header::USER_AGENT,
         HeaderValue::from_static("deployment-manager-proxy health check"),
     );
-    if let Ok(v) = HeaderValue::from_str(addr) {
-        h.insert(header::HOST, v);
-    }
     req
 }
 
