@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real hosts on one machine for the multi-host tests (root, Linux):
 #   3 swarm nodes (n1 manager, n2 and n3 workers) and 2 plain Docker hosts
-#   (h1, h2) reachable over SSH, each a network namespace with its own
+#   (h1, h2), all reachable over SSH, each a network namespace with its own
 #   dockerd, all on one bridge (10.77.0.0/24, the only addresses used).
 #
 #   bash scripts/multi-host.sh up     # creates them; writes $DM_RIG_DIR/env
@@ -105,7 +105,9 @@ up() {
   ssh-keygen -q -t ed25519 -N "" -f "$RIG/ssh_host_ed25519_key"
   cp "$RIG/id_ed25519.pub" "$RIG/authorized_keys"
   mkdir -p /run/sshd
-  for n in $SSH_HOSTS; do
+  # Swarm nodes too: a swarm named by ssh:// addresses is one other
+  # machines can forward to (a move into a swarm).
+  for n in $SWARM_NODES $SSH_HOSTS; do
     nsenter --net="/var/run/netns/dm-$n" /usr/sbin/sshd -p 22 \
       -o PidFile="$RIG/$n/sshd.pid" -o HostKey="$RIG/ssh_host_ed25519_key" \
       -o AuthorizedKeysFile="$RIG/authorized_keys" -o StrictModes=no \
@@ -130,7 +132,7 @@ up() {
     echo "$MARK end"
   } | cat - "$HOME/.ssh/config" > "$RIG/ssh_config" && mv "$RIG/ssh_config" "$HOME/.ssh/config"
   chmod 600 "$HOME/.ssh/config"
-  for n in $SSH_HOSTS; do
+  for n in $SWARM_NODES $SSH_HOSTS; do
     for _ in $(seq 1 20); do
       ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new "root@$(addr "$n")" docker info >/dev/null 2>&1 && break
       sleep 0.5
@@ -142,6 +144,7 @@ up() {
     echo "DM_RIG_MANAGER=unix://$(sock n1)"
     echo "DM_RIG_SWARM_NODES=$(for n in $SWARM_NODES; do printf 'unix://%s,' "$(sock "$n")"; done | sed 's/,$//')"
     echo "DM_RIG_SWARM_ADDRS=$(for n in $SWARM_NODES; do printf '%s,' "$(addr "$n")"; done | sed 's/,$//')"
+    echo "DM_RIG_SWARM_SSH=$(for n in $SWARM_NODES; do printf 'ssh://root@%s,' "$(addr "$n")"; done | sed 's/,$//')"
     echo "DM_RIG_SSH_HOSTS=$(for n in $SSH_HOSTS; do printf 'ssh://root@%s,' "$(addr "$n")"; done | sed 's/,$//')"
     echo "DM_RIG_SSH_ADDRS=$(for n in $SSH_HOSTS; do printf '%s,' "$(addr "$n")"; done | sed 's/,$//')"
     echo "DM_RIG_SSH_SOCKS=$(for n in $SSH_HOSTS; do printf 'unix://%s,' "$(sock "$n")"; done | sed 's/,$//')"

@@ -20,6 +20,8 @@ const IMAGE: &str = "dm-e2e/server:1";
 struct Rig {
     swarm_nodes: Vec<String>,
     swarm_addrs: Vec<String>,
+    /// The same nodes as `ssh://root@<address>`.
+    swarm_ssh: Vec<String>,
     ssh_hosts: Vec<String>,
     ssh_addrs: Vec<String>,
     ssh_socks: Vec<String>,
@@ -47,6 +49,7 @@ fn rig() -> Option<Rig> {
     Some(Rig {
         swarm_nodes: get("DM_RIG_SWARM_NODES"),
         swarm_addrs: get("DM_RIG_SWARM_ADDRS"),
+        swarm_ssh: get("DM_RIG_SWARM_SSH"),
         ssh_hosts: get("DM_RIG_SSH_HOSTS"),
         ssh_addrs: get("DM_RIG_SSH_ADDRS"),
         ssh_socks: get("DM_RIG_SSH_SOCKS"),
@@ -759,6 +762,78 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
         "user-49"
     );
     for addr in rig.swarm_addrs.iter().chain([&rig.ssh_addrs[1]]) {
+        assert_eq!(
+            common::load::get_from(addr, port, "/", None),
+            Ok((200, "v1".into())),
+            "{addr}"
+        );
+    }
+}
+
+/// Into a swarm from another machine, with real PostgreSQL and Redis
+/// data: each dependency is pinned to a worker (db to dm-n2, cache to
+/// dm-n3), so its volume is copied to that node's engine and its task
+/// starts there on the copy. h1's proxy holds, then forwards to the
+/// swarm's nodes; no request fails and each server holds the data on its
+/// worker.
+#[test]
+fn a_move_into_a_swarm_copies_each_dependency_s_data_to_its_pinned_node() {
+    let Some(rig) = rig() else { return };
+    let _turn = turn();
+    common::build_db_images();
+    let (old, new, port) = ("mh-intosw", "mh-intosw-sw", 18510);
+    let env = on_h1(&rig, old, new, port);
+    purge(&rig.swarm_nodes, new, "none-such");
+    deploy_with_data(
+        &env,
+        "    placement:\n      constraints: [node.hostname==dm-n2]\n",
+        "    placement:\n      constraints: [node.hostname==dm-n3]\n",
+    );
+    let h1 = &rig.ssh_socks[0];
+    let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
+    let sum_before = seed((h1, &db), (h1, &cache), 1000, 50);
+
+    let load = Load::start_at(&rig.ssh_addrs[0], port, 1);
+    let configs = env.dir.path().join("configs");
+    let out = env.dm(&[
+        "migrate",
+        old,
+        "--to",
+        "swarm",
+        "--name",
+        new,
+        "--hosts",
+        &rig.swarm_ssh.join(","),
+        "--yes",
+        "--out",
+        configs.to_str().unwrap(),
+    ]);
+    let _moved = Moved {
+        env: &env,
+        profile: new.into(),
+    };
+    let said = text(&out);
+    eprintln!("{said}");
+    let sent = none_failed(vec![load]);
+    assert!(out.status.success(), "{said}");
+    eprintln!(
+        "moved h1 → swarm, db to dm-n2 and cache to dm-n3: {sent} requests, 0 failed; {said}"
+    );
+    assert!(
+        said.contains("data check: db: 1 table(s), 1000 row(s) on both sides"),
+        "{said}"
+    );
+    assert!(
+        said.contains("data check: cache: 50 key(s) on both sides"),
+        "{said}"
+    );
+    // Read on each worker by the test itself.
+    let (n2, n3) = (&rig.swarm_nodes[1], &rig.swarm_nodes[2]);
+    let db2 = task_on(n2, &format!("dm-{new}-db"));
+    let cache3 = task_on(n3, &format!("dm-{new}-cache"));
+    assert_eq!(psql(n2, &db2, ORDERS_SUM), sum_before);
+    assert_eq!(redis_cli(n3, &cache3, &["get", "session:49"]), "user-49");
+    for addr in rig.swarm_addrs.iter().chain([&rig.ssh_addrs[0]]) {
         assert_eq!(
             common::load::get_from(addr, port, "/", None),
             Ok((200, "v1".into())),

@@ -310,7 +310,7 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
         .block_on(migrate::stop_and_copy(
             from_platform,
             &old,
-            &new,
+            (&new, to_platform),
             &spec.accessories,
             copy,
             &progress,
@@ -375,7 +375,7 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         // From a Docker host the bulk of the data moves before the hold.
         let warm = m.copy && m.from == EngineKind::DockerHost;
         if warm {
-            migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
+            migrate::pre_copy(m.old, m.new, m.to, &m.spec.accessories, &progress).await?;
         }
         let handed = hand_over::hand_over(&e, &n, &e.hosts[0], &services, hold).await?;
         let mut before = Vec::new();
@@ -387,7 +387,7 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
                     migrate::stop_and_sync(
                         Some(m.from),
                         m.old,
-                        m.new,
+                        (m.new, m.to),
                         &m.spec.accessories,
                         true,
                         false,
@@ -434,7 +434,8 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             }
         }
         if !m.copy {
-            migrate::stop_and_copy(Some(m.from), m.old, m.new, &[], false, &progress).await?;
+            migrate::stop_and_copy(Some(m.from), m.old, (m.new, m.to), &[], false, &progress)
+                .await?;
         }
         // Read after the switch: a write in between shows as a difference.
         let check = match before.is_empty() {
@@ -620,9 +621,10 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             // held; on the way back the bulk is there already. A swarm's
             // volumes are read once its services have stopped: copied cold.
             migrate::preload_images(m.to, m.new, m.spec, &progress).await?;
+            migrate::prepare_proxies(m.to, m.new, m.spec, &progress).await?;
             let warm = m.from == EngineKind::DockerHost;
             if warm && !m.way_back {
-                migrate::pre_copy(m.old, m.new, &m.spec.accessories, &progress).await?;
+                migrate::pre_copy(m.old, m.new, m.to, &m.spec.accessories, &progress).await?;
             }
             let e = migrate::proxies_of(m.from, m.old, &progress).await?;
             // Proxies forwarding to the old ones hold first: a request
@@ -642,7 +644,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
                 Ok(taken) => migrate::stop_and_sync(
                     Some(m.from),
                     m.old,
-                    m.new,
+                    (m.new, m.to),
                     &m.spec.accessories,
                     true,
                     true,

@@ -22,7 +22,9 @@ pub fn get_from(
     cookie: Option<&str>,
 ) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect((host, port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Longer than a move may hold a request (`migrate::HOLD_LIMIT`, 60 s):
+    // a request held within the stated limit has not failed.
+    s.set_read_timeout(Some(Duration::from_secs(65))).unwrap();
     let cookie = cookie
         .map(|c| format!("cookie: {c}\r\n"))
         .unwrap_or_default();

@@ -5,9 +5,10 @@
 //! once ([`read_nodes`]); the judgement ([`judge`]) is pure.
 
 use crate::deploy::release::PlanLine;
-use crate::deploy::spec::ReleaseSpec;
+use crate::deploy::spec::{AccessorySpec, ReleaseSpec};
 use crate::describe::node_placement::{NodeFacts, NodePlacement};
 use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState};
+use std::collections::BTreeMap;
 
 /// A node as placement sees it.
 #[derive(Clone, Debug, Default)]
@@ -183,37 +184,49 @@ pub fn judge(
     Ok(lines)
 }
 
-/// A move into a swarm copies each dependency's data into a volume on the
-/// manager (`manager`: its node id): refused, before anything changes,
-/// when the dependency's task could start on another node, where it would
-/// find an empty volume. The error names the pin that fixes it.
-pub fn data_lands_on_manager(
-    spec: &ReleaseSpec,
+/// Where each dependency's moved data goes in a swarm: the one node its
+/// placement lets its task run on (its node id, by dependency). A
+/// dependency that could start on several nodes is refused before anything
+/// changes, since its task could start where the copied volume is not;
+/// the error names the pin that fixes it (the manager, `manager`, as the
+/// example).
+pub fn data_homes(
+    accessories: &[AccessorySpec],
     nodes: &[SwarmNode],
     manager: &str,
-) -> Result<(), String> {
-    let Some(home) = nodes.iter().find(|n| n.facts.id == manager) else {
-        return Ok(());
-    };
+) -> Result<BTreeMap<String, String>, String> {
+    let example = nodes
+        .iter()
+        .find(|n| n.facts.id == manager)
+        .map_or("<node>", |n| n.facts.hostname.as_str());
+    let mut homes = BTreeMap::new();
     let mut loose = Vec::new();
-    for a in spec.accessories.iter().filter(|a| a.volume.is_some()) {
-        let elsewhere: Vec<&str> = nodes
+    for a in accessories.iter().filter(|a| a.volume.is_some()) {
+        let fit: Vec<&SwarmNode> = nodes
             .iter()
-            .filter(|n| n.facts.id != manager && refusal(n, &a.placement).is_none())
-            .map(|n| n.facts.hostname.as_str())
+            .filter(|n| refusal(n, &a.placement).is_none())
             .collect();
-        if !elsewhere.is_empty() {
-            loose.push(format!("{} could run on {}", a.name, elsewhere.join(", ")));
+        match fit.as_slice() {
+            [one] => {
+                homes.insert(a.name.clone(), one.facts.id.clone());
+            }
+            [] => loose.push(format!("no node can run {}", a.name)),
+            many => loose.push(format!(
+                "{} could run on {}",
+                a.name,
+                many.iter()
+                    .map(|n| n.facts.hostname.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         }
     }
     if loose.is_empty() {
-        return Ok(());
+        return Ok(homes);
     }
     Err(format!(
-        "the moved data is copied to the manager {}, but {}: pin each with `placement: {{constraints: [node.hostname=={}]}}` in app.yaml, then move again",
-        home.facts.hostname,
-        loose.join("; "),
-        home.facts.hostname
+        "the moved data is copied to the one node each dependency runs on, but {}: pin each to one node with `placement: {{constraints: [node.hostname=={example}]}}` (or another node's name) in app.yaml, then move again",
+        loose.join("; ")
     ))
 }
 
@@ -301,18 +314,30 @@ mod tests {
     }
 
     #[test]
-    fn moved_data_needs_its_dependency_pinned_to_the_manager() {
+    fn moved_data_goes_to_the_one_node_its_dependency_is_pinned_to() {
         let nodes = vec![
             node("n1", "ready", "active", &[]),
             node("n2", "ready", "active", &[]),
             node("n3", "down", "active", &[]),
         ];
-        let err = data_lands_on_manager(&spec(&[], 1, None), &nodes, "n1").unwrap_err();
-        assert!(err.contains("db could run on n2"), "{err}");
+        let err = data_homes(&spec(&[], 1, None).accessories, &nodes, "n1").unwrap_err();
+        // A node that is down is not a place it could start.
+        assert!(err.contains("db could run on n1, n2:"), "{err}");
         assert!(err.contains("node.hostname==n1"), "{err}");
-        assert!(
-            data_lands_on_manager(&spec(&["node.hostname==n1"], 1, None), &nodes, "n1").is_ok()
-        );
+        let homes = data_homes(
+            &spec(&["node.hostname==n2"], 1, None).accessories,
+            &nodes,
+            "n1",
+        )
+        .unwrap();
+        assert_eq!(homes.get("db").map(String::as_str), Some("n2"));
+        let err = data_homes(
+            &spec(&["node.hostname==n3"], 1, None).accessories,
+            &nodes,
+            "n1",
+        )
+        .unwrap_err();
+        assert!(err.contains("no node can run db"), "{err}");
     }
 
     #[test]
