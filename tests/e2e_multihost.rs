@@ -782,16 +782,16 @@ fn a_move_into_a_swarm_copies_each_dependency_s_data_to_its_pinned_node() {
     let _turn = turn();
     common::build_db_images();
     let (old, new, port) = ("mh-intosw", "mh-intosw-sw", 18510);
-    let env = on_h1(&rig, old, new, port);
     purge(&rig.swarm_nodes, new, "none-such");
-    deploy_with_data(
-        &env,
-        "    placement:\n      constraints: [node.hostname==dm-n2]\n",
-        "    placement:\n      constraints: [node.hostname==dm-n3]\n",
+    let (env, sum_before) = seeded_on_h1(
+        &rig,
+        (old, new, port),
+        (
+            "    placement:\n      constraints: [node.hostname==dm-n2]\n",
+            "    placement:\n      constraints: [node.hostname==dm-n3]\n",
+        ),
+        (1000, 50),
     );
-    let h1 = &rig.ssh_socks[0];
-    let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
-    let sum_before = seed((h1, &db), (h1, &cache), 1000, 50);
 
     let load = Load::start_at(&rig.ssh_addrs[0], port, 1);
     let configs = env.dir.path().join("configs");
@@ -864,6 +864,23 @@ fn deploy_with_data(env: &Env, db_extra: &str, cache_extra: &str) {
     ]));
 }
 
+/// A profile `old` on h1 ([`on_h1`]) with its data deployed
+/// ([`deploy_with_data`], each dependency's extra lines) and seeded
+/// ([`seed`]: rows, keys); the orders' [`ORDERS_SUM`].
+fn seeded_on_h1(
+    rig: &Rig,
+    (old, new, port): (&str, &str, u16),
+    (db_extra, cache_extra): (&str, &str),
+    (rows, keys): (u32, u32),
+) -> (Env, String) {
+    let env = on_h1(rig, old, new, port);
+    deploy_with_data(&env, db_extra, cache_extra);
+    let h1 = &rig.ssh_socks[0];
+    let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
+    let sum = seed((h1, &db), (h1, &cache), rows, keys);
+    (env, sum)
+}
+
 /// Every order's row, counted and checksummed in one line.
 const ORDERS_SUM: &str =
     "select count(*) || ' ' || md5(string_agg(o::text, ',' order by id)) from orders o";
@@ -930,11 +947,9 @@ fn a_move_to_another_machine_with_data_holds_copies_and_fails_no_request() {
     let _turn = turn();
     common::build_db_images();
     let (old, new, port) = ("mh-data", "mh-data-h2", 18518);
-    let env = on_h1(&rig, old, new, port);
-    deploy_with_data(&env, "", "");
+    let (env, sum_before) = seeded_on_h1(&rig, (old, new, port), ("", ""), (5000, 200));
     let (h1, h2) = (&rig.ssh_socks[0], &rig.ssh_socks[1]);
     let (db, cache) = (format!("dm-{old}-db"), format!("dm-{old}-cache"));
-    let sum_before = seed((h1, &db), (h1, &cache), 5000, 200);
 
     let (sent, out, _moved) = move_to_h2(&rig, &env, new, port);
     let said = text(&out);

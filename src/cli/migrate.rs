@@ -617,11 +617,11 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
     if m.copy {
         let progress = Progress::new(ctx.json);
         let copied = ctx.session.block_on(async {
-            // Images and the bulk of the data travel before requests are
-            // held; on the way back the bulk is there already. A swarm's
+            // Images, the new proxies and the bulk of the data are ready
+            // before requests are held; on the way back the bulk is there
+            // already. A swarm's
             // volumes are read once its services have stopped: copied cold.
-            migrate::preload_images(m.to, m.new, m.spec, &progress).await?;
-            migrate::prepare_proxies(m.to, m.new, m.spec, &progress).await?;
+            migrate::prepare_new_hosts(m.to, m.new, m.spec, &progress).await?;
             let warm = m.from == EngineKind::DockerHost;
             if warm && !m.way_back {
                 migrate::pre_copy(m.old, m.new, m.to, &m.spec.accessories, &progress).await?;
