@@ -363,15 +363,17 @@ pub async fn secret_files(
     for n in names {
         refs.push(ensure_secret(sw, n, release).await?);
     }
-    let user = sw.host().image_user(image).await.unwrap_or_default();
-    let (u, g) = user.split_once(':').unwrap_or((&user, &user));
-    let numeric = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
-    let owner = if numeric(u) && numeric(g) {
-        (u.to_string(), g.to_string())
-    } else {
-        ("0".into(), "0".into())
-    };
-    Ok(SecretFiles { refs, owner })
+    // The same reading of the image's USER as a Docker host's secrets.
+    let (u, g) = sw
+        .host()
+        .image_user(image)
+        .await
+        .and_then(|user| crate::deploy::docker_host::parse_owner(&user))
+        .unwrap_or((0, 0));
+    Ok(SecretFiles {
+        refs,
+        owner: (u.to_string(), g.to_string()),
+    })
 }
 
 #[cfg(test)]
