@@ -3,8 +3,11 @@
 
 pub mod admin;
 pub mod grpc_health;
+pub mod http1_wire;
+pub mod idle_sweep;
 pub mod metrics;
 pub mod server;
 pub mod table;
 pub mod target;
 pub mod upstream;
+pub mod upstream_http1;

@@ -9,7 +9,7 @@ use super::table::{
     AFFINITY_COOKIE, COHORT_COOKIE, Check, RouteTable, UpstreamProtocol, bucket_of,
 };
 use super::target::{InFlight, Target, change, is_name};
-use super::upstream::{self, PooledBody, SendError};
+use super::upstream::{self, BoxError, Outgoing, SendError, UpBody};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type Body = BoxBody<Bytes, BoxError>;
 
 /// Bodies up to this size are read before forwarding so that a request
 /// whose target refused the connection can be retried on another one.
@@ -419,11 +419,14 @@ impl Proxy {
             .headers()
             .contains_key(header::UPGRADE)
             .then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        forward_headers(&mut parts, peer, client_upgrade.is_some());
         let known_len = body.size_hint().exact();
         let mut buffered: Option<Bytes> = None;
         let mut streaming = Some(body);
-        if client_upgrade.is_some() || known_len.is_some_and(|n| n <= RETRY_BUFFER) {
+        if known_len == Some(0) {
+            buffered = Some(Bytes::new());
+        } else if client_upgrade.is_some() || known_len.is_some_and(|n| n <= RETRY_BUFFER) {
             match streaming.take().unwrap().collect().await {
                 Ok(b) => buffered = Some(b.to_bytes()),
                 Err(_) => return plain(StatusCode::BAD_REQUEST, "request body cut short"),
@@ -445,49 +448,16 @@ impl Proxy {
             };
             let target = guard.0.clone();
             let metrics = self.metrics_for(&target.release);
-            // Origin form on the kept-alive connection to the target.
-            let uri = parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
-            let mut out = Request::builder()
-                .method(parts.method.clone())
-                .uri(hyper::Uri::from(uri))
-                .version(hyper::Version::HTTP_11);
-            let headers = out.headers_mut().unwrap();
-            copy_headers(&parts.headers, headers, client_upgrade.is_some());
-            // An HTTP/2 client names the host in `:authority`, not `host`.
-            if !headers.contains_key(header::HOST)
-                && let Some(v) = parts
-                    .uri
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            {
-                headers.insert(header::HOST, v);
-            }
-            let xff = match parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(prev) => format!("{prev}, {}", peer.ip()),
-                None => peer.ip().to_string(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                headers.insert("x-forwarded-for", v);
-            }
             let body = match (&buffered, streaming.take()) {
-                (Some(b), _) => full(b.clone()),
-                (None, Some(s)) => s.boxed(),
+                (Some(b), _) => Outgoing::Whole(b.clone()),
+                (None, Some(s)) => Outgoing::Streaming(s),
                 (None, None) => return plain(StatusCode::BAD_GATEWAY, "request body already sent"),
             };
-            let out = out.body(body).expect("request parts are valid");
             let lost = target.lost.notified();
             tokio::pin!(lost);
             lost.as_mut().enable();
             let sent = tokio::select! {
-                r = upstream::send(&target.addr, protocol, out) => Some(r),
+                r = upstream::send(&target.addr, protocol, &parts, body) => Some(r),
                 _ = lost => None,
             };
             let Some(sent) = sent else {
@@ -526,7 +496,6 @@ impl Proxy {
                         }
                     }
                     if status == StatusCode::SWITCHING_PROTOCOLS {
-                        resp.body_mut().keep_out_of_pool();
                         if let Some(client_side) = client_upgrade {
                             let backend_side = hyper::upgrade::on(&mut resp);
                             tokio::spawn(tunnel(client_side, backend_side, guard));
@@ -690,10 +659,11 @@ impl Proxy {
                     let req = Request::get(p.as_str())
                         .header(header::HOST, addr)
                         .header(header::USER_AGENT, "deployment-manager-proxy health check")
-                        .body(full(Bytes::new()))
+                        .body(Outgoing::Whole(Bytes::new()))
                         .map_err(|e| e.to_string())?;
                     let protocol = self.table.read().unwrap().upstream;
-                    let resp = upstream::send(addr, protocol, req)
+                    let (head, body) = req.into_parts();
+                    let resp = upstream::send(addr, protocol, &head, body)
                         .await
                         .map_err(|e| e.to_string())?;
                     let status = resp.status();
@@ -705,9 +675,9 @@ impl Proxy {
                     }
                 }
                 Check::Grpc(service) => {
-                    let body = full(grpc_health::request_body(service));
-                    let req = grpc_health::request(body);
-                    let resp = upstream::send(addr, UpstreamProtocol::H2c, req)
+                    let body = Outgoing::Whole(grpc_health::request_body(service));
+                    let (head, body) = grpc_health::request(body).into_parts();
+                    let resp = upstream::send(addr, UpstreamProtocol::H2c, &head, body)
                         .await
                         .map_err(|e| e.to_string())?;
                     let (parts, body) = resp.into_parts();
@@ -725,27 +695,59 @@ impl Proxy {
     }
 }
 
-/// Hop-by-hop headers are per connection (RFC 9110 §7.6.1); an upgrade
-/// keeps `connection` and `upgrade` so the target sees the handshake, and
-/// `te: trailers` goes on, since the proxy passes trailers through (gRPC
-/// servers expect it).
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, upgrade: bool) {
-    const HOP: [&str; 7] = [
-        "connection",
+/// Turns the client's request head into the one sent to targets, once
+/// for every attempt: the target in origin form, `host` from an HTTP/2
+/// client's `:authority`, the client's address appended to
+/// `x-forwarded-for`, and hop-by-hop headers removed, since they are per
+/// connection (RFC 9110 §7.6.1). An upgrade keeps `connection` and
+/// `upgrade` so the target sees the handshake, and `te: trailers` goes
+/// on, since the proxy passes trailers through (gRPC servers expect it).
+/// Done in place: a new header map per request showed in the profile.
+fn forward_headers(parts: &mut hyper::http::request::Parts, peer: SocketAddr, upgrade: bool) {
+    let headers = &mut parts.headers;
+    for name in [
         "keep-alive",
         "proxy-connection",
-        "te",
         "trailer",
         "transfer-encoding",
-        "upgrade",
-    ];
-    for (k, v) in from {
-        let hop = HOP.contains(&k.as_str());
-        let kept = (upgrade && (k == header::CONNECTION || k == header::UPGRADE))
-            || (k == header::TE && v == "trailers");
-        if !hop || kept {
-            to.append(k.clone(), v.clone());
+    ] {
+        headers.remove(name);
+    }
+    if !upgrade {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+    if let header::Entry::Occupied(te) = headers.entry(header::TE)
+        && te.iter().any(|v| v != "trailers")
+    {
+        let trailers = te.iter().any(|v| v == "trailers");
+        te.remove();
+        if trailers {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
+    }
+    if !headers.contains_key(header::HOST)
+        && let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        headers.insert(header::HOST, v);
+    }
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"))
+            .into();
     }
 }
 
@@ -769,17 +771,17 @@ async fn tunnel(
 
 /// A response body that keeps its request counted until fully sent.
 struct Guarded {
-    inner: PooledBody,
+    inner: UpBody,
     _guard: InFlight,
 }
 
 impl hyper::body::Body for Guarded {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
     fn is_end_stream(&self) -> bool {
@@ -942,6 +944,46 @@ mod tests {
             .find(|t| t.addr == hole.to_string())
             .unwrap();
         assert!(!hole_view.healthy);
+    }
+
+    #[test]
+    fn the_forwarded_head_drops_hop_by_hop_headers_and_names_the_client() {
+        let req = Request::get("http://web.example:8080/a?b=1")
+            .header("connection", "keep-alive, x-trace")
+            .header("keep-alive", "timeout=5")
+            .header("te", "trailers")
+            .header("te", "gzip")
+            .header("upgrade", "websocket")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("x-app", "1")
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = req.into_parts();
+        let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
+        forward_headers(&mut parts, peer, false);
+        assert_eq!(parts.uri, "/a?b=1");
+        let h = &parts.headers;
+        let names: HashSet<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            HashSet::from(["te", "x-forwarded-for", "x-app", "host"])
+        );
+        assert_eq!(h.get_all("te").iter().collect::<Vec<_>>(), ["trailers"]);
+        assert_eq!(h["host"], "web.example:8080");
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.0.0.7");
+        // An upgrade keeps its handshake; an HTTP/1.1 client's host stays.
+        let req = Request::get("/ws")
+            .header("host", "app")
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = req.into_parts();
+        forward_headers(&mut parts, peer, true);
+        assert_eq!(parts.headers["connection"], "upgrade");
+        assert_eq!(parts.headers["upgrade"], "websocket");
+        assert_eq!(parts.headers["host"], "app");
+        assert_eq!(parts.headers["x-forwarded-for"], "10.0.0.7");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

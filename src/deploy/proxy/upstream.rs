@@ -1,19 +1,21 @@
-//! Kept-alive connections from the proxy to its targets.
-//!
-//! One pool per serving thread: each serving thread runs its own runtime
-//! (see `admin::run`), so a request, the upstream connection it borrows and
-//! that connection's task stay on one thread, and the pool needs no lock.
-//! hyper-util's pooled client did the same job behind a shared mutex, a
-//! checkout future and a spawned readiness task per request; this one is a
-//! `Vec` per target, used last-in first-out so the warmest connection goes
-//! first (measured in `scripts/bench-proxy.sh`). A target that speaks h2c
-//! (gRPC) gets one HTTP/2 connection per thread, shared by every request.
+//! Requests from the proxy to its targets, by the way each must travel:
+//! a request whose whole body is at hand goes on the proxy's own pooled
+//! HTTP/1.1 client (`upstream_http1.rs`, the hot path); a streamed upload
+//! or a WebSocket handshake goes on a hyper connection of its own (a 101
+//! hands that connection over to the tunnel, so it never returns to a
+//! pool); an h2c target (gRPC) gets one HTTP/2 connection per serving
+//! thread, shared by every request.
 
+use super::idle_sweep::Sweeper;
 use super::server::Body;
 use super::table::UpstreamProtocol;
-use hyper::body::{Body as _, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::client::conn::http2;
+use super::upstream_http1::{self, SendFailure};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::{http1, http2};
+use hyper::header;
+use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::cell::RefCell;
@@ -22,16 +24,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// An idle connection is closed after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle connections kept per target and serving thread; a burst opens
-/// more, and those are closed when they come back to a full pool.
-pub const MAX_IDLE_PER_TARGET: usize = 256;
+pub use upstream_http1::{IDLE_TIMEOUT, MAX_IDLE_PER_TARGET, idle_to};
+
 /// A target that takes longer than this to accept is counted as down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often idle connections past their timeout are closed while no
-/// request comes to clear them.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request got no answer.
 #[derive(Debug)]
@@ -39,7 +37,7 @@ pub enum SendError {
     /// No connection could be made: nothing reached the target.
     Connect(std::io::Error),
     /// The connection failed once the request was on its way.
-    Request(hyper::Error),
+    Request(BoxError),
 }
 
 impl std::fmt::Display for SendError {
@@ -51,9 +49,53 @@ impl std::fmt::Display for SendError {
     }
 }
 
-struct Idle {
-    sender: SendRequest<Body>,
-    since: Instant,
+/// The body of a request to a target.
+pub enum Outgoing {
+    /// Read whole from the client (so it can be sent again).
+    Whole(Bytes),
+    /// Passed on as the client sends it.
+    Streaming(Incoming),
+}
+
+impl Outgoing {
+    fn into_hyper(self) -> Body {
+        match self {
+            Outgoing::Whole(b) => Full::new(b).map_err(|never| match never {}).boxed(),
+            Outgoing::Streaming(s) => s.map_err(BoxError::from).boxed(),
+        }
+    }
+}
+
+/// A target's answer body, from whichever client carried the request.
+pub enum UpBody {
+    Own(upstream_http1::ResponseBody),
+    Hyper(Incoming),
+}
+
+impl hyper::body::Body for UpBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            UpBody::Own(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
+            UpBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::Own(b) => b.is_end_stream(),
+            UpBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpBody::Own(b) => b.size_hint(),
+            UpBody::Hyper(b) => b.size_hint(),
+        }
+    }
 }
 
 struct Shared {
@@ -61,40 +103,16 @@ struct Shared {
     used: Instant,
 }
 
+/// Per h2c target address: the connection every request of this serving
+/// thread shares.
 #[derive(Default)]
-struct Pool {
-    /// Per target address, oldest first.
-    idle: HashMap<String, Vec<Idle>>,
-    /// Per h2c target address: the connection every request shares.
+struct H2cPool {
     shared: HashMap<String, Shared>,
-    sweeper: Option<tokio::task::JoinHandle<()>>,
+    sweeper: Sweeper,
 }
 
-impl Pool {
-    fn take(&mut self, addr: &str) -> Option<SendRequest<Body>> {
-        let list = self.idle.get_mut(addr)?;
-        while let Some(i) = list.pop() {
-            if !i.sender.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
-                return Some(i.sender);
-            }
-        }
-        None
-    }
-
-    fn put(&mut self, addr: &str, sender: SendRequest<Body>, now: Instant) {
-        let list = match self.idle.get_mut(addr) {
-            Some(l) => l,
-            None => self.idle.entry(addr.to_string()).or_default(),
-        };
-        // Oldest first, so the expired ones are a prefix.
-        let expired = list.partition_point(|i| now.duration_since(i.since) >= IDLE_TIMEOUT);
-        list.drain(..expired);
-        if list.len() < MAX_IDLE_PER_TARGET {
-            list.push(Idle { sender, since: now });
-        }
-    }
-
-    fn take_shared(&mut self, addr: &str) -> Option<http2::SendRequest<Body>> {
+impl H2cPool {
+    fn take(&mut self, addr: &str) -> Option<http2::SendRequest<Body>> {
         let s = self.shared.get_mut(addr)?;
         if s.sender.is_closed() {
             self.shared.remove(addr);
@@ -104,89 +122,82 @@ impl Pool {
         Some(s.sender.clone())
     }
 
-    /// Closes what timed out or what the target closed; true when empty.
+    /// A shared connection closes once idle past the timeout; true when
+    /// none is left.
     fn sweep(&mut self, now: Instant) -> bool {
-        for list in self.idle.values_mut() {
-            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
-        }
-        self.idle.retain(|_, l| !l.is_empty());
-        // A shared connection closes once its last request is done.
         self.shared
             .retain(|_, s| !s.sender.is_closed() && now.duration_since(s.used) < IDLE_TIMEOUT);
-        self.idle.is_empty() && self.shared.is_empty()
-    }
-
-    /// Starts the sweeper of this thread's pool unless one runs.
-    fn keep_swept(&mut self) {
-        if self.sweeper.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        self.sweeper = Some(runtime.spawn(async {
-            loop {
-                tokio::time::sleep(SWEEP_EVERY).await;
-                if POOL.with_borrow_mut(|p| p.sweep(Instant::now())) {
-                    return;
-                }
-            }
-        }));
+        self.shared.is_empty()
     }
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = RefCell::default();
+    static H2C: RefCell<H2cPool> = RefCell::default();
 }
 
-/// Idle connections this thread keeps to `addr` (for tests and status).
-pub fn idle_to(addr: &str) -> usize {
-    POOL.with_borrow(|p| p.idle.get(addr).map_or(0, Vec::len))
-}
-
-/// Sends `req` (origin-form URI, `host` header set) to `addr` in the
-/// target's protocol, on a kept-alive connection or a new one.
+/// Sends a request (`head`'s URI in origin form, its headers end-to-end
+/// plus `host`) to `addr` in the target's protocol. The head is borrowed:
+/// a request sent again to another target reuses it.
 pub async fn send(
     addr: &str,
     protocol: UpstreamProtocol,
-    req: Request<Body>,
-) -> Result<Response<PooledBody>, SendError> {
-    match protocol {
-        UpstreamProtocol::Http1 => send_http1(addr, req).await,
-        UpstreamProtocol::H2c => send_h2c(addr, req).await,
+    head: &Parts,
+    body: Outgoing,
+) -> Result<Response<UpBody>, SendError> {
+    match (protocol, body) {
+        (UpstreamProtocol::H2c, body) => send_h2c(addr, hyper_request(head, body)).await,
+        (UpstreamProtocol::Http1, Outgoing::Whole(bytes))
+            if !head.headers.contains_key(header::UPGRADE) =>
+        {
+            let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
+            upstream_http1::send(addr, &head.method, target, &head.headers, &bytes, || {
+                tcp(addr)
+            })
+            .await
+            .map(|r| r.map(UpBody::Own))
+            .map_err(|e| match e {
+                SendFailure::Connect(e) => e,
+                SendFailure::Exchange(e) => SendError::Request(e.into()),
+            })
+        }
+        (UpstreamProtocol::Http1, body) => {
+            send_on_own_connection(addr, hyper_request(head, body)).await
+        }
     }
 }
 
-/// A pooled connection the target closed while it was idle gives the
-/// request back unsent, and it goes on the next one.
-async fn send_http1(addr: &str, mut req: Request<Body>) -> Result<Response<PooledBody>, SendError> {
-    loop {
-        let pooled = POOL.with_borrow_mut(|p| p.take(addr));
-        let (mut sender, reused) = match pooled {
-            Some(s) => (s, true),
-            None => (connect(addr).await?, false),
-        };
-        if reused && sender.ready().await.is_err() {
-            continue;
-        }
-        match sender.try_send_request(req).await {
-            Ok(resp) => {
-                return Ok(resp.map(|inner| PooledBody {
-                    inner,
-                    lease: Some((addr.to_string(), sender)),
-                }));
-            }
-            Err(mut e) => match e.take_message() {
-                Some(unsent) if reused => req = unsent,
-                _ => return Err(SendError::Request(e.into_error())),
-            },
-        }
-    }
+fn hyper_request(head: &Parts, body: Outgoing) -> Request<Body> {
+    let mut req = Request::new(body.into_hyper());
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = head.uri.clone();
+    *req.headers_mut() = head.headers.clone();
+    req
+}
+
+/// A streamed upload or an upgrade, on a new hyper connection that ends
+/// with it.
+async fn send_on_own_connection(
+    addr: &str,
+    req: Request<Body>,
+) -> Result<Response<UpBody>, SendError> {
+    let stream = tcp(addr).await?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| SendError::Request(e.into()))?;
+    // Upgrades let a WebSocket take the connection over after a 101.
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    sender
+        .send_request(req)
+        .await
+        .map(|r| r.map(UpBody::Hyper))
+        .map_err(|e| SendError::Request(e.into()))
 }
 
 /// HTTP/2 names the target in `:scheme` and `:authority`, so the URI is
 /// made absolute; a shared connection that closed is replaced once.
-async fn send_h2c(addr: &str, mut req: Request<Body>) -> Result<Response<PooledBody>, SendError> {
+async fn send_h2c(addr: &str, mut req: Request<Body>) -> Result<Response<UpBody>, SendError> {
     let path = req
         .uri()
         .path_and_query()
@@ -200,12 +211,12 @@ async fn send_h2c(addr: &str, mut req: Request<Body>) -> Result<Response<PooledB
         .map_err(|e| SendError::Connect(std::io::Error::other(e)))?;
     *req.version_mut() = hyper::Version::HTTP_2;
     loop {
-        let pooled = POOL.with_borrow_mut(|p| p.take_shared(addr));
+        let pooled = H2C.with_borrow_mut(|p| p.take(addr));
         let (mut sender, reused) = match pooled {
             Some(s) => (s, true),
             None => {
                 let s = connect_h2c(addr).await?;
-                POOL.with_borrow_mut(|p| {
+                H2C.with_borrow_mut(|p| {
                     p.shared.insert(
                         addr.to_string(),
                         Shared {
@@ -213,21 +224,20 @@ async fn send_h2c(addr: &str, mut req: Request<Body>) -> Result<Response<PooledB
                             used: Instant::now(),
                         },
                     );
-                    p.keep_swept();
+                    p.sweeper
+                        .keep_running(|now| H2C.with_borrow_mut(|p| p.sweep(now)));
                 });
                 (s, false)
             }
         };
         match sender.try_send_request(req).await {
-            Ok(resp) => {
-                return Ok(resp.map(|inner| PooledBody { inner, lease: None }));
-            }
+            Ok(resp) => return Ok(resp.map(UpBody::Hyper)),
             Err(mut e) => match e.take_message() {
                 Some(unsent) if reused => {
-                    POOL.with_borrow_mut(|p| p.shared.remove(addr));
+                    H2C.with_borrow_mut(|p| p.shared.remove(addr));
                     req = unsent;
                 }
-                _ => return Err(SendError::Request(e.into_error())),
+                _ => return Err(SendError::Request(e.into_error().into())),
             },
         }
     }
@@ -237,7 +247,7 @@ async fn connect_h2c(addr: &str) -> Result<http2::SendRequest<Body>, SendError> 
     let stream = tcp(addr).await?;
     let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
         .await
-        .map_err(SendError::Request)?;
+        .map_err(|e| SendError::Request(e.into()))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -256,62 +266,4 @@ async fn tcp(addr: &str) -> Result<tokio::net::TcpStream, SendError> {
         .map_err(SendError::Connect)?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
-}
-
-async fn connect(addr: &str) -> Result<SendRequest<Body>, SendError> {
-    let stream = tcp(addr).await?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(SendError::Request)?;
-    // Upgrades let a WebSocket take the connection over after a 101.
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
-    Ok(sender)
-}
-
-/// A response body that gives its connection back to the pool once it has
-/// been read to the end (a body dropped half-read leaves hyper closing the
-/// connection, so it is not given back).
-pub struct PooledBody {
-    inner: Incoming,
-    lease: Option<(String, SendRequest<Body>)>,
-}
-
-impl PooledBody {
-    /// The connection is taken over (a 101): it never goes back.
-    pub fn keep_out_of_pool(&mut self) {
-        self.lease = None;
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        if let Some((addr, sender)) = self.lease.take()
-            && self.inner.is_end_stream()
-            && !sender.is_closed()
-        {
-            POOL.with_borrow_mut(|p| {
-                p.put(&addr, sender, Instant::now());
-                p.keep_swept();
-            });
-        }
-    }
-}
-
-impl hyper::body::Body for PooledBody {
-    type Data = bytes::Bytes;
-    type Error = hyper::Error;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<bytes::Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
