@@ -307,14 +307,25 @@ pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
     let progress = Progress::new(ctx.json);
     let copied = ctx
         .session
-        .block_on(migrate::stop_and_copy(
-            from_platform,
-            &old,
-            (&new, to_platform),
-            &spec.accessories,
-            copy,
-            &progress,
-        ))
+        .block_on(async {
+            // Found before the stop: a destination that cannot be had
+            // fails the move while the old stack still serves.
+            let dsts = match copy {
+                true => {
+                    migrate::destinations(to_platform, &new, &spec.accessories, &progress).await?
+                }
+                false => migrate::Destinations::new(),
+            };
+            migrate::stop_and_copy(
+                from_platform,
+                &old,
+                (&new, &dsts),
+                &spec.accessories,
+                copy,
+                &progress,
+            )
+            .await
+        })
         .and_then(|r| r);
     progress.finish();
     if let Err(why) = copied {
@@ -372,10 +383,14 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
         let e = Engine::connect(&m.old.name, &hosts, &progress, Options::default()).await?;
         let n = Engine::connect(&m.new.name, &hosts, &progress, Options::default()).await?;
         let hold = m.copy.then_some(migrate::HOLD_LIMIT);
+        let dsts = match m.copy {
+            true => migrate::destinations(m.to, m.new, &m.spec.accessories, &progress).await?,
+            false => migrate::Destinations::new(),
+        };
         // From a Docker host the bulk of the data moves before the hold.
         let warm = m.copy && m.from == EngineKind::DockerHost;
         if warm {
-            migrate::pre_copy(m.old, m.new, m.to, &m.spec.accessories, &progress).await?;
+            migrate::pre_copy(m.old, (m.new, &dsts), &m.spec.accessories, &progress).await?;
         }
         let handed = hand_over::hand_over(&e, &n, &e.hosts[0], &services, hold).await?;
         let mut before = Vec::new();
@@ -387,7 +402,7 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
                     migrate::stop_and_sync(
                         Some(m.from),
                         m.old,
-                        (m.new, m.to),
+                        (m.new, &dsts),
                         &m.spec.accessories,
                         true,
                         false,
@@ -434,8 +449,16 @@ fn cut_over_in_place(ctx: &Ctx, m: &HandOver, env_file: Option<&Path>, to: &str)
             }
         }
         if !m.copy {
-            migrate::stop_and_copy(Some(m.from), m.old, (m.new, m.to), &[], false, &progress)
-                .await?;
+            let nothing = migrate::Destinations::new();
+            migrate::stop_and_copy(
+                Some(m.from),
+                m.old,
+                (m.new, &nothing),
+                &[],
+                false,
+                &progress,
+            )
+            .await?;
         }
         // Read after the switch: a write in between shows as a difference.
         let check = match before.is_empty() {
@@ -622,9 +645,10 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
             // already. A swarm's
             // volumes are read once its services have stopped: copied cold.
             migrate::prepare_new_hosts(m.to, m.new, m.spec, &progress).await?;
+            let dsts = migrate::destinations(m.to, m.new, &m.spec.accessories, &progress).await?;
             let warm = m.from == EngineKind::DockerHost;
             if warm && !m.way_back {
-                migrate::pre_copy(m.old, m.new, m.to, &m.spec.accessories, &progress).await?;
+                migrate::pre_copy(m.old, (m.new, &dsts), &m.spec.accessories, &progress).await?;
             }
             let e = migrate::proxies_of(m.from, m.old, &progress).await?;
             // Proxies forwarding to the old ones hold first: a request
@@ -644,7 +668,7 @@ fn cut_over_elsewhere(ctx: &Ctx, m: &Chain, env_file: Option<&Path>, to: &str) -
                 Ok(taken) => migrate::stop_and_sync(
                     Some(m.from),
                     m.old,
-                    (m.new, m.to),
+                    (m.new, &dsts),
                     &m.spec.accessories,
                     true,
                     true,

@@ -434,7 +434,7 @@ pub fn plan(m: &Move) -> Vec<MigrationStep> {
 pub async fn stop_and_copy(
     from: Option<EngineKind>,
     old: &Profile,
-    (new, to): (&Profile, EngineKind),
+    (new, dsts): (&Profile, &Destinations),
     accessories: &[AccessorySpec],
     copy: bool,
     progress: &Progress,
@@ -442,7 +442,7 @@ pub async fn stop_and_copy(
     stop_and_sync(
         from,
         old,
-        (new, to),
+        (new, dsts),
         accessories,
         copy,
         false,
@@ -459,15 +459,12 @@ pub async fn stop_and_copy(
 /// changed since, and checks everything. Returns the bytes sent.
 pub async fn pre_copy(
     old: &Profile,
-    new: &Profile,
-    to: EngineKind,
+    (new, dsts): (&Profile, &Destinations),
     accessories: &[AccessorySpec],
     progress: &Progress,
 ) -> Result<u64, String> {
     let hosts = old.settings.hosts_or_local();
     let e = Engine::connect(&old.name, &hosts, progress, Options::default()).await?;
-    let dst_hosts = new.settings.hosts_or_local();
-    let dsts = data_destinations(to, &new.name, &dst_hosts, accessories, progress).await?;
     let mut helpers = Helpers::default();
     let mut n = 0;
     for acc in accessories {
@@ -525,7 +522,7 @@ impl Helpers {
 pub async fn stop_and_sync(
     from: Option<EngineKind>,
     old: &Profile,
-    (new, to): (&Profile, EngineKind),
+    (new, dsts): (&Profile, &Destinations),
     accessories: &[AccessorySpec],
     copy: bool,
     keep_proxies: bool,
@@ -555,7 +552,7 @@ pub async fn stop_and_sync(
             } else {
                 sw_status::stop(&sw).await?;
             }
-            return copy_all(&sources, &old.name, ReadFrom::Volume, (new, to), progress).await;
+            return copy_all(&sources, &old.name, ReadFrom::Volume, (new, dsts), progress).await;
         }
         EngineKind::Kubernetes => {}
         EngineKind::DockerHost => {
@@ -585,7 +582,7 @@ pub async fn stop_and_sync(
                 } else {
                     ReadFrom::Container
                 };
-                return copy_all(&sources, &old.name, read, (new, to), progress).await;
+                return copy_all(&sources, &old.name, read, (new, dsts), progress).await;
             }
         }
     }
@@ -624,6 +621,26 @@ pub async fn check_data_destination(
     data_destinations(EngineKind::Swarm, name, hosts, &spec.accessories, progress)
         .await
         .map(|_| ())
+}
+
+/// Where each dependency's data goes in a move, by dependency name.
+pub type Destinations = BTreeMap<String, Host>;
+
+/// [`data_destinations`] of the new profile, found once per move before
+/// anything stops or is held: the bulk copy, the final sync and a cold
+/// copy all use them (found again inside the pause, they cost a swarm
+/// connect and a node listing over SSH).
+pub async fn destinations(
+    to: EngineKind,
+    new: &Profile,
+    accessories: &[AccessorySpec],
+    progress: &Progress,
+) -> Result<Destinations, String> {
+    if accessories.iter().all(|a| a.volume.is_none()) {
+        return Ok(Destinations::new());
+    }
+    let hosts = new.settings.hosts_or_local();
+    data_destinations(to, &new.name, &hosts, accessories, progress).await
 }
 
 /// Where each dependency's data goes in the new profile (`name` on
@@ -871,21 +888,18 @@ async fn copy_all(
     sources: &[(&AccessorySpec, Host, String)],
     old: &str,
     read: ReadFrom,
-    (new, to): (&Profile, EngineKind),
+    (new, dsts): (&Profile, &Destinations),
     progress: &Progress,
 ) -> Result<u64, String> {
-    if sources.is_empty() {
-        return Ok(0);
-    }
-    let dst_hosts = new.settings.hosts_or_local();
-    let accessories: Vec<AccessorySpec> = sources.iter().map(|(a, _, _)| (*a).clone()).collect();
-    let dsts = data_destinations(to, &new.name, &dst_hosts, &accessories, progress).await?;
     let mut helpers = Helpers::default();
     let mut n = 0u64;
     for (acc, src, container) in sources {
-        let (Some((vol, path)), Some(dst)) = (&acc.volume, dsts.get(&acc.name)) else {
+        let Some((vol, path)) = &acc.volume else {
             continue;
         };
+        let dst = dsts
+            .get(&acc.name)
+            .ok_or_else(|| format!("no destination was found for the data of {}", acc.name))?;
         let helper = helpers.on(dst).await?;
         let target = format!("dm-{}-{vol}", new.name);
         let src_volume = format!("dm-{old}-{vol}");
