@@ -612,14 +612,16 @@ fn a_move_to_another_machine_forwards_and_fails_no_request() {
 /// addresses (clients of either may remain while DNS moves); the requests
 /// sent and what the command said. Both addresses answer v1 afterwards.
 fn return_to_h1(rig: &Rig, env: &Env, new: &str, port: u16) -> (usize, String) {
-    let loads = rig
-        .ssh_addrs
-        .iter()
-        .map(|a| Load::start_at(a, port, 2))
-        .collect();
+    roll_back_through(env, new, port, &rig.ssh_addrs)
+}
+
+/// `migrate <new> --rollback --yes` under load through each of `addrs`,
+/// which all answer v1 afterwards; the requests sent and what it said.
+fn roll_back_through(env: &Env, new: &str, port: u16, addrs: &[String]) -> (usize, String) {
+    let loads = addrs.iter().map(|a| Load::start_at(a, port, 2)).collect();
     let out = ok(env.dm(&["migrate", new, "--rollback", "--yes"]));
     let sent = none_failed(loads);
-    for addr in &rig.ssh_addrs {
+    for addr in addrs {
         assert_eq!(
             common::load::get_from(addr, port, "/", None),
             Ok((200, "v1".into())),
@@ -716,9 +718,12 @@ fn task_on(sock: &str, service: &str) -> String {
 /// on two other nodes than the manager (the data is read through the
 /// engine of the node that runs each): the proxies on every node hold,
 /// the services scale to zero, both volumes are copied to h2 and checked,
-/// the census matches, then the proxies forward. No request fails.
+/// the census matches, then the proxies forward. No request fails. Then,
+/// with rows and keys written on h2, `--rollback` returns into the swarm
+/// (named by SSH, so h2's proxy has the nodes' addresses to forward to):
+/// what changed goes back to each dependency's pinned worker.
 #[test]
-fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
+fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine_and_back() {
     let Some(rig) = rig() else { return };
     let _turn = turn();
     common::build_db_images();
@@ -729,7 +734,7 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
         old,
         port,
         &format!("image: {IMAGE}"),
-        &[("target", "swarm"), ("hosts", &rig.swarm_nodes.join(","))],
+        &[("target", "swarm"), ("hosts", &rig.swarm_ssh.join(","))],
     );
     deploy_with_data(
         &env,
@@ -761,13 +766,51 @@ fn a_swarm_with_data_on_worker_nodes_moves_to_another_machine() {
         redis_cli(h2, &format!("dm-{new}-cache"), &["get", "session:49"]),
         "user-49"
     );
-    for addr in rig.swarm_addrs.iter().chain([&rig.ssh_addrs[1]]) {
+    let everywhere: Vec<String> = rig
+        .swarm_addrs
+        .iter()
+        .chain([&rig.ssh_addrs[1]])
+        .cloned()
+        .collect();
+    for addr in &everywhere {
         assert_eq!(
             common::load::get_from(addr, port, "/", None),
             Ok((200, "v1".into())),
             "{addr}"
         );
     }
+
+    let (db2, cache2) = (format!("dm-{new}-db"), format!("dm-{new}-cache"));
+    psql(
+        h2,
+        &db2,
+        "insert into orders select g, md5(g::text) from generate_series(1001, 1100) g",
+    );
+    for i in 50..80 {
+        redis_cli(
+            h2,
+            &cache2,
+            &["set", &format!("session:{i}"), &format!("user-{i}")],
+        );
+    }
+    let sum_h2 = psql(h2, &db2, ORDERS_SUM);
+    let (sent, said) = roll_back_through(&env, new, port, &everywhere);
+    eprintln!(
+        "returned h2 → the swarm (db to n2, cache to n3) with the data written on h2: {sent} requests, 0 failed; {said}"
+    );
+    assert!(
+        said.contains("data check: db: 1 table(s), 1100 row(s) on both sides"),
+        "{said}"
+    );
+    assert!(
+        said.contains("data check: cache: 80 key(s) on both sides"),
+        "{said}"
+    );
+    let db = task_on(n2, &format!("dm-{old}-db"));
+    let cache = task_on(n3, &format!("dm-{old}-cache"));
+    assert_eq!(psql(n2, &db, ORDERS_SUM), sum_h2);
+    assert_eq!(redis_cli(n3, &cache, &["get", "session:79"]), "user-79");
+    assert_eq!(running_roles(h2, new), ["proxy"], "{said}");
 }
 
 /// Into a swarm from another machine, with real PostgreSQL and Redis
