@@ -70,13 +70,14 @@ fn bodiless_by_default(m: &Method) -> bool {
 }
 
 /// Writes the request head for `body_len` bytes of body into `out`
-/// (cleared first). `headers` are already end-to-end plus `host`; the
-/// length is the proxy's own (the client's may have been chunked), and
-/// `expect` is dropped since the whole body is sent at once.
+/// (cleared first). `headers` are already end-to-end; HTTP/1.1 requires a
+/// `host`, so a request without one (from an HTTP/1.0 client) names
+/// `addr`, as nginx names its upstream. The length is the proxy's own
+/// (the client's may have been chunked), and `expect` is dropped since the
+/// whole body is sent at once.
 pub fn write_request_head(
     out: &mut Vec<u8>,
-    method: &Method,
-    target: &str,
+    (method, target, addr): (&Method, &str, &str),
     headers: &HeaderMap,
     body_len: usize,
 ) {
@@ -85,6 +86,11 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(header::HOST) {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(addr.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH || name == header::EXPECT {
             continue;
@@ -349,16 +355,20 @@ mod tests {
         h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let mut out = Vec::new();
-        write_request_head(&mut out, &Method::POST, "/a?b=1", &h, 3);
+        write_request_head(&mut out, (&Method::POST, "/a?b=1", "10.0.1.5:80"), &h, 3);
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
             "POST /a?b=1 HTTP/1.1\r\nhost: web:8080\r\nx-forwarded-for: 10.0.0.1\r\n\
              content-length: 3\r\n\r\n"
         );
-        write_request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), 0);
-        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
-        write_request_head(&mut out, &Method::PUT, "/", &HeaderMap::new(), 0);
-        assert_eq!(out, b"PUT / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+        let none = HeaderMap::new();
+        write_request_head(&mut out, (&Method::GET, "/", "10.0.1.5:80"), &none, 0);
+        assert_eq!(out, b"GET / HTTP/1.1\r\nhost: 10.0.1.5:80\r\n\r\n");
+        write_request_head(&mut out, (&Method::PUT, "/", "10.0.1.5:80"), &none, 0);
+        assert_eq!(
+            out,
+            b"PUT / HTTP/1.1\r\nhost: 10.0.1.5:80\r\ncontent-length: 0\r\n\r\n"
+        );
     }
 
     #[test]

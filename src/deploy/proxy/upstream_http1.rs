@@ -96,12 +96,11 @@ impl Conn {
     /// than 101 are skipped (the whole body has gone already).
     async fn exchange(
         &mut self,
-        method: &Method,
-        target: &str,
+        (method, target, addr): (&Method, &str, &str),
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Result<ResponseHead, ExchangeError> {
-        write_request_head(&mut self.write, method, target, headers, body.len());
+        write_request_head(&mut self.write, (method, target, addr), headers, body.len());
         if body.len() <= COALESCE_BODY {
             self.write.extend_from_slice(body);
             self.stream.write_all(&self.write).await?;
@@ -225,7 +224,7 @@ where
                 false,
             ),
         };
-        let head = match conn.exchange(method, target, headers, body).await {
+        let head = match conn.exchange((method, target, addr), headers, body).await {
             Ok(h) => h,
             Err(ExchangeError::ClosedBeforeAnswer | ExchangeError::Io(_))
                 if reused && !retried && method.is_idempotent() =>
