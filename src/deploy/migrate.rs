@@ -793,27 +793,33 @@ pub async fn census(
     }
     let names: Vec<&str> = readable.iter().map(|a| a.name.as_str()).collect();
     let containers = dependency_containers(engine, profile, &names, progress).await?;
-    let mut out = Vec::new();
-    for (a, (host, container)) in readable.into_iter().zip(&containers) {
-        let wait = std::time::Duration::from_secs(30);
-        let started = std::time::Instant::now();
-        if let Some(census) = super::data_check::take(host, container, &a.kind, wait).await? {
-            progress.step(
-                "check",
-                format!(
-                    "{} of {}: {census} ({:.1}s)",
-                    a.name,
-                    profile.name,
-                    started.elapsed().as_secs_f64()
-                ),
-            );
-            out.push(Taken {
-                dependency: a.name.clone(),
-                census,
-            });
-        }
-    }
-    Ok(out)
+    // Every dependency at once: inside a pause each census is a round
+    // trip to its engine (over SSH, 0.5–0.9 s each on the test rig).
+    let takes = readable
+        .into_iter()
+        .zip(&containers)
+        .map(|(a, (host, container))| async move {
+            let wait = std::time::Duration::from_secs(30);
+            let started = std::time::Instant::now();
+            let got = super::data_check::take(host, container, &a.kind, wait).await?;
+            Ok::<_, String>(got.map(|census| {
+                progress.step(
+                    "check",
+                    format!(
+                        "{} of {}: {census} ({:.1}s)",
+                        a.name,
+                        profile.name,
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+                Taken {
+                    dependency: a.name.clone(),
+                    census,
+                }
+            }))
+        });
+    let taken = futures_util::future::try_join_all(takes).await?;
+    Ok(taken.into_iter().flatten().collect())
 }
 
 /// Compares the census before and after a move: one line per dependency
@@ -891,8 +897,11 @@ async fn copy_all(
     (new, dsts): (&Profile, &Destinations),
     progress: &Progress,
 ) -> Result<u64, String> {
+    // Helper images first (one check per engine), then every dependency's
+    // copy at once: they touch different volumes, and inside a pause the
+    // final syncs were one after another (1.2–2.4 s each over SSH).
     let mut helpers = Helpers::default();
-    let mut n = 0u64;
+    let mut copies = Vec::new();
     for (acc, src, container) in sources {
         let Some((vol, path)) = &acc.volume else {
             continue;
@@ -901,59 +910,64 @@ async fn copy_all(
             .get(&acc.name)
             .ok_or_else(|| format!("no destination was found for the data of {}", acc.name))?;
         let helper = helpers.on(dst).await?;
-        let target = format!("dm-{}-{vol}", new.name);
-        let src_volume = format!("dm-{old}-{vol}");
-        let copied = match read {
-            ReadFrom::Changes => {
-                let src_helper = helpers.on(src).await?;
-                super::volume_copy::final_sync(
-                    src,
-                    container,
-                    &src_volume,
-                    path,
-                    dst,
-                    &target,
-                    &new.name,
-                    (&src_helper, &helper),
-                )
-                .await?
-            }
-            ReadFrom::Volume => {
-                let src_helper = helpers.on(src).await?;
-                super::volume_copy::copy_from_volume(
-                    src,
-                    &src_volume,
-                    dst,
-                    &target,
-                    &new.name,
-                    (&src_helper, &helper),
-                )
-                .await?
-            }
-            ReadFrom::Container => {
-                super::volume_copy::copy_volume(
-                    src, container, path, dst, &target, &new.name, &helper, true,
-                )
-                .await?
-            }
+        let src_helper = match read {
+            ReadFrom::Container => String::new(),
+            ReadFrom::Changes | ReadFrom::Volume => helpers.on(src).await?,
         };
-        progress.step(
-            "copy",
-            format!(
-                "{}: {} bytes of {path} {}; {} file(s) verified (size, SHA-256, owner and mode)",
-                acc.name,
-                copied.bytes,
-                if read == ReadFrom::Changes {
-                    "synced after the stop"
-                } else {
-                    "copied"
-                },
-                copied.files
-            ),
-        );
-        n += copied.bytes;
+        copies.push(async move {
+            let target = format!("dm-{}-{vol}", new.name);
+            let src_volume = format!("dm-{old}-{vol}");
+            let copied = match read {
+                ReadFrom::Changes => {
+                    super::volume_copy::final_sync(
+                        src,
+                        container,
+                        &src_volume,
+                        path,
+                        dst,
+                        &target,
+                        &new.name,
+                        (&src_helper, &helper),
+                    )
+                    .await?
+                }
+                ReadFrom::Volume => {
+                    super::volume_copy::copy_from_volume(
+                        src,
+                        &src_volume,
+                        dst,
+                        &target,
+                        &new.name,
+                        (&src_helper, &helper),
+                    )
+                    .await?
+                }
+                ReadFrom::Container => {
+                    super::volume_copy::copy_volume(
+                        src, container, path, dst, &target, &new.name, &helper, true,
+                    )
+                    .await?
+                }
+            };
+            progress.step(
+                "copy",
+                format!(
+                    "{}: {} bytes of {path} {}; {} file(s) verified (size, SHA-256, owner and mode)",
+                    acc.name,
+                    copied.bytes,
+                    if read == ReadFrom::Changes {
+                        "synced after the stop"
+                    } else {
+                        "copied"
+                    },
+                    copied.files
+                ),
+            );
+            Ok::<u64, String>(copied.bytes)
+        });
     }
-    Ok(n)
+    let copied = futures_util::future::try_join_all(copies).await?;
+    Ok(copied.into_iter().sum())
 }
 
 /// Creates the new profile's network ahead of its first deploy, so that
