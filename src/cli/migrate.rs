@@ -99,6 +99,8 @@ fn deploy_as(
 }
 
 pub(crate) fn migrate_cmd(ctx: &Ctx, a: MigrateArgs) -> Res {
+    // A move reaches the same engines before, during and after its pause.
+    let _kept = crate::deploy::docker_host::client::KeepSshClients::start();
     if a.rollback {
         return rollback_cmd(ctx, &a);
     }

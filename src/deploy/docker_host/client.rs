@@ -13,6 +13,8 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const LABEL_PROFILE: &str = "dm.profile";
 pub const LABEL_ROLE: &str = "dm.role";
@@ -38,10 +40,60 @@ fn err(what: &str, e: bollard::errors::Error) -> String {
     format!("{what}: {e}")
 }
 
+/// Open [`KeepSshClients`] scopes; while any is open, clients of `ssh://`
+/// engines are kept for reuse.
+static KEEPING: AtomicUsize = AtomicUsize::new(0);
+/// The kept clients, by the runtime they were made on (their connections
+/// belong to its reactor) and the engine's address.
+static KEPT: Mutex<Vec<(tokio::runtime::Id, String, Docker)>> = Mutex::new(Vec::new());
+
+/// While alive, each `ssh://` engine is connected once per runtime and its
+/// client reused. Every new client starts its own ssh master connection
+/// and `docker system dial-stdio` (0.5–0.7 s each on the test rig), and a
+/// move reaches the same nodes many times, several of them while requests
+/// are held. Dropping the scope closes them (their ssh masters exit).
+pub struct KeepSshClients(());
+
+impl KeepSshClients {
+    pub fn start() -> KeepSshClients {
+        KEEPING.fetch_add(1, Ordering::SeqCst);
+        KeepSshClients(())
+    }
+}
+
+impl Drop for KeepSshClients {
+    fn drop(&mut self) {
+        if KEEPING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let kept = std::mem::take(&mut *KEPT.lock().unwrap());
+            drop(kept);
+        }
+    }
+}
+
+fn kept_client(host: &str) -> Option<(tokio::runtime::Id, Option<Docker>)> {
+    if !host.starts_with("ssh://") || KEEPING.load(Ordering::SeqCst) == 0 {
+        return None;
+    }
+    let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+    let kept = KEPT.lock().unwrap();
+    let found = kept
+        .iter()
+        .find(|(r, h, _)| *r == runtime && h == host)
+        .map(|(_, _, d)| d.clone());
+    Some((runtime, found))
+}
+
 /// `local` (or empty) for this machine's socket, `unix:///path`,
 /// `tcp://host:2376` (TLS from DOCKER_CERT_PATH when set) or
 /// `ssh://user@host` (the system ssh, with the user's keys and config).
 pub async fn connect(host: &str) -> DockerResult<Host> {
+    let keep = kept_client(host);
+    if let Some((_, Some(docker))) = &keep {
+        return Ok(Host {
+            name: host.into(),
+            docker: docker.clone(),
+        });
+    }
     let version = bollard::API_DEFAULT_VERSION;
     let docker = if host.is_empty() || host == "local" {
         Docker::connect_with_local_defaults()
@@ -75,6 +127,11 @@ pub async fn connect(host: &str) -> DockerResult<Host> {
         .negotiate_version()
         .await
         .map_err(|e| err(&format!("Docker at {host} does not answer"), e))?;
+    if let Some((runtime, None)) = keep {
+        KEPT.lock()
+            .unwrap()
+            .push((runtime, host.to_string(), docker.clone()));
+    }
     Ok(Host {
         name: if host.is_empty() {
             "local".into()
@@ -664,6 +721,17 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_ssh_engines_are_kept_and_only_while_a_scope_is_open() {
+        assert!(kept_client("ssh://root@web2").is_none());
+        let scope = KeepSshClients::start();
+        assert!(matches!(kept_client("ssh://root@web2"), Some((_, None))));
+        assert!(kept_client("unix:///var/run/docker.sock").is_none());
+        assert!(kept_client("local").is_none());
+        drop(scope);
+        assert!(kept_client("ssh://root@web2").is_none());
+    }
 
     fn proxy(name: &str, service: &str) -> Managed {
         Managed {
