@@ -115,6 +115,10 @@ pub fn parse_response_head(
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut slots);
     let used = match parsed.parse(buf) {
+        // The same limit whether the head came whole or in pieces.
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD_BYTES => {
+            return Err(WireError::HeadTooLarge);
+        }
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(WireError::HeadTooLarge);
@@ -251,10 +255,12 @@ impl ChunkedDecoder {
         loop {
             match self.state {
                 ChunkState::Size => {
-                    let Some(eol) = buf.iter().position(|&b| b == b'\n') else {
-                        if buf.len() > MAX_CHUNK_LINE {
-                            return Err(WireError::Chunk("chunk-size line too long"));
-                        }
+                    // The same limit whether the line came whole or in pieces.
+                    let eol = buf.iter().position(|&b| b == b'\n');
+                    if eol.unwrap_or(buf.len()) > MAX_CHUNK_LINE {
+                        return Err(WireError::Chunk("chunk-size line too long"));
+                    }
+                    let Some(eol) = eol else {
                         return Ok(None);
                     };
                     let line = &buf[..eol];
@@ -303,6 +309,9 @@ impl ChunkedDecoder {
                 ChunkState::Trailers => {
                     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
                     let (used, fields) = match httparse::parse_headers(buf, &mut slots) {
+                        Ok(httparse::Status::Complete((used, _))) if used > MAX_HEAD_BYTES => {
+                            return Err(WireError::Chunk("trailers too large"));
+                        }
                         Ok(httparse::Status::Complete(done)) => done,
                         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
                             return Err(WireError::Chunk("trailers too large"));
