@@ -4,9 +4,7 @@
 //! never claims more bytes than it was given, and a chunked body decodes
 //! to the same bytes and trailers however its bytes arrive.
 use bytes::BytesMut;
-use deployment_manager::deploy::proxy::http1_wire::{
-    ChunkedDecoder, Decoded, parse_response_head,
-};
+use deployment_manager::deploy::proxy::http1_wire::{ChunkedDecoder, Decoded, parse_response_head};
 use libfuzzer_sys::fuzz_target;
 
 /// Decodes `wire` fed `step` bytes at a time; what came out, and whether
