@@ -64,8 +64,8 @@ impl KeepSshClients {
 impl Drop for KeepSshClients {
     fn drop(&mut self) {
         if KEEPING.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let kept = std::mem::take(&mut *KEPT.lock().unwrap());
-            drop(kept);
+            // Taken out before dropping: closing a session runs `ssh -O exit`.
+            drop(std::mem::take(&mut *KEPT.lock().unwrap()));
         }
     }
 }

@@ -338,10 +338,6 @@ impl ChunkedDecoder {
             }
         }
     }
-
-    pub fn is_done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-pub use upstream_http1::{IDLE_TIMEOUT, MAX_IDLE_PER_TARGET, idle_to};
+use upstream_http1::IDLE_TIMEOUT;
 
 /// A target that takes longer than this to accept is counted as down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

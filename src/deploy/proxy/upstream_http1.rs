@@ -66,7 +66,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> Conn {
+    fn new(stream: TcpStream) -> Conn {
         Conn {
             stream,
             read: BytesMut::with_capacity(READ_CHUNK),
@@ -192,8 +192,9 @@ fn give_back(addr: &str, conn: Conn) {
     });
 }
 
-/// Idle connections this thread keeps to `addr` (for tests and status).
-pub fn idle_to(addr: &str) -> usize {
+/// Idle connections this thread keeps to `addr`.
+#[cfg(test)]
+fn idle_to(addr: &str) -> usize {
     POOL.with_borrow(|p| p.idle.get(addr).map_or(0, Vec::len))
 }
 
