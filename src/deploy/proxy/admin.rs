@@ -230,7 +230,7 @@ pub fn run(
                     match reuseport_listener(addr) {
                         Ok(l) => {
                             let _ = ready.send(Ok(()));
-                            super::server::serve(proxy, l, stopping).await;
+                            super::front::serve(proxy, l, stopping).await;
                             // Open connections finish on this runtime
                             // until the process exits.
                             std::future::pending::<()>().await;

@@ -2,6 +2,7 @@
 //! histogram whose deltas between two reads give the p99 of an interval,
 //! which is what canary analysis needs.
 
+use super::per_thread::{Padded, SLOTS, slot};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,43 +21,63 @@ pub fn bucket_bounds_us() -> Vec<u64> {
 
 pub const BUCKETS: usize = 64;
 
+/// Counts of one release, one slot per serving thread (`per_thread`):
+/// every request writes them, from every core.
 pub struct ReleaseMetrics {
-    pub requests: AtomicU64,
-    pub errors: AtomicU64,
-    hist: Vec<AtomicU64>,
-    bounds: Vec<u64>,
+    slots: Box<[Padded<Slot>]>,
+}
+
+struct Slot {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    hist: [AtomicU64; BUCKETS],
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            hist: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl Default for ReleaseMetrics {
     fn default() -> Self {
         ReleaseMetrics {
-            requests: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            hist: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            bounds: bucket_bounds_us(),
+            slots: (0..SLOTS).map(|_| Padded::default()).collect(),
         }
     }
 }
 
+fn bounds() -> &'static [u64] {
+    static BOUNDS: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    BOUNDS.get_or_init(bucket_bounds_us)
+}
+
 impl ReleaseMetrics {
     pub fn record(&self, micros: u64, error: bool) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.slots[slot()].0;
+        s.requests.fetch_add(1, Ordering::Relaxed);
         if error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            s.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let i = self.bounds.partition_point(|&b| b < micros);
-        self.hist[i.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        let i = bounds().partition_point(|&b| b < micros);
+        s.hist[i.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> MetricsSnapshot {
-        MetricsSnapshot {
-            requests: self.requests.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            histogram: self
-                .hist
+        let sum = |f: &dyn Fn(&Slot) -> &AtomicU64| -> u64 {
+            self.slots
                 .iter()
-                .map(|h| h.load(Ordering::Relaxed))
-                .collect(),
+                .map(|s| f(&s.0).load(Ordering::Relaxed))
+                .sum()
+        };
+        MetricsSnapshot {
+            requests: sum(&|s| &s.requests),
+            errors: sum(&|s| &s.errors),
+            histogram: (0..BUCKETS).map(|i| sum(&|s| &s.hist[i])).collect(),
         }
     }
 }
@@ -108,7 +129,7 @@ impl MetricsSnapshot {
             return None;
         }
         let want = (q * total as f64).ceil() as u64;
-        let bounds = bucket_bounds_us();
+        let bounds = bounds();
         let mut acc = 0;
         for (i, n) in self.histogram.iter().enumerate() {
             acc += n;

@@ -2,10 +2,13 @@
 //! per service, built from this same binary).
 
 pub mod admin;
+pub mod client_wire;
+pub mod front;
 pub mod grpc_health;
 pub mod http1_wire;
 pub mod idle_sweep;
 pub mod metrics;
+pub mod per_thread;
 pub mod server;
 pub mod table;
 pub mod target;

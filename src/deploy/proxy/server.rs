@@ -1,39 +1,64 @@
 //! The reverse proxy that sits in front of each public service: weighted
 //! routing between releases, health checks, draining, request holding
 //! during switches and pauses, WebSocket pass-through, per-release metrics.
-//! HTTP is parsed by hyper; this file only decides where requests go.
+//! Connections are served by `front.rs` (HTTP/1.1 its own, HTTP/2 by
+//! hyper); this file only decides where requests go.
 
 use super::grpc_health;
 use super::metrics::{MetricsSnapshot, ReleaseMetrics};
+use super::per_thread;
 use super::table::{
     AFFINITY_COOKIE, COHORT_COOKIE, Check, RouteTable, UpstreamProtocol, bucket_of,
 };
 use super::target::{InFlight, Target, change, is_name};
 use super::upstream::{self, BoxError, Outgoing, SendError, UpBody};
+use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub type Body = BoxBody<Bytes, BoxError>;
 
+/// A request's body as the serving side hands it over.
+pub enum ClientBody {
+    /// Read whole (empty, or small enough to send again).
+    Whole(Bytes),
+    /// Passed on as the client sends it, with its length when known.
+    Streaming(Body, Option<u64>),
+}
+
+/// The answer to a request, and after a 101 the target's side of the
+/// upgraded connection with the count that keeps its drain waiting.
+pub struct Reply {
+    pub response: Response<Body>,
+    pub tunnel: Option<(hyper::upgrade::OnUpgrade, InFlight)>,
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(response: Response<Body>) -> Reply {
+        Reply {
+            response,
+            tunnel: None,
+        }
+    }
+}
+
 /// Bodies up to this size are read before forwarding so that a request
 /// whose target refused the connection can be retried on another one.
-const RETRY_BUFFER: u64 = 1 << 20;
+pub const RETRY_BUFFER: u64 = 1 << 20;
 /// Consecutive failed checks before a target leaves the pool.
 const UNHEALTHY_AFTER: u32 = 2;
 
@@ -78,13 +103,22 @@ pub struct ApplyOutcome {
     pub drain_ms: u64,
 }
 
-pub struct Proxy {
-    table: RwLock<RouteTable>,
+/// What a request reads to choose its target. Replaced whole on every
+/// change and read without a lock (`arc-swap`): a lock's reader count,
+/// written by every request from every serving thread, moved its cache
+/// line between cores on each request.
+struct Routes {
+    table: RouteTable,
     /// Each table address with the addresses it resolved to (never empty).
-    targets: RwLock<HashMap<String, Vec<Arc<Target>>>>,
+    targets: HashMap<String, Vec<Arc<Target>>>,
+}
+
+pub struct Proxy {
+    routes: ArcSwap<Routes>,
+    /// Held while `routes` is replaced, so that no change is lost.
+    writer: Mutex<()>,
     metrics: RwLock<HashMap<String, Arc<ReleaseMetrics>>>,
     changed: Notify,
-    rr: AtomicUsize,
     state_path: Option<PathBuf>,
     apply_lock: tokio::sync::Mutex<()>,
     /// Since when requests are held, and how long the last pause lasted.
@@ -94,6 +128,8 @@ pub struct Proxy {
 enum Pick {
     Go(InFlight, bool),
     Wait(Duration, StatusCode),
+    /// The target chosen was being drained: the routes changed meanwhile.
+    Again,
 }
 
 fn full(text: impl Into<Bytes>) -> Body {
@@ -121,20 +157,22 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A cohort for a new client: a per-thread counter hashed with a key that
+/// differs per thread and process (no counter shared between threads).
 fn random_u32() -> u32 {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    std::hash::RandomState::new().hash_one((n, Instant::now())) as u32
+    std::hash::RandomState::new().hash_one((per_thread::next_turn(), Instant::now())) as u32
 }
 
 impl Proxy {
     pub fn new(table: RouteTable, state_path: Option<PathBuf>) -> Arc<Proxy> {
         let proxy = Arc::new(Proxy {
-            table: RwLock::new(RouteTable::new(&table.service)),
-            targets: RwLock::new(HashMap::new()),
+            routes: ArcSwap::from_pointee(Routes {
+                table: RouteTable::new(&table.service),
+                targets: HashMap::new(),
+            }),
+            writer: Mutex::new(()),
             metrics: RwLock::new(HashMap::new()),
             changed: Notify::new(),
-            rr: AtomicUsize::new(0),
             state_path,
             apply_lock: tokio::sync::Mutex::new(()),
             pause: std::sync::Mutex::new((None, None)),
@@ -155,52 +193,58 @@ impl Proxy {
 
     /// Puts a table in place; returns targets that left it (now draining).
     fn install(&self, table: RouteTable) -> Vec<Arc<Target>> {
-        // Lock order everywhere: table, then targets (as `pick` does), so
-        // a switch under load cannot deadlock with a request.
-        let mut current = self.table.write().unwrap();
-        let mut targets = self.targets.write().unwrap();
+        let writing = self.writer.lock().unwrap();
+        let current = self.routes.load_full();
         let wanted: HashSet<(String, String)> = table
             .targets()
             .map(|(r, a)| (r.to_string(), a.to_string()))
             .collect();
         let mut removed = Vec::new();
+        let mut targets = current.targets.clone();
         targets.retain(|name, members| {
             let keep = wanted.contains(&(members[0].release.clone(), name.clone()));
             if !keep {
-                for t in members.iter() {
-                    t.draining.store(true, Ordering::SeqCst);
-                    removed.push(t.clone());
-                }
+                removed.extend(members.iter().cloned());
             }
             keep
         });
+        for r in &table.releases {
+            self.metrics_for(&r.release);
+        }
         for (release, name) in &wanted {
             // Targets are checked before they are routed (and were healthy
             // when saved); the checker corrects this quickly. A name is
             // used as it is until the checker resolves it.
-            targets
-                .entry(name.clone())
-                .or_insert_with(|| vec![Target::new(name, name, release, true)]);
+            targets.entry(name.clone()).or_insert_with(|| {
+                let metrics = self.metrics_for(release);
+                vec![Target::new(name, name, (release, metrics), true)]
+            });
         }
-        {
-            let mut metrics = self.metrics.write().unwrap();
-            for r in &table.releases {
-                metrics.entry(r.release.clone()).or_default();
-            }
-        }
-        self.note_pause(current.paused, table.paused);
-        *current = table;
-        drop(targets);
-        drop(current);
+        self.note_pause(current.table.paused, table.paused);
+        self.routes.store(Arc::new(Routes { table, targets }));
+        mark_draining(&removed);
+        drop(writing);
         self.changed.notify_waiters();
         removed
     }
 
+    /// Replaces the routes with `change` applied to a copy of them.
+    fn change_routes(&self, change: impl FnOnce(&mut RouteTable)) {
+        let _writing = self.writer.lock().unwrap();
+        let current = self.routes.load_full();
+        let mut table = current.table.clone();
+        change(&mut table);
+        self.routes.store(Arc::new(Routes {
+            table,
+            targets: current.targets.clone(),
+        }));
+    }
+
     /// Requests and tunnels open now, over every target.
     pub fn inflight(&self) -> usize {
-        self.targets
-            .read()
-            .unwrap()
+        self.routes
+            .load()
+            .targets
             .values()
             .flatten()
             .map(|t| t.inflight())
@@ -211,7 +255,7 @@ impl Proxy {
         let Some(path) = &self.state_path else {
             return Ok(());
         };
-        let text = serde_json::to_string_pretty(&*self.table.read().unwrap())?;
+        let text = serde_json::to_string_pretty(&self.routes.load().table)?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(tmp, path)
@@ -230,15 +274,11 @@ impl Proxy {
             drained: removed.len(),
             ..Default::default()
         };
-        while start.elapsed() < drain
-            && removed
-                .iter()
-                .any(|t| t.inflight.load(Ordering::SeqCst) > 0)
-        {
+        while start.elapsed() < drain && removed.iter().any(|t| t.inflight() > 0) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for t in &removed {
-            let open = t.inflight.load(Ordering::SeqCst);
+            let open = t.inflight();
             if open > 0 {
                 out.cancelled += open;
                 t.cancel.notify_waiters();
@@ -249,14 +289,13 @@ impl Proxy {
     }
 
     pub fn set_paused(&self, paused: bool, max_pause_ms: Option<u64>) -> std::io::Result<()> {
-        {
-            let mut t = self.table.write().unwrap();
+        self.change_routes(|t| {
             self.note_pause(t.paused, paused);
             t.paused = paused;
             if let Some(ms) = max_pause_ms {
                 t.max_pause_ms = ms;
             }
-        }
+        });
         self.changed.notify_waiters();
         self.persist()
     }
@@ -274,11 +313,10 @@ impl Proxy {
     }
 
     pub fn view(&self) -> StateView {
-        let table = self.table.read().unwrap().clone();
-        let mut targets: Vec<TargetView> = self
+        let routes = self.routes.load();
+        let table = routes.table.clone();
+        let mut targets: Vec<TargetView> = routes
             .targets
-            .read()
-            .unwrap()
             .values()
             .flatten()
             .map(|t| TargetView {
@@ -318,10 +356,14 @@ impl Proxy {
             .clone()
     }
 
-    /// Chooses a target and counts the request against it under the same
-    /// lock a drain takes, so a drain never misses a request.
+    /// Chooses a target and counts the request against it. A drain marks
+    /// the targets it removes after the new routes are in place, then
+    /// reads their counts; a request counts itself, then reads the mark
+    /// (both sequentially consistent): either the drain waits for the
+    /// request, or the request picks again from the new routes.
     fn pick(&self, bucket: u32, allowlisted: bool, affinity: Option<&str>, avoid: &str) -> Pick {
-        let table = self.table.read().unwrap();
+        let routes = self.routes.load();
+        let table = &routes.table;
         if table.paused {
             return Pick::Wait(
                 Duration::from_millis(table.max_pause_ms),
@@ -329,7 +371,7 @@ impl Proxy {
             );
         }
         let hold = Duration::from_millis(table.hold_timeout_ms);
-        let targets = self.targets.read().unwrap();
+        let targets = &routes.targets;
         let usable = |t: &&Arc<Target>| !t.is_draining() && t.addr != avoid && t.is_healthy();
         let first = table.pick_release(bucket, allowlisted);
         // The chosen release first, then any other routed release.
@@ -355,10 +397,14 @@ impl Proxy {
             }
             let chosen = affinity
                 .and_then(|a| pool().find(|t| t.addr == a))
-                .or_else(|| pool().nth(self.rr.fetch_add(1, Ordering::Relaxed) % n))
+                .or_else(|| pool().nth(per_thread::next_turn() % n))
                 .expect("n usable targets");
+            let counted = InFlight::new(chosen.clone());
+            if chosen.is_draining() {
+                return Pick::Again;
+            }
             let moved = table.sticky && affinity != Some(chosen.addr.as_str());
-            return Pick::Go(InFlight::new(chosen.clone()), moved);
+            return Pick::Go(counted, moved);
         }
         Pick::Wait(hold, StatusCode::SERVICE_UNAVAILABLE)
     }
@@ -376,6 +422,7 @@ impl Proxy {
             let notified = self.changed.notified();
             match self.pick(bucket, allowlisted, affinity, avoid) {
                 Pick::Go(g, moved) => return Ok((g, moved)),
+                Pick::Again => continue,
                 Pick::Wait(limit, status) => {
                     let left = limit.saturating_sub(start.elapsed());
                     if left.is_zero() {
@@ -388,14 +435,34 @@ impl Proxy {
         }
     }
 
-    pub async fn handle(
+    /// Serves a request from an HTTP/2 client (hyper's server): HTTP/2
+    /// has no upgrades, so none is asked.
+    pub async fn handle_hyper(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = match body.size_hint().exact() {
+            Some(0) => ClientBody::Whole(Bytes::new()),
+            len => ClientBody::Streaming(body.map_err(BoxError::from).boxed(), len),
+        };
+        self.handle(parts, body, peer, false).await.response
+    }
+
+    /// Chooses a target for the request, holding it through a switch or a
+    /// pause, sends it there (again elsewhere when that is safe) and
+    /// returns the answer. `upgrade`: the client asked for one (HTTP/1.1).
+    pub async fn handle(
+        self: Arc<Self>,
+        mut parts: hyper::http::request::Parts,
+        body: ClientBody,
+        peer: SocketAddr,
+        upgrade: bool,
+    ) -> Reply {
         let start = Instant::now();
-        let cohort = cookie(req.headers(), COHORT_COOKIE).map(str::to_string);
-        let affinity = cookie(req.headers(), AFFINITY_COOKIE).map(str::to_string);
+        let cohort = cookie(&parts.headers, COHORT_COOKIE).map(str::to_string);
+        let affinity = cookie(&parts.headers, AFFINITY_COOKIE).map(str::to_string);
         let (bucket, new_cohort) = match &cohort {
             Some(c) => (bucket_of(c), None),
             None => {
@@ -404,10 +471,11 @@ impl Proxy {
             }
         };
         let (allowlisted, canary_active, protocol) = {
-            let t = self.table.read().unwrap();
+            let routes = self.routes.load();
+            let t = &routes.table;
             // While paused, outside load balancers still see a healthy host.
-            if t.paused && t.health_path.as_deref() == Some(req.uri().path()) {
-                return plain(StatusCode::OK, "paused");
+            if t.paused && t.health_path.as_deref() == Some(parts.uri.path()) {
+                return plain(StatusCode::OK, "paused").into();
             }
             (
                 cohort.as_ref().is_some_and(|c| t.allowlist.contains(c)),
@@ -415,23 +483,19 @@ impl Proxy {
                 t.upstream,
             )
         };
-        let client_upgrade = req
-            .headers()
-            .contains_key(header::UPGRADE)
-            .then(|| hyper::upgrade::on(&mut req));
-        let (mut parts, body) = req.into_parts();
-        forward_headers(&mut parts, peer, client_upgrade.is_some());
-        let known_len = body.size_hint().exact();
-        let mut buffered: Option<Bytes> = None;
-        let mut streaming = Some(body);
-        if known_len == Some(0) {
-            buffered = Some(Bytes::new());
-        } else if client_upgrade.is_some() || known_len.is_some_and(|n| n <= RETRY_BUFFER) {
-            match streaming.take().unwrap().collect().await {
-                Ok(b) => buffered = Some(b.to_bytes()),
-                Err(_) => return plain(StatusCode::BAD_REQUEST, "request body cut short"),
+        forward_headers(&mut parts, peer, upgrade);
+        let (buffered, mut streaming) = match body {
+            ClientBody::Whole(b) => (Some(b), None),
+            ClientBody::Streaming(b, len) if upgrade || len.is_some_and(|n| n <= RETRY_BUFFER) => {
+                match b.collect().await {
+                    Ok(b) => (Some(b.to_bytes()), None),
+                    Err(_) => {
+                        return plain(StatusCode::BAD_REQUEST, "request body cut short").into();
+                    }
+                }
             }
-        }
+            ClientBody::Streaming(b, _) => (None, Some(b)),
+        };
         // Safe to send again when no answer came: nothing of it can have
         // taken effect twice, and the body is still at hand.
         let may_repeat = parts.method.is_idempotent() && buffered.is_some();
@@ -443,22 +507,28 @@ impl Proxy {
             {
                 Ok(g) => g,
                 Err(status) => {
-                    return plain(status, "no healthy target for this service right now");
+                    return plain(status, "no healthy target for this service right now").into();
                 }
             };
-            let target = guard.0.clone();
-            let metrics = self.metrics_for(&target.release);
+            // Borrowed, not cloned: the count of an `Arc` shared by every
+            // serving thread is one more cache line moving between cores.
+            let target = &guard.0;
+            let metrics = &target.metrics;
             let body = match (&buffered, streaming.take()) {
                 (Some(b), _) => Outgoing::Whole(b.clone()),
                 (None, Some(s)) => Outgoing::Streaming(s),
-                (None, None) => return plain(StatusCode::BAD_GATEWAY, "request body already sent"),
+                (None, None) => {
+                    return plain(StatusCode::BAD_GATEWAY, "request body already sent").into();
+                }
             };
-            let lost = target.lost.notified();
-            tokio::pin!(lost);
-            lost.as_mut().enable();
-            let sent = tokio::select! {
-                r = upstream::send(&target.addr, protocol, &parts, body) => Some(r),
-                _ = lost => None,
+            let sent = {
+                let lost = target.lost().notified();
+                tokio::pin!(lost);
+                lost.as_mut().enable();
+                tokio::select! {
+                    r = upstream::send(&target.addr, protocol, &parts, body) => Some(r),
+                    _ = lost => None,
+                }
             };
             let Some(sent) = sent else {
                 // The checker took the target out while this request waited
@@ -472,7 +542,8 @@ impl Proxy {
                 return plain(
                     StatusCode::BAD_GATEWAY,
                     "the target stopped answering before it replied",
-                );
+                )
+                .into();
             };
             match sent {
                 Ok(mut resp) => {
@@ -495,16 +566,13 @@ impl Proxy {
                             resp.headers_mut().append(header::SET_COOKIE, v);
                         }
                     }
-                    if status == StatusCode::SWITCHING_PROTOCOLS {
-                        if let Some(client_side) = client_upgrade {
-                            let backend_side = hyper::upgrade::on(&mut resp);
-                            tokio::spawn(tunnel(client_side, backend_side, guard));
-                        }
+                    if status == StatusCode::SWITCHING_PROTOCOLS && upgrade {
+                        let backend_side = hyper::upgrade::on(&mut resp);
                         let (p, _) = resp.into_parts();
-                        return Response::from_parts(
-                            p,
-                            Empty::new().map_err(|n| match n {}).boxed(),
-                        );
+                        return Reply {
+                            response: Response::from_parts(p, full(Bytes::new())),
+                            tunnel: Some((backend_side, guard)),
+                        };
                     }
                     let (p, b) = resp.into_parts();
                     return Response::from_parts(
@@ -514,7 +582,8 @@ impl Proxy {
                             _guard: guard,
                         }
                         .boxed(),
-                    );
+                    )
+                    .into();
                 }
                 Err(SendError::Connect(_)) if buffered.is_some() => {
                     // Nothing reached the target: take it out and try another.
@@ -522,7 +591,7 @@ impl Proxy {
                     avoid = target.addr.clone();
                     continue;
                 }
-                Err(_) if may_repeat && client_upgrade.is_none() => {
+                Err(_) if may_repeat && !upgrade => {
                     // A kept-alive connection closed under the request (a
                     // task stopping as swarm replaces it, say): no answer
                     // came, and a GET may be sent again, as nginx's
@@ -532,7 +601,7 @@ impl Proxy {
                 }
                 Err(e) => {
                     metrics.record(start.elapsed().as_micros() as u64, true);
-                    return plain(StatusCode::BAD_GATEWAY, &format!("upstream error: {e}"));
+                    return plain(StatusCode::BAD_GATEWAY, &format!("upstream error: {e}")).into();
                 }
             }
         }
@@ -540,6 +609,7 @@ impl Proxy {
             StatusCode::BAD_GATEWAY,
             "no target answered in three attempts",
         )
+        .into()
     }
 
     /// Resolves the table's names again on an interval, on its own so a
@@ -547,7 +617,7 @@ impl Proxy {
     /// seeing a task leave (swarm takes it out of DNS before stopping it).
     pub async fn resolve_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
-            let check = self.table.read().unwrap().check();
+            let check = self.routes.load().table.check();
             if self.resolve_names(&check, timeout).await {
                 self.changed.notify_waiters();
             }
@@ -559,11 +629,11 @@ impl Proxy {
     /// two failures in a row and returns after one success.
     pub async fn health_loop(self: Arc<Self>, interval: Duration, timeout: Duration) {
         loop {
-            let check = self.table.read().unwrap().check();
+            let check = self.routes.load().table.check();
             let targets: Vec<Arc<Target>> = self
+                .routes
+                .load()
                 .targets
-                .read()
-                .unwrap()
                 .values()
                 .flatten()
                 .cloned()
@@ -593,9 +663,9 @@ impl Proxy {
     /// stop getting new requests and finish the ones they have.
     async fn resolve_names(&self, check: &Check, timeout: Duration) -> bool {
         let names: Vec<(String, Vec<String>)> = self
+            .routes
+            .load()
             .targets
-            .read()
-            .unwrap()
             .iter()
             .filter(|(name, _)| is_name(name))
             .map(|(name, m)| (name.clone(), m.iter().map(|t| t.addr.clone()).collect()))
@@ -620,27 +690,39 @@ impl Proxy {
                 .into_iter()
                 .map(|r| r.is_ok())
                 .collect();
-            let mut targets = self.targets.write().unwrap();
+            let writing = self.writer.lock().unwrap();
+            let routes = self.routes.load_full();
             // The table may have moved on while the new addresses were checked.
-            let Some(members) = targets.get_mut(&name) else {
+            let Some(members) = routes.targets.get(&name) else {
                 continue;
             };
             if members.iter().map(|t| &t.addr).ne(current.iter()) {
                 continue;
             }
-            let release = members[0].release.clone();
+            let first = &members[0];
             let mut next: Vec<Arc<Target>> = members
                 .iter()
                 .filter(|t| c.kept.contains(&t.addr))
                 .cloned()
                 .collect();
             for (addr, ok) in c.added.iter().zip(ok) {
-                next.push(Target::new(addr, &name, &release, ok));
+                let release = (first.release.as_str(), first.metrics.clone());
+                next.push(Target::new(addr, &name, release, ok));
             }
-            for t in members.iter().filter(|t| c.gone.contains(&t.addr)) {
-                t.draining.store(true, Ordering::SeqCst);
-            }
-            *members = next;
+            let gone: Vec<Arc<Target>> = members
+                .iter()
+                .filter(|t| c.gone.contains(&t.addr))
+                .cloned()
+                .collect();
+            let mut targets = routes.targets.clone();
+            targets.insert(name, next);
+            self.routes.store(Arc::new(Routes {
+                table: routes.table.clone(),
+                targets,
+            }));
+            // After the new routes are in place, as in `install`.
+            mark_draining(&gone);
+            drop(writing);
             changed = true;
         }
         changed
@@ -661,7 +743,7 @@ impl Proxy {
                         .header(header::USER_AGENT, "deployment-manager-proxy health check")
                         .body(Outgoing::Whole(Bytes::new()))
                         .map_err(|e| e.to_string())?;
-                    let protocol = self.table.read().unwrap().upstream;
+                    let protocol = self.routes.load().table.upstream;
                     let (head, body) = req.into_parts();
                     let resp = upstream::send(addr, protocol, &head, body)
                         .await
@@ -692,6 +774,13 @@ impl Proxy {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
         }
+    }
+}
+
+/// Stops new requests to targets that left the routes (`Proxy::pick`).
+fn mark_draining(targets: &[Arc<Target>]) {
+    for t in targets {
+        t.draining.store(true, Ordering::SeqCst);
     }
 }
 
@@ -751,24 +840,6 @@ fn forward_headers(parts: &mut hyper::http::request::Parts, peer: SocketAddr, up
     }
 }
 
-async fn tunnel(
-    client: hyper::upgrade::OnUpgrade,
-    backend: hyper::upgrade::OnUpgrade,
-    guard: InFlight,
-) {
-    let (Ok(c), Ok(b)) = tokio::join!(client, backend) else {
-        return;
-    };
-    let mut c = TokioIo::new(c);
-    let mut b = TokioIo::new(b);
-    let target = guard.0.clone();
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut c, &mut b) => {}
-        _ = target.cancel.notified() => {}
-    }
-    drop(guard);
-}
-
 /// A response body that keeps its request counted until fully sent.
 struct Guarded {
     inner: UpBody,
@@ -792,48 +863,14 @@ impl hyper::body::Body for Guarded {
     }
 }
 
-/// Accepts connections on `listen` and serves them through the proxy,
-/// until `stop` turns true (the listener closes; open connections go on).
-pub async fn serve(
-    proxy: Arc<Proxy>,
-    listener: tokio::net::TcpListener,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        let Ok((stream, peer)) = accepted else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
-            });
-            // HTTP/1.1 and HTTP/2 without TLS (prior knowledge, what gRPC
-            // clients and load balancers' h2c back ends send) share the
-            // port: the connection's first bytes tell which. Pipelined
-            // HTTP/1.1 requests are answered in order (hyper reads the next
-            // only after the response); their responses share a flush.
-            // Measured, telling the two apart costs HTTP/1.1 clients no
-            // CPU time that shows (`scripts/bench-proxy.sh`, CPU µs/req).
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().pipeline_flush(true);
-            let _ = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deploy::proxy::table::ReleaseRoute;
+    // The whole path, from the listening side down.
+    use super::super::front::serve;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 

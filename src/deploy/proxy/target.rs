@@ -5,9 +5,11 @@
 //! One name would hide a dead task behind a live one: the name's check
 //! passes while requests pooled to the dead task's address hang.
 
+use super::metrics::ReleaseMetrics;
+use super::per_thread::{self, Count, Padded, SLOTS};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::sync::Notify;
 
 pub struct Target {
@@ -17,30 +19,51 @@ pub struct Target {
     /// The route table's address this one stands for.
     pub name: String,
     pub release: String,
+    /// The release's counters, shared by all its targets.
+    pub metrics: Arc<ReleaseMetrics>,
     pub(super) healthy: AtomicBool,
     pub(super) failures: AtomicU32,
     pub(super) draining: AtomicBool,
-    pub(super) inflight: AtomicUsize,
+    pub(super) inflight: Count,
     /// Woken at the drain deadline: open requests and tunnels are cut.
     pub(super) cancel: Notify,
     /// Woken when the health checker takes this target out: requests still
     /// waiting for its answer stop waiting (and, when safe, go elsewhere).
-    pub(super) lost: Notify,
+    /// One per serving thread: every request waits on it, and a waiter
+    /// takes the `Notify`'s lock twice.
+    lost: [Padded<Notify>; SLOTS],
 }
 
 impl Target {
-    pub fn new(addr: &str, name: &str, release: &str, healthy: bool) -> Arc<Target> {
+    pub fn new(
+        addr: &str,
+        name: &str,
+        (release, metrics): (&str, Arc<ReleaseMetrics>),
+        healthy: bool,
+    ) -> Arc<Target> {
         Arc::new(Target {
             addr: addr.to_string(),
             name: name.to_string(),
             release: release.to_string(),
+            metrics,
             healthy: AtomicBool::new(healthy),
             failures: AtomicU32::new(0),
             draining: AtomicBool::new(false),
-            inflight: AtomicUsize::new(0),
+            inflight: Count::default(),
             cancel: Notify::new(),
-            lost: Notify::new(),
+            lost: Default::default(),
         })
+    }
+
+    /// What this thread's requests wait on to hear the target was lost.
+    pub(super) fn lost(&self) -> &Notify {
+        &self.lost[per_thread::slot()].0
+    }
+
+    fn notify_lost(&self) {
+        for n in &self.lost {
+            n.0.notify_waiters();
+        }
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -52,7 +75,7 @@ impl Target {
     }
 
     pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::SeqCst)
+        self.inflight.sum()
     }
 
     /// Records one check; returns whether the target changed state. Out
@@ -67,7 +90,7 @@ impl Target {
         }
         let changed = was != self.is_healthy();
         if changed && was {
-            self.lost.notify_waiters();
+            self.notify_lost();
         }
         changed
     }
@@ -75,7 +98,7 @@ impl Target {
     /// Taken out at once: its connection was refused or timed out.
     pub fn mark_down(&self) {
         if self.healthy.swap(false, Ordering::SeqCst) {
-            self.lost.notify_waiters();
+            self.notify_lost();
         }
     }
 }
@@ -85,14 +108,14 @@ pub struct InFlight(pub(super) Arc<Target>);
 
 impl InFlight {
     pub fn new(t: Arc<Target>) -> InFlight {
-        t.inflight.fetch_add(1, Ordering::SeqCst);
+        t.inflight.add(1);
         InFlight(t)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+        self.0.inflight.add(-1);
     }
 }
 
@@ -179,8 +202,13 @@ mod tests {
 
     #[test]
     fn a_target_taken_out_wakes_the_requests_waiting_on_it() {
-        let t = Target::new("10.0.0.5:80", "tasks.web:80", "1", true);
-        let waiting = t.lost.notified();
+        let t = Target::new(
+            "10.0.0.5:80",
+            "tasks.web:80",
+            ("1", Default::default()),
+            true,
+        );
+        let waiting = t.lost().notified();
         tokio::pin!(waiting);
         waiting.as_mut().enable();
         assert!(!t.record_check(false, 2), "one failure is not enough");

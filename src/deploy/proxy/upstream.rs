@@ -54,14 +54,14 @@ pub enum Outgoing {
     /// Read whole from the client (so it can be sent again).
     Whole(Bytes),
     /// Passed on as the client sends it.
-    Streaming(Incoming),
+    Streaming(Body),
 }
 
 impl Outgoing {
     fn into_hyper(self) -> Body {
         match self {
             Outgoing::Whole(b) => Full::new(b).map_err(|never| match never {}).boxed(),
-            Outgoing::Streaming(s) => s.map_err(BoxError::from).boxed(),
+            Outgoing::Streaming(s) => s,
         }
     }
 }
