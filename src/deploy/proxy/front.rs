@@ -12,11 +12,11 @@
 //! (pipelining-safe: the next head is read only after the answer).
 
 use super::client_wire::{
-    self, BodyFraming, RequestError, RequestHead, ResponseFraming, h2_preface, parse_request_head,
+    BodyFraming, RequestError, RequestHead, ResponseFraming, h2_preface, parse_request_head,
     write_chunk, write_last_chunk, write_response_head,
 };
 use super::http1_wire::{ChunkedDecoder, Decoded};
-use super::server::{Body, ClientBody, Proxy, Reply};
+use super::server::{Body, ClientBody, Peer, Proxy, Reply};
 use super::target::InFlight;
 use super::upstream::BoxError;
 use bytes::{Bytes, BytesMut};
@@ -63,6 +63,7 @@ pub async fn serve(
 }
 
 async fn serve_connection(proxy: Arc<Proxy>, mut stream: TcpStream, peer: SocketAddr) {
+    let peer = Peer::new(peer);
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     loop {
         match h2_preface(&read) {
@@ -81,13 +82,16 @@ async fn serve_connection(proxy: Arc<Proxy>, mut stream: TcpStream, peer: Socket
         stream,
         read,
         write: Vec::with_capacity(READ_CHUNK),
+        idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+        served: 0,
+        served_at_last_look: 0,
     };
     conn.run().await;
 }
 
-async fn serve_h2(proxy: Arc<Proxy>, io: Prefixed, peer: SocketAddr) {
+async fn serve_h2(proxy: Arc<Proxy>, io: Prefixed, peer: Peer) {
     let svc = hyper::service::service_fn(move |req| {
-        let proxy = proxy.clone();
+        let (proxy, peer) = (proxy.clone(), peer.clone());
         async move { Ok::<_, std::convert::Infallible>(proxy.handle_hyper(req, peer).await) }
     });
     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -103,12 +107,19 @@ enum Next {
 
 struct Connection {
     proxy: Arc<Proxy>,
-    peer: SocketAddr,
+    peer: Peer,
     stream: TcpStream,
     /// Bytes read ahead: the rest of a head, a body, a pipelined request.
     read: BytesMut,
     /// The answer being written.
     write: Vec<u8>,
+    /// Fires every `IDLE_TIMEOUT` while a head is awaited; the connection
+    /// closes when no request started since the last time. One timer per
+    /// connection: a timeout per read put a timer entry in and out of the
+    /// runtime's wheel for every request.
+    idle: Pin<Box<tokio::time::Sleep>>,
+    served: u64,
+    served_at_last_look: u64,
 }
 
 impl Connection {
@@ -136,11 +147,25 @@ impl Connection {
             if !self.read.is_empty()
                 && let Some(head) = parse_request_head(&mut self.read)?
             {
+                self.served += 1;
                 return Ok(Some(head));
             }
             self.read.reserve(READ_CHUNK);
-            match tokio::time::timeout(IDLE_TIMEOUT, self.stream.read_buf(&mut self.read)).await {
-                Ok(Ok(n)) if n > 0 => {}
+            let read = tokio::select! {
+                biased;
+                r = self.stream.read_buf(&mut self.read) => r,
+                _ = self.idle.as_mut() => {
+                    if self.served == self.served_at_last_look {
+                        return Ok(None);
+                    }
+                    self.served_at_last_look = self.served;
+                    let next = tokio::time::Instant::now() + IDLE_TIMEOUT;
+                    self.idle.as_mut().reset(next);
+                    continue;
+                }
+            };
+            match read {
+                Ok(n) if n > 0 => {}
                 _ => return Ok(None),
             }
         }
@@ -187,8 +212,7 @@ impl Connection {
             };
             let reply = self
                 .proxy
-                .clone()
-                .handle(parts, ClientBody::Whole(body), self.peer, upgrade)
+                .handle(parts, ClientBody::Whole(body), &self.peer, upgrade)
                 .await;
             return self.answer(reply, &method, (keep_alive, http10)).await;
         }
@@ -247,11 +271,10 @@ impl Connection {
             stream,
             read,
             write,
+            ..
         } = self;
         let (mut rd, mut wr) = stream.split();
-        let handled = proxy
-            .clone()
-            .handle(parts, ClientBody::Streaming(body, len), *peer, false);
+        let handled = proxy.handle(parts, ClientBody::Streaming(body, len), peer, false);
         let pump = pump_body(&mut rd, read, framing, tx);
         tokio::pin!(handled, pump);
         let mut whole_body_read = None;
@@ -384,13 +407,11 @@ async fn write_reply<W: AsyncWrite + Unpin>(
     let framing = ResponseFraming::choose(method, parts.status, body.size_hint().exact(), http10);
     let keep_alive = keep_alive && framing != ResponseFraming::UntilClose;
     buf.clear();
-    let date = client_wire::http_date();
     write_response_head(
         buf,
         (parts.status, &parts.headers),
         framing,
         (keep_alive, http10),
-        &date,
     );
     let mut intact = true;
     if framing != ResponseFraming::Bodiless {

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -111,6 +111,31 @@ struct Routes {
     table: RouteTable,
     /// Each table address with the addresses it resolved to (never empty).
     targets: HashMap<String, Vec<Arc<Target>>>,
+    /// Every target of each of the table's releases, in the table's order:
+    /// a request picks from these without looking names up.
+    by_release: Vec<Vec<Arc<Target>>>,
+}
+
+impl Routes {
+    fn new(table: RouteTable, targets: HashMap<String, Vec<Arc<Target>>>) -> Arc<Routes> {
+        let by_release = table
+            .releases
+            .iter()
+            .map(|r| {
+                r.targets
+                    .iter()
+                    .filter_map(|name| targets.get(name))
+                    .flatten()
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        Arc::new(Routes {
+            table,
+            targets,
+            by_release,
+        })
+    }
 }
 
 pub struct Proxy {
@@ -146,30 +171,62 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     r
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+/// The canary cohort and affinity cookies, found in one pass.
+fn routing_cookies(headers: &HeaderMap) -> (Option<&str>, Option<&str>) {
+    let (mut cohort, mut affinity) = (None, None);
+    let pairs = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter_map(|kv| kv.trim().split_once('='));
+    for (k, v) in pairs {
+        if k == COHORT_COOKIE && cohort.is_none() {
+            cohort = Some(v);
+        } else if k == AFFINITY_COOKIE && affinity.is_none() {
+            affinity = Some(v);
+        }
+    }
+    (cohort, affinity)
 }
 
-/// A cohort for a new client: a per-thread counter hashed with a key that
-/// differs per thread and process (no counter shared between threads).
+/// The client's address as `x-forwarded-for` names it, made once per
+/// connection rather than formatted per request.
+#[derive(Clone)]
+pub struct Peer(HeaderValue);
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer(
+            HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value"),
+        )
+    }
+}
+
+/// A cohort for a new client: xorshift64* per thread, seeded from the
+/// standard library's random keys (no counter shared between threads,
+/// no hashing per request).
 fn random_u32() -> u32 {
-    std::hash::RandomState::new().hash_one((per_thread::next_turn(), Instant::now())) as u32
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::hash::RandomState::new().hash_one(per_thread::slot()) | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    })
 }
 
 impl Proxy {
     pub fn new(table: RouteTable, state_path: Option<PathBuf>) -> Arc<Proxy> {
         let proxy = Arc::new(Proxy {
-            routes: ArcSwap::from_pointee(Routes {
-                table: RouteTable::new(&table.service),
-                targets: HashMap::new(),
-            }),
+            routes: ArcSwap::new(Routes::new(RouteTable::new(&table.service), HashMap::new())),
             writer: Mutex::new(()),
             metrics: RwLock::new(HashMap::new()),
             changed: Notify::new(),
@@ -221,7 +278,7 @@ impl Proxy {
             });
         }
         self.note_pause(current.table.paused, table.paused);
-        self.routes.store(Arc::new(Routes { table, targets }));
+        self.routes.store(Routes::new(table, targets));
         mark_draining(&removed);
         drop(writing);
         self.changed.notify_waiters();
@@ -234,10 +291,8 @@ impl Proxy {
         let current = self.routes.load_full();
         let mut table = current.table.clone();
         change(&mut table);
-        self.routes.store(Arc::new(Routes {
-            table,
-            targets: current.targets.clone(),
-        }));
+        self.routes
+            .store(Routes::new(table, current.targets.clone()));
     }
 
     /// Requests and tunnels open now, over every target.
@@ -371,26 +426,22 @@ impl Proxy {
             );
         }
         let hold = Duration::from_millis(table.hold_timeout_ms);
-        let targets = &routes.targets;
         let usable = |t: &&Arc<Target>| !t.is_draining() && t.addr != avoid && t.is_healthy();
-        let first = table.pick_release(bucket, allowlisted);
+        let first = table
+            .pick_release(bucket, allowlisted)
+            .and_then(|f| table.releases.iter().position(|r| std::ptr::eq(r, f)));
         // The chosen release first, then any other routed release.
         let order = first.into_iter().chain(
             table
                 .releases
                 .iter()
-                .filter(|r| r.weight > 0 && Some(&r.release) != first.map(|f| &f.release)),
+                .enumerate()
+                .filter(|(i, r)| r.weight > 0 && Some(*i) != first)
+                .map(|(i, _)| i),
         );
         for release in order {
             // Counted, then indexed: no list is built per request.
-            let pool = || {
-                release
-                    .targets
-                    .iter()
-                    .filter_map(|name| targets.get(name))
-                    .flatten()
-                    .filter(usable)
-            };
+            let pool = || routes.by_release[release].iter().filter(usable);
             let n = pool().count();
             if n == 0 {
                 continue;
@@ -440,29 +491,29 @@ impl Proxy {
     pub async fn handle_hyper(
         self: Arc<Self>,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = match body.size_hint().exact() {
             Some(0) => ClientBody::Whole(Bytes::new()),
             len => ClientBody::Streaming(body.map_err(BoxError::from).boxed(), len),
         };
-        self.handle(parts, body, peer, false).await.response
+        self.handle(parts, body, &peer, false).await.response
     }
 
     /// Chooses a target for the request, holding it through a switch or a
     /// pause, sends it there (again elsewhere when that is safe) and
     /// returns the answer. `upgrade`: the client asked for one (HTTP/1.1).
     pub async fn handle(
-        self: Arc<Self>,
+        &self,
         mut parts: hyper::http::request::Parts,
         body: ClientBody,
-        peer: SocketAddr,
+        peer: &Peer,
         upgrade: bool,
     ) -> Reply {
         let start = Instant::now();
-        let cohort = cookie(&parts.headers, COHORT_COOKIE).map(str::to_string);
-        let affinity = cookie(&parts.headers, AFFINITY_COOKIE).map(str::to_string);
+        let (cohort, affinity) = routing_cookies(&parts.headers);
+        let (cohort, affinity) = (cohort.map(str::to_string), affinity.map(str::to_string));
         let (bucket, new_cohort) = match &cohort {
             Some(c) => (bucket_of(c), None),
             None => {
@@ -716,10 +767,8 @@ impl Proxy {
                 .collect();
             let mut targets = routes.targets.clone();
             targets.insert(name, next);
-            self.routes.store(Arc::new(Routes {
-                table: routes.table.clone(),
-                targets,
-            }));
+            self.routes
+                .store(Routes::new(routes.table.clone(), targets));
             // After the new routes are in place, as in `install`.
             mark_draining(&gone);
             drop(writing);
@@ -792,43 +841,58 @@ fn mark_draining(targets: &[Arc<Target>]) {
 /// `upgrade` so the target sees the handshake, and `te: trailers` goes
 /// on, since the proxy passes trailers through (gRPC servers expect it).
 /// Done in place: a new header map per request showed in the profile.
-fn forward_headers(parts: &mut hyper::http::request::Parts, peer: SocketAddr, upgrade: bool) {
+fn forward_headers(parts: &mut hyper::http::request::Parts, peer: &Peer, upgrade: bool) {
+    static XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     let headers = &mut parts.headers;
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "trailer",
-        "transfer-encoding",
-    ] {
-        headers.remove(name);
-    }
-    if !upgrade {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
-    }
-    if let header::Entry::Occupied(te) = headers.entry(header::TE)
-        && te.iter().any(|v| v != "trailers")
-    {
-        let trailers = te.iter().any(|v| v == "trailers");
-        te.remove();
-        if trailers {
-            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    // Most requests carry none of these: one pass over the names saves a
+    // lookup per name.
+    let hop_by_hop = headers.keys().any(|n| {
+        *n == header::CONNECTION
+            || *n == header::UPGRADE
+            || *n == header::TE
+            || *n == header::TRAILER
+            || *n == header::TRANSFER_ENCODING
+            || n.as_str() == "keep-alive"
+            || n.as_str() == "proxy-connection"
+    });
+    if hop_by_hop {
+        for name in [
+            "keep-alive",
+            "proxy-connection",
+            "trailer",
+            "transfer-encoding",
+        ] {
+            headers.remove(name);
+        }
+        if !upgrade {
+            headers.remove(header::CONNECTION);
+            headers.remove(header::UPGRADE);
+        }
+        if let header::Entry::Occupied(te) = headers.entry(header::TE)
+            && te.iter().any(|v| v != "trailers")
+        {
+            let trailers = te.iter().any(|v| v == "trailers");
+            te.remove();
+            if trailers {
+                headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
         }
     }
-    if !headers.contains_key(header::HOST)
-        && let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    if let Some(authority) = parts.uri.authority()
+        && !headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
     {
         headers.insert(header::HOST, v);
     }
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+    let xff = match headers.get(&XFF).map(|v| v.to_str()) {
+        Some(Ok(prev)) => {
+            let ip = peer.0.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{prev}, {ip}")).ok()
+        }
+        Some(Err(_)) | None => Some(peer.0.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        headers.insert(XFF.clone(), v);
     }
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         parts.uri = parts
@@ -997,7 +1061,7 @@ mod tests {
             .unwrap();
         let (mut parts, ()) = req.into_parts();
         let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
-        forward_headers(&mut parts, peer, false);
+        forward_headers(&mut parts, &Peer::new(peer), false);
         assert_eq!(parts.uri, "/a?b=1");
         let h = &parts.headers;
         let names: HashSet<&str> = h.keys().map(|k| k.as_str()).collect();
@@ -1016,7 +1080,7 @@ mod tests {
             .body(())
             .unwrap();
         let (mut parts, ()) = req.into_parts();
-        forward_headers(&mut parts, peer, true);
+        forward_headers(&mut parts, &Peer::new(peer), true);
         assert_eq!(parts.headers["connection"], "upgrade");
         assert_eq!(parts.headers["upgrade"], "websocket");
         assert_eq!(parts.headers["host"], "app");

@@ -137,23 +137,24 @@ impl RouteTable {
     /// take the low buckets so that raising a canary's weight only moves
     /// clients from old to new, never back.
     pub fn pick_release(&self, bucket: u32, allowlisted: bool) -> Option<&ReleaseRoute> {
-        let weighted: Vec<&ReleaseRoute> = self.releases.iter().filter(|r| r.weight > 0).collect();
+        // Iterated rather than collected: this runs once per request.
+        let weighted = || self.releases.iter().filter(|r| r.weight > 0);
         if allowlisted {
-            return weighted.last().copied();
+            return weighted().next_back();
         }
-        let total: u32 = weighted.iter().map(|r| r.weight).sum();
+        let total: u32 = weighted().map(|r| r.weight).sum();
         if total == 0 {
             return None;
         }
         let point = (bucket % 10_000) as u64 * total as u64 / 10_000;
         let mut acc = 0u64;
-        for r in weighted.iter().rev() {
+        for r in weighted().rev() {
             acc += r.weight as u64;
             if point < acc {
                 return Some(r);
             }
         }
-        weighted.first().copied()
+        weighted().next()
     }
 
     /// Releases that currently receive traffic.
