@@ -2,6 +2,7 @@
 //! request head read with `httparse`, how its body is framed, and the
 //! response head written back. Pure: `client_http1.rs` does the IO.
 
+use super::http1_wire::{SPANS, Span, span_of};
 use bytes::{Bytes, BytesMut};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
@@ -55,23 +56,6 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// `Upgrade` named in `Connection` (a WebSocket handshake, say).
     pub upgrade: bool,
-}
-
-/// Where a header's name and value lie in the head's bytes.
-#[derive(Clone, Copy, Default)]
-struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
-}
-
-thread_local! {
-    /// Reused for every head parsed on this thread.
-    static SPANS: std::cell::Cell<Vec<Span>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-fn span_of(base: *const u8, part: &[u8]) -> (usize, usize) {
-    let start = part.as_ptr() as usize - base as usize;
-    (start, start + part.len())
 }
 
 /// Takes a complete request head off the front of `buf`: `Ok(None)`

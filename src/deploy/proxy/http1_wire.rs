@@ -107,12 +107,43 @@ pub fn write_request_head(
     out.extend_from_slice(b"\r\n");
 }
 
+/// Where a header's name and value lie in a head's bytes, so that the
+/// values can be slices of the head once it is split off (no copy each).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Span {
+    pub name: (usize, usize),
+    pub value: (usize, usize),
+}
+
+thread_local! {
+    /// Reused for every head parsed on this thread (taken, filled, put
+    /// back: the parsers never nest).
+    pub(super) static SPANS: std::cell::Cell<Vec<Span>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+pub(super) fn span_of(base: *const u8, part: &[u8]) -> (usize, usize) {
+    let start = part.as_ptr() as usize - base as usize;
+    (start, start + part.len())
+}
+
 /// Parses a response head at the start of `buf`: `Ok(None)` while it is
-/// incomplete, else the head and the bytes it took.
+/// incomplete, else the head and the bytes it took. (A copy of `buf` goes
+/// through `take_response_head`, which the proxy itself calls.)
 pub fn parse_response_head(
     buf: &[u8],
     request_was_head: bool,
 ) -> Result<Option<(ResponseHead, usize)>, WireError> {
+    let mut owned = BytesMut::from(buf);
+    let head = take_response_head(&mut owned, request_was_head)?;
+    Ok(head.map(|h| (h, buf.len() - owned.len())))
+}
+
+/// Takes a complete response head off the front of `buf`: `Ok(None)`
+/// while it is incomplete. Header values are slices of the head's bytes.
+pub fn take_response_head(
+    buf: &mut BytesMut,
+    request_was_head: bool,
+) -> Result<Option<ResponseHead>, WireError> {
     // Uninitialised: zeroing the slots per answer showed in the profile.
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
@@ -136,13 +167,20 @@ pub fn parse_response_head(
     let status =
         StatusCode::from_u16(code).map_err(|_| WireError::Head(format!("status code {code}")))?;
     let http11 = parsed.version == Some(1);
+    let base = buf.as_ptr();
+    let mut spans = SPANS.take();
+    spans.clear();
     let mut connection_close = false;
     let mut connection_keep_alive = false;
-    let mut named_hop: Vec<&str> = Vec::new();
+    let mut names_hop_headers = false;
     let mut chunked = false;
     let mut has_transfer_encoding = false;
     let mut length: Option<u64> = None;
     for h in parsed.headers.iter() {
+        spans.push(Span {
+            name: span_of(base, h.name.as_bytes()),
+            value: span_of(base, h.value),
+        });
         if h.name.eq_ignore_ascii_case("connection") {
             for token in std::str::from_utf8(h.value).unwrap_or("").split(',') {
                 let token = token.trim();
@@ -151,7 +189,7 @@ pub fn parse_response_head(
                 } else if token.eq_ignore_ascii_case("keep-alive") {
                     connection_keep_alive = true;
                 } else if !token.is_empty() {
-                    named_hop.push(token);
+                    names_hop_headers = true;
                 }
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -165,11 +203,12 @@ pub fn parse_response_head(
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         } else if h.name.eq_ignore_ascii_case("content-length") {
             for v in std::str::from_utf8(h.value).unwrap_or("").split(',') {
-                let n: u64 = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| WireError::Head("Content-Length is not a number".into()))?;
+                let Ok(n) = v.trim().parse::<u64>() else {
+                    SPANS.set(spans);
+                    return Err(WireError::Head("Content-Length is not a number".into()));
+                };
                 if length.is_some_and(|l| l != n) {
+                    SPANS.set(spans);
                     return Err(WireError::ConflictingLength);
                 }
                 length = Some(n);
@@ -196,31 +235,62 @@ pub fn parse_response_head(
     };
     let keep_alive =
         framing != Framing::UntilClose && !connection_close && (http11 || connection_keep_alive);
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    for h in parsed.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
-            return Err(WireError::Head(format!("header name {:?}", h.name)));
+    let head = buf.split_to(used).freeze();
+    let built = headers_from(&head, &spans, names_hop_headers, has_transfer_encoding);
+    SPANS.set(spans);
+    Ok(Some(ResponseHead {
+        status,
+        headers: built?,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// The end-to-end headers of a response head, values sliced from `head`.
+fn headers_from(
+    head: &Bytes,
+    spans: &[Span],
+    names_hop_headers: bool,
+    has_transfer_encoding: bool,
+) -> Result<HeaderMap, WireError> {
+    let text = |(a, b): (usize, usize)| std::str::from_utf8(&head[a..b]).unwrap_or("");
+    // Headers the `connection` header names are hop-by-hop too (rare).
+    let named_hop: Vec<&str> = if names_hop_headers {
+        spans
+            .iter()
+            .filter(|s| text(s.name).eq_ignore_ascii_case("connection"))
+            .flat_map(|s| text(s.value).split(','))
+            .map(str::trim)
+            .filter(|t| {
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case("close")
+                    && !t.eq_ignore_ascii_case("keep-alive")
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for span in spans {
+        let raw_name = &head[span.name.0..span.name.1];
+        let Ok(name) = HeaderName::from_bytes(raw_name) else {
+            return Err(WireError::Head(format!(
+                "header name {:?}",
+                String::from_utf8_lossy(raw_name)
+            )));
         };
         let hop = HOP_BY_HOP.contains(&name)
-            || named_hop.iter().any(|t| t.eq_ignore_ascii_case(h.name))
+            || named_hop.iter().any(|t| t.eq_ignore_ascii_case(name.as_str()))
             // A chunked body is framed again by the proxy's server.
             || (name == header::CONTENT_LENGTH && has_transfer_encoding);
         if hop {
             continue;
         }
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| WireError::Head(format!("value of {}", h.name)))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
+            .map_err(|_| WireError::Head(format!("value of {name}")))?;
         headers.append(name, value);
     }
-    Ok(Some((
-        ResponseHead {
-            status,
-            headers,
-            framing,
-            keep_alive,
-        },
-        used,
-    )))
+    Ok(headers)
 }
 
 /// What the chunked decoder found next.

@@ -18,7 +18,7 @@
 //! connection goes first.
 
 use super::http1_wire::{
-    ChunkedDecoder, Decoded, Framing, ResponseHead, WireError, parse_response_head,
+    ChunkedDecoder, Decoded, Framing, ResponseHead, WireError, take_response_head,
     write_request_head,
 };
 use super::idle_sweep::Sweeper;
@@ -111,8 +111,7 @@ impl Conn {
         let head_request = *method == Method::HEAD;
         let mut answered = false;
         loop {
-            if let Some((head, used)) = parse_response_head(&self.read, head_request)? {
-                let _ = self.read.split_to(used);
+            if let Some(head) = take_response_head(&mut self.read, head_request)? {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(ExchangeError::UnaskedUpgrade);
                 }
