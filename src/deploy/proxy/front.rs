@@ -204,12 +204,15 @@ impl Connection {
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await?;
         }
-        if small || upgrade {
-            let body = match framing {
-                BodyFraming::Length(n) => self.read_whole(n).await?,
-                // A chunked body with an upgrade: rare; read it whole.
-                BodyFraming::Chunked => self.read_chunked_whole().await?,
-            };
+        if upgrade && !small {
+            // The body of an upgrade is held whole (nothing may follow it
+            // before the switch): bounded like any held body.
+            let why = "an upgrade request with a chunked body or one over 1 MiB";
+            self.refuse(StatusCode::PAYLOAD_TOO_LARGE, why).await?;
+            return Ok(Next::Close);
+        }
+        if let (true, BodyFraming::Length(n)) = (small, framing) {
+            let body = self.read_whole(n).await?;
             let reply = self
                 .proxy
                 .handle(parts, ClientBody::Whole(body), &self.peer, upgrade)
@@ -230,24 +233,6 @@ impl Connection {
             }
         }
         Ok(self.read.split_to(n).freeze())
-    }
-
-    async fn read_chunked_whole(&mut self) -> io::Result<Bytes> {
-        let mut decoder = ChunkedDecoder::default();
-        let mut body = BytesMut::new();
-        loop {
-            match decoder.next(&mut self.read).map_err(io::Error::other)? {
-                Some(Decoded::Data(d)) => body.extend_from_slice(&d),
-                Some(Decoded::Trailers(_)) => {}
-                Some(Decoded::End) => return Ok(body.freeze()),
-                None => {
-                    self.read.reserve(READ_CHUNK);
-                    if self.stream.read_buf(&mut self.read).await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-            }
-        }
     }
 
     /// A body too large to hold (or of unknown length) goes on as it
@@ -638,6 +623,17 @@ mod tests {
         assert_eq!(read_exactly(&mut c, &mut seen, 5).await, b"hello");
         c.write_all(b"more").await.unwrap();
         assert_eq!(read_exactly(&mut c, &mut seen, 4).await, b"more");
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_with_a_body_too_large_to_hold_is_refused() {
+        let never = target(|_s| async move {}).await;
+        let mut c = TcpStream::connect(proxy_to(never).await).await.unwrap();
+        c.write_all(b"GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: echo\r\ncontent-length: 99999999999\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut c, &mut Vec::new()).await;
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     }
 
     /// A target that answers each request with the number of body bytes
