@@ -172,17 +172,19 @@ impl Connection {
     }
 
     /// Answers before the connection closes, for a head that could not be
-    /// read.
+    /// read (the proxy's own plain-text answer, as for no target).
     async fn refuse(&mut self, status: StatusCode, why: &str) -> io::Result<()> {
-        let text = format!("{why}\n");
-        let head = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            status.as_str(),
-            status.canonical_reason().unwrap_or(""),
-            text.len()
-        );
-        self.stream.write_all(head.as_bytes()).await?;
-        self.stream.write_all(text.as_bytes()).await
+        let answer = super::server::plain(status, why);
+        let conn = (false, false);
+        write_reply(
+            &mut self.stream,
+            &mut self.write,
+            answer,
+            &Method::GET,
+            conn,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn serve(&mut self, head: RequestHead) -> io::Result<Next> {

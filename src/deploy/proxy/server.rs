@@ -163,7 +163,7 @@ fn full(text: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
+pub(super) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut r = Response::new(full(format!("{text}\n")));
     *r.status_mut() = status;
     r.headers_mut()
