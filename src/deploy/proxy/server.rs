@@ -153,7 +153,8 @@ pub struct Proxy {
 enum Pick {
     Go(InFlight, bool),
     Wait(Duration, StatusCode),
-    /// The target chosen was being drained: the routes changed meanwhile.
+    /// The pool changed under the pick (a target marked draining or
+    /// taken out meanwhile): pick again from the current routes.
     Again,
 }
 
@@ -446,10 +447,15 @@ impl Proxy {
             if n == 0 {
                 continue;
             }
-            let chosen = affinity
+            // A target can leave the pool between the count and the pick
+            // (a drain marks it, the checker takes it out: no lock holds
+            // them still), so a pick that comes up empty picks again.
+            let Some(chosen) = affinity
                 .and_then(|a| pool().find(|t| t.addr == a))
                 .or_else(|| pool().nth(per_thread::next_turn() % n))
-                .expect("n usable targets");
+            else {
+                return Pick::Again;
+            };
             let counted = InFlight::new(chosen.clone());
             if chosen.is_draining() {
                 return Pick::Again;
